@@ -1,0 +1,1 @@
+"""Execute a Plan: dependency order, parallel where independent, failures isolated to dependents."""

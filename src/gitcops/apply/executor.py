@@ -1,0 +1,168 @@
+"""Runs a plan's changes as a DAG on a bounded thread pool; results return to the caller's thread.
+
+Creates and updates go in dependency order; prunes afterwards in reverse dependency order. A
+failed change skips everything that (transitively) needs it; independent work goes on.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from gitcops.apply.changeset import Action, ChangeSet, ChangeSetEntry
+from gitcops.model.errors import GitcopsError
+from gitcops.model.identity import ResourceId
+from gitcops.plan.model import ChangeAction, PlannedChange
+from gitcops.providers.base import (
+    CheckRequest,
+    CreateRequest,
+    DeleteRequest,
+    HealthChecker,
+    Provider,
+    UpdateRequest,
+)
+
+ResultCallback = Callable[[PlannedChange, ChangeSetEntry], None]
+TRANSIENT_RETRIES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyOptions:
+    parallelism: int = 8
+    retry_backoff: float = 0.5
+
+
+def _perform(change: PlannedChange, provider: Provider, options: ApplyOptions) -> ChangeSetEntry:
+    started = time.perf_counter()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            entry = _dispatch(change, provider)
+        except GitcopsError as exc:
+            if getattr(exc, "transient", False) and attempt < TRANSIENT_RETRIES:
+                time.sleep(options.retry_backoff * 2 ** (attempt - 1))
+                continue
+            entry = ChangeSetEntry(change.id, Action.FAILED, str(exc))
+        except OSError as exc:
+            entry = ChangeSetEntry(change.id, Action.FAILED, f"{exc.strerror or exc}")
+        return ChangeSetEntry(entry.id, entry.action, entry.message, time.perf_counter() - started)
+
+
+def _dispatch(change: PlannedChange, provider: Provider) -> ChangeSetEntry:
+    if change.action is ChangeAction.CREATE:
+        assert change.after is not None
+        response = provider.create(CreateRequest(change.id, change.after))
+        return ChangeSetEntry(change.id, Action.CREATED, response.message)
+    if change.action is ChangeAction.UPDATE:
+        assert change.after is not None
+        response = provider.update(UpdateRequest(change.id, change.after, change.before))
+        return ChangeSetEntry(change.id, Action.CONFIGURED, response.message)
+    if change.action is ChangeAction.DELETE:
+        if not change.forget_only and change.before is not None:
+            provider.delete(DeleteRequest(change.id, change.before))
+        return ChangeSetEntry(change.id, Action.DELETED, change.reason)
+    if change.action is ChangeAction.CHECK:
+        if not isinstance(provider, HealthChecker):
+            return ChangeSetEntry(change.id, Action.FAILED, "provider cannot run health checks")
+        assert change.after is not None
+        result = provider.check(CheckRequest(change.id, change.after))
+        action = Action.VERIFIED if result.healthy else Action.FAILED
+        detail = f"{result.message} (attempt {result.attempts})"
+        return ChangeSetEntry(change.id, action, detail if not result.healthy else result.message)
+    return ChangeSetEntry(change.id, Action.UNCHANGED)
+
+
+def _run_phase(
+    changes: Sequence[PlannedChange],
+    waits_for: Mapping[ResourceId, set[ResourceId]],
+    providers: Mapping[str, Provider],
+    pool: ThreadPoolExecutor,
+    options: ApplyOptions,
+    on_result: ResultCallback,
+    out: ChangeSet,
+) -> None:
+    by_id = {c.id: c for c in changes}
+    blocked = {rid: set(deps) for rid, deps in waits_for.items()}
+    unblocks: dict[ResourceId, list[ResourceId]] = {rid: [] for rid in by_id}
+    for rid, deps in blocked.items():
+        for dep in deps:
+            unblocks[dep].append(rid)
+    done: queue.SimpleQueue[tuple[PlannedChange, ChangeSetEntry]] = queue.SimpleQueue()
+    in_flight = 0
+    ready = [c.id for c in changes if not blocked.get(c.id)]
+    finished: set[ResourceId] = set()
+
+    def settle(first: PlannedChange, first_entry: ChangeSetEntry) -> None:
+        # Iterative: a failure at the root of a long chain skips thousands of dependents.
+        pending = [(first, first_entry)]
+        while pending:
+            change, entry = pending.pop()
+            if change.id in finished:
+                continue
+            finished.add(change.id)
+            out.entries.append(entry)
+            on_result(change, entry)
+            succeeded = entry.action not in (Action.FAILED, Action.SKIPPED)
+            for child in unblocks[change.id]:
+                if child in finished:
+                    continue
+                if not succeeded:
+                    cause = "dependency failed" if entry.action is Action.FAILED else "skipped"
+                    skip = ChangeSetEntry(child, Action.SKIPPED, f"{cause}: {change.id}")
+                    pending.append((by_id[child], skip))
+                    continue
+                blocked[child].discard(change.id)
+                if not blocked[child]:
+                    ready.append(child)
+
+    def submit(change: PlannedChange) -> None:
+        provider = providers[change.id.provider]
+
+        def task() -> None:
+            done.put((change, _perform(change, provider, options)))
+
+        pool.submit(task)
+
+    while ready or in_flight:
+        while ready:
+            change = by_id[ready.pop()]
+            if change.id in finished:
+                continue
+            if change.action is ChangeAction.NOOP:
+                settle(change, ChangeSetEntry(change.id, Action.UNCHANGED, change.reason))
+                continue
+            submit(change)
+            in_flight += 1
+        if in_flight:
+            change, entry = done.get()
+            in_flight -= 1
+            settle(change, entry)
+
+
+def execute(
+    changes: Sequence[PlannedChange],
+    providers: Mapping[str, Provider],
+    *,
+    options: ApplyOptions,
+    on_result: ResultCallback,
+) -> ChangeSet:
+    out = ChangeSet()
+    forward = [c for c in changes if c.action is not ChangeAction.DELETE]
+    deletes = [c for c in changes if c.action is ChangeAction.DELETE]
+    forward_ids = {c.id for c in forward}
+    forward_waits = {c.id: {d for d in c.depends_on if d in forward_ids} for c in forward}
+    # A prune waits until everything that depended on the pruned object is gone.
+    delete_ids = {c.id for c in deletes}
+    delete_waits: dict[ResourceId, set[ResourceId]] = {c.id: set() for c in deletes}
+    for change in deletes:
+        for dep in change.depends_on:
+            if dep in delete_ids:
+                delete_waits[dep].add(change.id)
+    with ThreadPoolExecutor(max_workers=max(1, options.parallelism)) as pool:
+        _run_phase(forward, forward_waits, providers, pool, options, on_result, out)
+        _run_phase(deletes, delete_waits, providers, pool, options, on_result, out)
+    return out

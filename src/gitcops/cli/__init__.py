@@ -1,0 +1,1 @@
+"""Typer commands: thin, they call the engine."""

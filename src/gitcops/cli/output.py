@@ -1,0 +1,26 @@
+"""Results to stdout, progress and errors to stderr; JSON with a stable schema on request."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+JSON_SCHEMA_VERSION = "gitcops.io/cli/v1"
+
+
+def emit_json(kind: str, payload: dict[str, Any]) -> None:
+    document = {"apiVersion": JSON_SCHEMA_VERSION, "kind": kind, **payload}
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def out(line: str = "") -> None:
+    sys.stdout.write(line + "\n")
+
+
+def err(line: str) -> None:
+    sys.stderr.write(line + "\n")
+
+
+def colour_stdout() -> bool:
+    return sys.stdout.isatty()

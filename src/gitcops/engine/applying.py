@@ -1,0 +1,237 @@
+"""Apply a plan under the environment's lock and record every result as it lands."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitcops.apply.changeset import Action, ChangeSet, ChangeSetEntry
+from gitcops.apply.executor import ApplyOptions, execute
+from gitcops.engine.planning import fingerprint, make_plan, read_one
+from gitcops.engine.workspace import Workspace
+from gitcops.model.errors import PlanError
+from gitcops.model.identity import ResourceId
+from gitcops.plan.model import ChangeAction, Plan, PlannedChange, spec_hash
+from gitcops.state.records import AuditEvent, InventoryEntry
+from gitcops.state.store import StateStore
+
+Progress = Callable[[PlannedChange, ChangeSetEntry], None]
+_FLUSH_EVERY = 500
+_FLUSH_SECONDS = 0.25
+
+
+@dataclass
+class ApplyOutcome:
+    plan: Plan
+    changeset: ChangeSet
+    run_id: int
+    succeeded: bool
+    healthy: bool | None
+    duration: float
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Recorder:
+    """Buffers results and writes them in batches: one transaction per batch, not per file."""
+
+    store: StateStore
+    scope: str
+    run_id: int
+    revision: str
+    actor: str
+    inventory: dict[ResourceId, InventoryEntry]
+    applied: list[InventoryEntry] = field(default_factory=list)
+    removed: list[ResourceId] = field(default_factory=list)
+    events: list[AuditEvent] = field(default_factory=list)
+    last_flush: float = field(default_factory=time.monotonic)
+
+    def __call__(self, change: PlannedChange, entry: ChangeSetEntry) -> None:
+        if entry.action in (Action.CREATED, Action.CONFIGURED, Action.UNCHANGED):
+            self._remember(change, entry)
+        elif entry.action is Action.DELETED:
+            self.removed.append(change.id)
+        if entry.action is not Action.UNCHANGED:
+            detail: dict[str, Any] = {"message": entry.message} if entry.message else {}
+            if change.diff:
+                detail["fields"] = [d.field for d in change.diff]
+            self.events.append(AuditEvent(f"resource.{entry.action.value}", str(change.id), detail))
+        pending = len(self.applied) + len(self.removed) + len(self.events)
+        if pending >= _FLUSH_EVERY or time.monotonic() - self.last_flush > _FLUSH_SECONDS:
+            self.flush()
+
+    def _remember(self, change: PlannedChange, entry: ChangeSetEntry) -> None:
+        if change.action is ChangeAction.CHECK or change.after is None:
+            return
+        digest = spec_hash(change.after)
+        old = self.inventory.get(change.id)
+        if (
+            entry.action is Action.UNCHANGED
+            and old is not None
+            and old.status == "applied"
+            and old.spec_hash == digest
+            and old.depends_on == change.depends_on
+        ):
+            return
+        self.applied.append(
+            InventoryEntry(
+                id=change.id,
+                api_version=change.api_version,
+                spec=change.after,
+                spec_hash=digest,
+                depends_on=change.depends_on,
+                address=old.address if old is not None else None,
+                status="applied",
+                revision=self.revision,
+                run_id=self.run_id,
+            )
+        )
+
+    def flush(self) -> None:
+        if self.applied or self.removed or self.events:
+            self.store.record_results(
+                self.scope,
+                self.run_id,
+                actor=self.actor,
+                applied=self.applied,
+                removed=self.removed,
+                events=self.events,
+            )
+        self.applied, self.removed, self.events = [], [], []
+        self.last_flush = time.monotonic()
+
+
+def check_saved_plan(ws: Workspace, plan: Plan, store: StateStore) -> None:
+    """A saved plan is applied exactly, or not at all if the world moved since it was made."""
+    if plan.project != ws.project.name or plan.environment != ws.environment.name:
+        raise PlanError(
+            f"plan is for {plan.project}/{plan.environment}, not {ws.project.name}/"
+            f"{ws.environment.name}"
+        )
+    if plan.revision == "worktree":
+        raise PlanError(
+            "plan was made from uncommitted files (--worktree); apply only applies commits"
+        )
+    if plan.requested_revision != plan.revision:
+        now = ws.source.resolve(plan.requested_revision).commit
+        if now != plan.revision:
+            raise PlanError(
+                f"revision {plan.requested_revision} moved from {plan.revision[:12]} to "
+                f"{now[:12]} since the plan was made; make a new plan"
+            )
+    status = store.env_status(ws.scope)
+    serial = status.serial if status else 0
+    if serial != plan.inventory_serial:
+        raise PlanError(
+            "the environment's state changed since the plan was made (another run happened); "
+            "make a new plan"
+        )
+    current = tuple(
+        PlannedChange(
+            c.action,
+            c.id,
+            c.api_version,
+            read_one(ws.providers, c.id, c.after if c.after is not None else c.before or {})
+            if c.action is not ChangeAction.CHECK and (c.after or c.before)
+            else None,
+            c.after,
+        )
+        for c in plan.changes
+    )
+    if fingerprint(current) != plan.live_fingerprint:
+        moved = [
+            str(c.id) for c, p in zip(current, plan.changes, strict=True) if c.before != p.before
+        ]
+        raise PlanError(
+            f"live state changed since the plan was made ({', '.join(moved[:5])}"
+            f"{' and more' if len(moved) > 5 else ''}); make a new plan"
+        )
+
+
+def _pending_entries(
+    plan: Plan, inventory: dict[ResourceId, InventoryEntry]
+) -> list[InventoryEntry]:
+    return [
+        InventoryEntry(c.id, c.api_version, c.after or {}, "", c.depends_on, status="pending")
+        for c in plan.changes
+        if c.action is ChangeAction.CREATE and c.id not in inventory and c.after is not None
+    ]
+
+
+def apply_workspace(
+    ws: Workspace,
+    store: StateStore,
+    *,
+    saved_plan: Plan | None = None,
+    options: ApplyOptions | None = None,
+    actor: str,
+    trigger: str = "cli",
+    kind: str = "apply",
+    lock_timeout: float = 0.0,
+    progress: Progress | None = None,
+    on_plan: Callable[[Plan], bool] | None = None,
+) -> ApplyOutcome | None:
+    """Plan (or take a saved plan) and apply it. `on_plan` may decline (returns None then)."""
+    with store.lock(ws.scope, lock_timeout):
+        if saved_plan is not None:
+            check_saved_plan(ws, saved_plan, store)
+            plan = saved_plan
+        else:
+            plan = make_plan(ws, store).plan
+        if on_plan is not None and not on_plan(plan):
+            return None
+        return _execute(ws, store, plan, options or ApplyOptions(), actor, trigger, kind, progress)
+
+
+def _execute(
+    ws: Workspace,
+    store: StateStore,
+    plan: Plan,
+    options: ApplyOptions,
+    actor: str,
+    trigger: str,
+    kind: str,
+    progress: Progress | None,
+) -> ApplyOutcome:
+    started = time.perf_counter()
+    inventory = store.inventory(ws.scope)
+    run_id = store.begin_run(
+        ws.scope,
+        kind=kind,
+        revision=plan.revision,
+        trigger=trigger,
+        actor=actor,
+        pending=_pending_entries(plan, inventory),
+    )
+    recorder = _Recorder(store, ws.scope, run_id, plan.revision, actor, inventory)
+
+    def on_result(change: PlannedChange, entry: ChangeSetEntry) -> None:
+        recorder(change, entry)
+        if progress is not None:
+            progress(change, entry)
+
+    status = "failed"
+    changeset = ChangeSet()
+    try:
+        changeset = execute(plan.changes, ws.providers, options=options, on_result=on_result)
+        status = "failed" if changeset.failed else "succeeded"
+    finally:
+        recorder.flush()
+        check_ids = {c.id for c in plan.changes if c.action is ChangeAction.CHECK}
+        checks = [e for e in changeset.entries if e.id in check_ids]
+        healthy = all(e.action is Action.VERIFIED for e in checks) and status == "succeeded"
+        store.finish_run(
+            ws.scope,
+            run_id,
+            actor=actor,
+            status=status,
+            summary=changeset.counts,
+            results=[e.as_json() for e in changeset.entries if e.action is not Action.UNCHANGED],
+            warnings=list(plan.warnings),
+            healthy=healthy,
+        )
+    return ApplyOutcome(
+        plan, changeset, run_id, status == "succeeded", healthy, time.perf_counter() - started
+    )

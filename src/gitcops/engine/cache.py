@@ -1,0 +1,81 @@
+"""Validated desired sets cached by Git tree id: a repeat plan skips parsing and schemas."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from gitcops import __version__
+from gitcops.model.identity import ResourceId
+from gitcops.model.resource import Origin, Resource
+from gitcops.validate.resources import DesiredResource
+
+_FORMAT = 1
+
+
+def cache_key(tree_id: str, environment: str, provider_config: dict[str, Any]) -> str:
+    material = json.dumps(
+        [_FORMAT, __version__, tree_id, environment, provider_config], sort_keys=True, default=str
+    )
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _encode(item: DesiredResource) -> list[Any]:
+    r = item.resource
+    return [
+        r.api_version,
+        r.id.group,
+        r.id.kind,
+        r.id.name,
+        r.id.namespace,
+        r.spec,
+        r.labels,
+        r.annotations,
+        r.origin.file,
+        r.origin.index,
+        [str(d) for d in item.depends_on],
+        item.stateful,
+        item.address,
+    ]
+
+
+def _decode(row: list[Any]) -> DesiredResource:
+    (api, group, kind, name, ns, spec, labels, annotations, file, index, deps, stateful, addr) = row
+    return DesiredResource(
+        resource=Resource(
+            id=ResourceId(group, kind, name, ns),
+            api_version=api,
+            spec=spec,
+            labels=labels,
+            annotations=annotations,
+            origin=Origin(file, index),
+        ),
+        depends_on=tuple(ResourceId.parse(d) for d in deps),
+        stateful=stateful,
+        address=addr,
+    )
+
+
+def load(directory: Path, key: str) -> list[DesiredResource] | None:
+    try:
+        rows = json.loads((directory / "render" / f"{key}.json").read_bytes())
+    except (OSError, ValueError):
+        return None
+    try:
+        return [_decode(row) for row in rows]
+    except (TypeError, ValueError):
+        return None
+
+
+def store(directory: Path, key: str, items: list[DesiredResource]) -> None:
+    """Best effort: a cache that cannot be written only costs speed."""
+    target = directory / "render" / f"{key}.json"
+    with contextlib.suppress(OSError):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(f".{key}.{os.getpid()}.tmp")
+        temp.write_text(json.dumps([_encode(i) for i in items], separators=(",", ":")))
+        os.replace(temp, target)

@@ -1,0 +1,99 @@
+"""Make a Plan for a workspace: desired (Git) vs live (providers) vs last applied (state)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gitcops.engine.workspace import Workspace, desired_state
+from gitcops.model.errors import ProviderError
+from gitcops.model.identity import ResourceId
+from gitcops.plan.model import Plan, PlannedChange, live_fingerprint
+from gitcops.plan.planner import Applied, Desired, plan_changes
+from gitcops.providers.base import Provider, ReadRequest
+from gitcops.state.records import InventoryEntry
+from gitcops.state.store import StateStore
+from gitcops.validate.resources import DesiredResource
+
+LiveMap = dict[ResourceId, dict[str, Any] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class PlanResult:
+    plan: Plan
+    desired: list[DesiredResource]
+
+
+def to_desired(items: list[DesiredResource]) -> list[Desired]:
+    return [
+        Desired(
+            id=i.resource.id,
+            api_version=i.resource.api_version,
+            spec=i.resource.spec,
+            depends_on=i.depends_on,
+            stateful=i.stateful,
+            address=i.address,
+            origin=f"{i.resource.origin.file}#{i.resource.origin.index + 1}",
+        )
+        for i in items
+    ]
+
+
+def to_applied(inventory: Mapping[ResourceId, InventoryEntry]) -> dict[ResourceId, Applied]:
+    return {
+        rid: Applied(rid, e.api_version, e.spec, e.spec_hash, e.depends_on, e.address)
+        for rid, e in inventory.items()
+    }
+
+
+def read_one(providers: Mapping[str, Provider], rid: ResourceId, spec: dict[str, Any]) -> Any:
+    provider = providers.get(rid.provider)
+    if provider is None:
+        raise ProviderError(f"{rid}: provider {rid.provider!r} is not configured any more")
+    return provider.read(ReadRequest(rid, spec)).live
+
+
+def read_live(
+    providers: Mapping[str, Provider],
+    desired: list[Desired],
+    applied: Mapping[ResourceId, Applied],
+) -> LiveMap:
+    live: LiveMap = {}
+    for want in desired:
+        if want.stateful:
+            live[want.id] = read_one(providers, want.id, want.spec)
+    for rid, old in applied.items():
+        if rid not in live:
+            live[rid] = read_one(providers, rid, old.spec)
+    return live
+
+
+def fingerprint(changes: tuple[PlannedChange, ...] | list[PlannedChange]) -> str:
+    return live_fingerprint([(str(c.id), c.before) for c in changes])
+
+
+def make_plan(ws: Workspace, store: StateStore) -> PlanResult:
+    items = desired_state(ws)
+    started = time.perf_counter()
+    desired = to_desired(items)
+    status = store.env_status(ws.scope)
+    applied = to_applied(store.inventory(ws.scope))
+    live = read_live(ws.providers, desired, applied)
+    ws.timings["read live"] = time.perf_counter() - started
+    changes = tuple(plan_changes(desired, live, applied))
+    ws.timings["plan"] = time.perf_counter() - started - ws.timings["read live"]
+    plan = Plan(
+        project=ws.project.name,
+        environment=ws.environment.name,
+        revision=ws.revision.commit,
+        requested_revision=ws.revision.requested,
+        tree=ws.revision.tree,
+        author=ws.revision.author,
+        created_at=time.time(),
+        changes=changes,
+        inventory_serial=status.serial if status else 0,
+        live_fingerprint=fingerprint(changes),
+    )
+    return PlanResult(plan, items)

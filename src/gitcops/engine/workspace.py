@@ -1,0 +1,126 @@
+"""One environment at one revision: its tree, config, providers and desired set."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gitcops.engine import cache
+from gitcops.engine.paths import cache_dir
+from gitcops.model.diagnostics import Diagnostic, Diagnostics
+from gitcops.model.errors import GitcopsError, InvalidInputError
+from gitcops.model.project import PROJECT_FILE, Environment, Project
+from gitcops.providers.base import Provider, ProviderContext, ValidateRequest
+from gitcops.providers.registry import load_provider
+from gitcops.render.pipeline import load_project, render_environment
+from gitcops.source.git import Revision, Source
+from gitcops.source.tree import SourceTree, WorkTree
+from gitcops.validate.resources import DesiredResource, validate_resources
+
+WORKTREE = "worktree"
+
+
+@dataclass
+class Workspace:
+    source: Source
+    revision: Revision
+    tree: SourceTree
+    project: Project
+    environment: Environment
+    providers: dict[str, Provider]
+    timings: dict[str, float] = field(default_factory=dict)
+    desired: list[DesiredResource] | None = None
+
+    @property
+    def scope(self) -> str:
+        return f"{self.project.name}/{self.environment.name}"
+
+    @property
+    def is_worktree(self) -> bool:
+        return self.revision.commit == WORKTREE
+
+
+def open_source(repo: str) -> Source:
+    return Source(repo, cache_dir())
+
+
+def _worktree_revision(source: Source) -> tuple[Revision, SourceTree]:
+    if source.workdir is None:
+        raise GitcopsError("--worktree needs a local repository with a work tree")
+    revision = Revision(WORKTREE, WORKTREE, WORKTREE, "", "uncommitted work tree", int(time.time()))
+    return revision, WorkTree(source.workdir)
+
+
+def tree_at(source: Source, rev: str | None, worktree: bool = False) -> tuple[Revision, SourceTree]:
+    if worktree:
+        return _worktree_revision(source)
+    revision = source.resolve(rev)
+    return revision, source.tree(revision)
+
+
+def load_providers(project: Project, env: Environment, base_dir: Path) -> dict[str, Provider]:
+    providers: dict[str, Provider] = {}
+    for name in sorted(project.provider_names(env)):
+        context = ProviderContext(project.provider_config(env, name), base_dir)
+        providers[name] = load_provider(name, context)
+    return providers
+
+
+def open_workspace(
+    source: Source, env_name: str, rev: str | None = None, worktree: bool = False
+) -> Workspace:
+    revision, tree = tree_at(source, rev, worktree)
+    project = load_project(tree)
+    try:
+        environment = project.environment(env_name)
+    except GitcopsError as exc:
+        raise InvalidInputError(
+            [Diagnostic(str(exc), PROJECT_FILE, "document 1 (Project)", ("spec", "environments"))]
+        ) from None
+    base_dir = source.workdir if source.workdir is not None else Path.cwd()
+    providers = load_providers(project, environment, base_dir)
+    return Workspace(source, revision, tree, project, environment, providers)
+
+
+def _provider_settings(ws: Workspace) -> dict[str, Any]:
+    return {n: ws.project.provider_config(ws.environment, n) for n in ws.providers}
+
+
+def desired_state(ws: Workspace) -> list[DesiredResource]:
+    """Render and validate, or take the cached result for this exact tree and configuration."""
+    if ws.desired is None:
+        ws.desired = _desired_state(ws)
+    return ws.desired
+
+
+def _desired_state(ws: Workspace) -> list[DesiredResource]:
+    started = time.perf_counter()
+    key = None
+    if ws.tree.cache_key is not None:
+        key = cache.cache_key(ws.tree.cache_key, ws.environment.name, _provider_settings(ws))
+        cached = cache.load(cache_dir(), key)
+        if cached is not None:
+            _recheck_on_disk(cached, ws.providers)
+            ws.timings["desired (cached)"] = time.perf_counter() - started
+            return cached
+    documents = render_environment(ws.tree, ws.environment)
+    ws.timings["render"] = time.perf_counter() - started
+    result = validate_resources([(d.doc, d.origin) for d in documents], ws.providers, ws.tree.read)
+    ws.timings["validate"] = time.perf_counter() - started - ws.timings["render"]
+    if key is not None:
+        cache.store(cache_dir(), key, result)
+    return result
+
+
+def _recheck_on_disk(items: list[DesiredResource], providers: Mapping[str, Provider]) -> None:
+    """Checks that depend on the live system (symlinks escaping a root) never come from cache."""
+    diags = Diagnostics()
+    for item in items:
+        res = item.resource
+        problems = providers[res.id.provider].validate(ValidateRequest(res.id, res.spec)).problems
+        for path, message in problems:
+            diags.error(message, file=res.origin.file, document=res.where(), path=path)
+    diags.raise_if_errors()

@@ -1,0 +1,49 @@
+"""The error hierarchy. Everything gitcops raises on purpose derives from GitcopsError."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gitcops.model.diagnostics import Diagnostic
+
+
+class GitcopsError(Exception):
+    """Root of every error gitcops raises deliberately; the CLI turns it into exit 1."""
+
+
+class InvalidInputError(GitcopsError):
+    """User input (documents, overlays, config) is wrong; carries every problem found."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        self.diagnostics = list(diagnostics)
+        super().__init__("\n".join(str(d) for d in self.diagnostics))
+
+
+class SourceError(GitcopsError):
+    """The repository or revision cannot be read."""
+
+
+class StateError(GitcopsError):
+    """The state store cannot be read or written, or is inconsistent."""
+
+
+class LockedError(StateError):
+    """Another apply holds the environment's lock."""
+
+
+class PlanError(GitcopsError):
+    """A plan cannot be made, loaded, or applied as it is (stale, wrong revision, tampered)."""
+
+
+class ProviderError(GitcopsError):
+    """A provider failed to read or change a resource."""
+
+    transient: bool = False
+
+
+class TransientProviderError(ProviderError):
+    """A failure worth retrying with backoff (timeouts, busy resources)."""
+
+    transient = True

@@ -1,0 +1,50 @@
+"""Resource identity: (group, kind, namespace, name) and its text form, shared with depends-on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PROVIDER_GROUP_SUFFIX = ".gitcops.io"
+
+
+def split_api_version(api_version: str) -> tuple[str, str]:
+    """'local.gitcops.io/v1' -> ('local.gitcops.io', 'v1'); core 'v1' -> ('', 'v1')."""
+    group, _, version = api_version.rpartition("/")
+    return group, version
+
+
+def provider_for_group(group: str) -> str:
+    """`<provider>.gitcops.io` names a gitcops provider; every other group is Kubernetes'."""
+    if group.endswith(PROVIDER_GROUP_SUFFIX) and group.count(".") == 2:
+        return group[: -len(PROVIDER_GROUP_SUFFIX)]
+    return "kubernetes"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ResourceId:
+    group: str
+    kind: str
+    name: str
+    namespace: str = ""
+
+    def __str__(self) -> str:
+        if self.namespace:
+            return f"{self.group}/namespaces/{self.namespace}/{self.kind}/{self.name}"
+        return f"{self.group}/{self.kind}/{self.name}"
+
+    @property
+    def provider(self) -> str:
+        return provider_for_group(self.group)
+
+    @classmethod
+    def parse(cls, text: str) -> ResourceId:
+        """Parse the cli-utils object reference form used by config.kubernetes.io/depends-on."""
+        parts = text.strip().split("/")
+        if len(parts) == 3 and all(parts[1:]):
+            return cls(parts[0], parts[1], parts[2])
+        if len(parts) == 5 and parts[1] == "namespaces" and all(parts[2:]):
+            return cls(parts[0], parts[3], parts[4], parts[2])
+        raise ValueError(
+            f"{text!r} is not an object reference; expected group/Kind/name "
+            "or group/namespaces/NS/Kind/name"
+        )

@@ -1,0 +1,78 @@
+"""A rendered resource document (KRM shape) with the place it came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitcops.model.identity import ResourceId, split_api_version
+
+DEPENDS_ON = "config.kubernetes.io/depends-on"
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a document was written: the repository file and its 0-based index in that file."""
+
+    file: str
+    index: int = 0
+
+    def describe(self) -> str:
+        return f"document {self.index + 1}"
+
+
+@dataclass(slots=True)
+class Resource:
+    id: ResourceId
+    api_version: str
+    spec: dict[str, Any]
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    origin: Origin = Origin("<unknown>")
+
+    @property
+    def kind(self) -> str:
+        return self.id.kind
+
+    @property
+    def name(self) -> str:
+        return self.id.name
+
+    def where(self) -> str:
+        return f"{self.origin.describe()} ({self.id})"
+
+    def depends_on(self) -> list[str]:
+        raw = self.annotations.get(DEPENDS_ON, "")
+        return [part.strip() for part in raw.split(",") if part.strip()]
+
+    def to_document(self) -> dict[str, Any]:
+        metadata: dict[str, Any] = {"name": self.id.name}
+        if self.id.namespace:
+            metadata["namespace"] = self.id.namespace
+        if self.labels:
+            metadata["labels"] = dict(self.labels)
+        if self.annotations:
+            metadata["annotations"] = dict(self.annotations)
+        return {
+            "apiVersion": self.api_version,
+            "kind": self.id.kind,
+            "metadata": metadata,
+            "spec": self.spec,
+        }
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any], origin: Origin) -> Resource:
+        """Build from a document already checked to have apiVersion, kind and metadata.name."""
+        metadata = doc.get("metadata") or {}
+        group, _ = split_api_version(str(doc["apiVersion"]))
+        rid = ResourceId(
+            group, str(doc["kind"]), str(metadata["name"]), str(metadata.get("namespace") or "")
+        )
+        return cls(
+            id=rid,
+            api_version=str(doc["apiVersion"]),
+            spec=doc.get("spec") or {},
+            labels={str(k): str(v) for k, v in (metadata.get("labels") or {}).items()},
+            annotations={str(k): str(v) for k, v in (metadata.get("annotations") or {}).items()},
+            origin=origin,
+        )

@@ -1,0 +1,1 @@
+"""Desired + live + last applied -> a Plan: ordered changes, each with a field-level diff."""

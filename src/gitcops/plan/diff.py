@@ -1,0 +1,66 @@
+"""Field-level diffs over a resource's essence: an immutable list of (op, path, old, new)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from gitcops.model.diagnostics import format_path
+
+
+class DiffOp(StrEnum):
+    ADD = "add"
+    CHANGE = "change"
+    REMOVE = "remove"
+
+
+@dataclass(frozen=True, slots=True)
+class DiffItem:
+    op: DiffOp
+    path: tuple[str | int, ...]
+    old: Any = None
+    new: Any = None
+
+    @property
+    def field(self) -> str:
+        return format_path(self.path)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"op": self.op.value, "path": self.field, "old": self.old, "new": self.new}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DiffItem:
+        return cls(DiffOp(data["op"]), _parse_path(data["path"]), data.get("old"), data.get("new"))
+
+
+def _parse_path(text: str) -> tuple[str | int, ...]:
+    parts: list[str | int] = []
+    for chunk in text.replace("]", "").split("."):
+        name, *indexes = chunk.split("[")
+        if name:
+            parts.append(name)
+        parts.extend(int(i) for i in indexes)
+    return tuple(parts)
+
+
+def diff(old: Any, new: Any, path: tuple[str | int, ...] = ()) -> list[DiffItem]:
+    """Maps diff key by key; lists of equal length element by element, else as a whole."""
+    if old == new:
+        return []
+    if isinstance(old, dict) and isinstance(new, dict):
+        items: list[DiffItem] = []
+        for key in sorted(set(old) | set(new), key=str):
+            if key not in old:
+                items.append(DiffItem(DiffOp.ADD, (*path, key), None, new[key]))
+            elif key not in new:
+                items.append(DiffItem(DiffOp.REMOVE, (*path, key), old[key], None))
+            else:
+                items.extend(diff(old[key], new[key], (*path, key)))
+        return items
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        out: list[DiffItem] = []
+        for i, (a, b) in enumerate(zip(old, new, strict=True)):
+            out.extend(diff(a, b, (*path, i)))
+        return out
+    return [DiffItem(DiffOp.CHANGE, path, old, new)]

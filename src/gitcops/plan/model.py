@@ -1,0 +1,182 @@
+"""The Plan: data that can be saved, shown, checked by policy, approved, and applied exactly."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from gitcops.model.identity import ResourceId
+from gitcops.plan.diff import DiffItem
+
+PLAN_FORMAT = "gitcops.io/plan/v1"
+
+
+class ChangeAction(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    NOOP = "no-op"
+    CHECK = "check"  # a health check: runs on apply, changes nothing
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedChange:
+    action: ChangeAction
+    id: ResourceId
+    api_version: str
+    before: dict[str, Any] | None  # live essence (None: absent)
+    after: dict[str, Any] | None  # desired essence (None: to be deleted)
+    diff: tuple[DiffItem, ...] = ()
+    depends_on: tuple[ResourceId, ...] = ()
+    reason: str = ""  # why: "pruned: no longer in Git", "drifted", "adopted", ...
+    forget_only: bool = False  # delete from inventory only: another resource now owns the object
+    origin: str = ""
+
+    @property
+    def is_change(self) -> bool:
+        return self.action in (ChangeAction.CREATE, ChangeAction.UPDATE, ChangeAction.DELETE)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "action": self.action.value,
+            "id": str(self.id),
+            "apiVersion": self.api_version,
+            "kind": self.id.kind,
+            "name": self.id.name,
+            "namespace": self.id.namespace or None,
+            "before": self.before,
+            "after": self.after,
+            "diff": [d.as_json() for d in self.diff],
+            "dependsOn": [str(d) for d in self.depends_on],
+            "reason": self.reason,
+            "forgetOnly": self.forget_only,
+            "origin": self.origin or None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PlannedChange:
+        return cls(
+            action=ChangeAction(data["action"]),
+            id=ResourceId.parse(data["id"]),
+            api_version=data["apiVersion"],
+            before=data.get("before"),
+            after=data.get("after"),
+            diff=tuple(DiffItem.from_json(d) for d in data.get("diff", [])),
+            depends_on=tuple(ResourceId.parse(d) for d in data.get("dependsOn", [])),
+            reason=data.get("reason", ""),
+            forget_only=bool(data.get("forgetOnly", False)),
+            origin=data.get("origin") or "",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    create: int = 0
+    update: int = 0
+    delete: int = 0
+    noop: int = 0
+    check: int = 0
+
+    @property
+    def changes(self) -> int:
+        return self.create + self.update + self.delete
+
+    def as_json(self) -> dict[str, int]:
+        return {
+            "create": self.create,
+            "update": self.update,
+            "delete": self.delete,
+            "noop": self.noop,
+            "check": self.check,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    project: str
+    environment: str
+    revision: str  # commit sha, or "worktree"
+    requested_revision: str
+    tree: str
+    author: str
+    created_at: float
+    changes: tuple[PlannedChange, ...]
+    inventory_serial: int  # state serial the plan was made against
+    live_fingerprint: str = ""
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def summary(self) -> Summary:
+        counts = dict.fromkeys(ChangeAction, 0)
+        for change in self.changes:
+            counts[change.action] += 1
+        return Summary(
+            create=counts[ChangeAction.CREATE],
+            update=counts[ChangeAction.UPDATE],
+            delete=counts[ChangeAction.DELETE],
+            noop=counts[ChangeAction.NOOP],
+            check=counts[ChangeAction.CHECK],
+        )
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.is_change for c in self.changes)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "format": PLAN_FORMAT,
+            "project": self.project,
+            "environment": self.environment,
+            "revision": self.revision,
+            "requestedRevision": self.requested_revision,
+            "tree": self.tree,
+            "author": self.author,
+            "createdAt": self.created_at,
+            "inventorySerial": self.inventory_serial,
+            "liveFingerprint": self.live_fingerprint,
+            "summary": self.summary.as_json(),
+            "warnings": list(self.warnings),
+            "changes": [c.as_json() for c in self.changes],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Plan:
+        if data.get("format") != PLAN_FORMAT:
+            raise ValueError(f"not a gitcops plan (format {data.get('format')!r})")
+        return cls(
+            project=data["project"],
+            environment=data["environment"],
+            revision=data["revision"],
+            requested_revision=data.get("requestedRevision", data["revision"]),
+            tree=data["tree"],
+            author=data.get("author", ""),
+            created_at=float(data["createdAt"]),
+            changes=tuple(PlannedChange.from_json(c) for c in data["changes"]),
+            inventory_serial=int(data["inventorySerial"]),
+            live_fingerprint=data.get("liveFingerprint", ""),
+            warnings=tuple(data.get("warnings", [])),
+        )
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def spec_hash(spec: dict[str, Any] | None) -> str:
+    if spec is None:
+        return ""
+    return hashlib.sha256(canonical_json(spec).encode()).hexdigest()
+
+
+def live_fingerprint(lives: list[tuple[str, dict[str, Any] | None]]) -> str:
+    """One hash over every live object a plan read, to tell whether the world moved since."""
+    digest = hashlib.sha256()
+    for rid, live in sorted(lives, key=lambda item: item[0]):
+        digest.update(rid.encode())
+        digest.update(b"\0")
+        digest.update(spec_hash(live).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()

@@ -1,0 +1,1 @@
+"""The local provider: directories, files, symlinks and health checks under one root directory."""

@@ -1,0 +1,86 @@
+"""HealthCheck probes: HTTP status, TCP connect, or a command's exit status; with retries."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gitcops.providers.base import CheckResponse
+
+Probe = Callable[[float], tuple[bool, str]]
+
+
+def _http(spec: dict[str, Any]) -> Probe:
+    url = str(spec["url"])
+    expect = int(spec.get("expectStatus", 200))
+
+    def probe(timeout: float) -> tuple[bool, str]:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
+                status = int(response.status)
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        except (urllib.error.URLError, OSError) as exc:
+            return False, f"GET {url}: {getattr(exc, 'reason', exc)}"
+        if status == expect:
+            return True, f"GET {url}: {status}"
+        return False, f"GET {url}: status {status}, expected {expect}"
+
+    return probe
+
+
+def _tcp(spec: dict[str, Any]) -> Probe:
+    host = str(spec.get("host", "127.0.0.1"))
+    port = int(spec["port"])
+
+    def probe(timeout: float) -> tuple[bool, str]:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                return True, f"tcp {host}:{port}: connected"
+        except OSError as exc:
+            return False, f"tcp {host}:{port}: {exc.strerror or exc}"
+
+    return probe
+
+
+def _command(spec: dict[str, Any], cwd: Path) -> Probe:
+    argv = [str(a) for a in spec["argv"]]
+
+    def probe(timeout: float) -> tuple[bool, str]:
+        try:
+            done = subprocess.run(argv, cwd=cwd, capture_output=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            return False, f"command {argv[0]}: timed out after {timeout:g}s"
+        except OSError as exc:
+            return False, f"command {argv[0]}: {exc.strerror or exc}"
+        if done.returncode == 0:
+            return True, f"command {argv[0]}: exit 0"
+        return False, f"command {argv[0]}: exit {done.returncode}"
+
+    return probe
+
+
+def run_check(spec: dict[str, Any], cwd: Path) -> CheckResponse:
+    if "http" in spec:
+        probe = _http(spec["http"])
+    elif "tcp" in spec:
+        probe = _tcp(spec["tcp"])
+    else:
+        probe = _command(spec["command"], cwd)
+    timeout = float(spec.get("timeoutSeconds", 5))
+    attempts = int(spec.get("retries", 0)) + 1
+    interval = float(spec.get("intervalSeconds", 1))
+    message = ""
+    for attempt in range(1, attempts + 1):
+        healthy, message = probe(timeout)
+        if healthy:
+            return CheckResponse(True, message, attempt)
+        if attempt < attempts:
+            time.sleep(interval)
+    return CheckResponse(False, message, attempts)

@@ -1,0 +1,273 @@
+"""The local provider: Directory, File, Symlink and HealthCheck, confined to one root."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import posixpath
+import stat
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from gitcops.model.errors import GitcopsError, ProviderError
+from gitcops.model.identity import ResourceId
+from gitcops.providers.base import (
+    CheckRequest,
+    CheckResponse,
+    CreateRequest,
+    Declared,
+    DeleteRequest,
+    Edge,
+    KindInfo,
+    PrepareRequest,
+    ProviderContext,
+    ReadRequest,
+    ReadResponse,
+    Spec,
+    UpdateRequest,
+    ValidateRequest,
+    ValidateResponse,
+    WriteResponse,
+)
+from gitcops.providers.local import atomic, schemas
+from gitcops.providers.local.health import run_check
+from gitcops.providers.local.paths import (
+    PathEscapeError,
+    check_existing_components,
+    relative_path,
+    symlink_target_inside,
+)
+
+KINDS: Mapping[str, KindInfo] = {
+    "File": KindInfo("File", schemas.FILE),
+    "Directory": KindInfo("Directory", schemas.DIRECTORY),
+    "Symlink": KindInfo("Symlink", schemas.SYMLINK),
+    "HealthCheck": KindInfo("HealthCheck", schemas.HEALTH_CHECK, stateful=False),
+}
+_PATH_KINDS = ("File", "Directory", "Symlink")
+
+
+class ProviderRootError(GitcopsError):
+    pass
+
+
+def _mode_text(bits: int) -> str:
+    return f"0{bits & 0o777:03o}"
+
+
+def _encode_content(data: bytes) -> dict[str, str]:
+    try:
+        return {"content": data.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"contentBase64": base64.b64encode(data).decode("ascii")}
+
+
+def _content_bytes(spec: Spec) -> bytes:
+    if "contentBase64" in spec:
+        return base64.b64decode(spec["contentBase64"])
+    return str(spec.get("content", "")).encode("utf-8")
+
+
+class LocalProvider:
+    name = "local"
+
+    def __init__(self, context: ProviderContext) -> None:
+        raw = context.config.get("root")
+        if not raw:
+            raise ProviderRootError("provider local: `root` is not set in gitcops.yaml")
+        root = Path(str(raw)).expanduser()
+        if not root.is_absolute():
+            root = context.base_dir / root
+        self.root = Path(os.path.abspath(root))
+        if self.root.exists():
+            if not self.root.is_dir():
+                raise ProviderRootError(f"provider local: root {self.root} is not a directory")
+            if not os.access(self.root, os.R_OK | os.W_OK | os.X_OK):
+                raise ProviderRootError(
+                    f"provider local: root {self.root} is not readable and writable"
+                )
+        self._swept: set[Path] = set()
+        self._sweep_lock = threading.Lock()
+
+    # -- description -------------------------------------------------------------------------
+
+    def kinds(self) -> Mapping[str, KindInfo]:
+        return KINDS
+
+    def address(self, id: ResourceId, spec: Spec) -> str | None:
+        if id.kind in _PATH_KINDS and isinstance(spec.get("path"), str):
+            try:
+                return f"local:{relative_path(spec['path'])}"
+            except PathEscapeError:
+                return None
+        return None
+
+    def prepare(self, request: PrepareRequest) -> Spec:
+        spec = dict(request.spec)
+        if request.id.kind == "File" and "source" in spec:
+            spec.update(_encode_content(request.read_source(str(spec.pop("source")))))
+        if "mode" in spec:
+            spec["mode"] = _mode_text(int(str(spec["mode"]), 8))
+        if "path" in spec:
+            with contextlib.suppress(PathEscapeError):
+                spec["path"] = relative_path(str(spec["path"]))
+        return spec
+
+    def validate(self, request: ValidateRequest) -> ValidateResponse:
+        if request.id.kind not in _PATH_KINDS:
+            return ValidateResponse()
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        path = str(request.spec.get("path", ""))
+        try:
+            rel = relative_path(path)
+            check_existing_components(self.root, rel, include_last=request.id.kind != "Symlink")
+        except PathEscapeError as exc:
+            problems.append((("spec", "path"), str(exc)))
+            return ValidateResponse(problems)
+        if request.id.kind == "Symlink":
+            try:
+                symlink_target_inside(self.root, rel, str(request.spec.get("target", "")))
+            except PathEscapeError as exc:
+                problems.append((("spec", "target"), str(exc)))
+        return ValidateResponse(problems)
+
+    def implicit_edges(self, resources: Sequence[Declared]) -> list[Edge]:
+        """A path inside a managed Directory depends on that directory (its nearest one)."""
+        directories: dict[str, ResourceId] = {}
+        for res in resources:
+            if res.id.kind == "Directory" and isinstance(res.spec.get("path"), str):
+                directories[posixpath.normpath(res.spec["path"])] = res.id
+        edges: list[Edge] = []
+        if not directories:
+            return edges
+        for res in resources:
+            path = res.spec.get("path")
+            if res.id.kind not in _PATH_KINDS or not isinstance(path, str):
+                continue
+            parent = posixpath.dirname(posixpath.normpath(path))
+            while parent:
+                owner = directories.get(parent)
+                if owner is not None:
+                    edges.append(Edge(res.id, owner))
+                    break
+                parent = posixpath.dirname(parent)
+        return edges
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _abs(self, spec: Spec) -> Path:
+        rel = relative_path(str(spec["path"]))
+        return self.root / rel
+
+    def read(self, request: ReadRequest) -> ReadResponse:
+        kind = request.id.kind
+        if kind not in _PATH_KINDS:
+            return ReadResponse(None)
+        path = self._abs(request.spec)
+        try:
+            st = os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return ReadResponse(None)
+        except PermissionError as exc:
+            raise ProviderError(f"cannot read {path}: permission denied") from exc
+        live: Spec = {"path": request.spec["path"]}
+        if kind == "File":
+            if not stat.S_ISREG(st.st_mode):
+                live["type"] = _type_name(st.st_mode)
+                return ReadResponse(live)
+            with open(path, "rb") as handle:
+                live.update(_encode_content(handle.read()))
+        elif kind == "Directory":
+            if not stat.S_ISDIR(st.st_mode):
+                live["type"] = _type_name(st.st_mode)
+                return ReadResponse(live)
+        else:
+            if not stat.S_ISLNK(st.st_mode):
+                live["type"] = _type_name(st.st_mode)
+                return ReadResponse(live)
+            live["target"] = os.readlink(path)
+            return ReadResponse(live)
+        if "mode" in request.spec:
+            live["mode"] = _mode_text(st.st_mode)
+        return ReadResponse(live)
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def _prepare_parent(self, path: Path, rel: str) -> None:
+        try:
+            check_existing_components(self.root, rel, include_last=False)
+        except PathEscapeError as exc:
+            raise ProviderError(str(exc)) from exc
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._sweep_lock:
+            first_visit = path.parent not in self._swept
+            self._swept.add(path.parent)
+        if first_visit:
+            atomic.sweep_temp_files(path.parent)
+
+    def _write(self, id: ResourceId, spec: Spec) -> WriteResponse:
+        rel = relative_path(str(spec["path"]))
+        path = self.root / rel
+        self._prepare_parent(path, rel)
+        try:
+            if id.kind == "File":
+                if path.is_dir() and not path.is_symlink():
+                    raise ProviderError(f"{rel} is a directory; refusing to replace it by a file")
+                mode = int(str(spec.get("mode", "0644")), 8)
+                atomic.write_file(path, _content_bytes(spec), mode)
+            elif id.kind == "Directory":
+                mode = int(str(spec.get("mode", "0755")), 8)
+                if path.is_symlink() or (path.exists() and not path.is_dir()):
+                    raise ProviderError(f"{rel} exists and is not a directory")
+                path.mkdir(mode=mode, exist_ok=True)
+                if "mode" in spec:
+                    os.chmod(path, mode)
+            elif id.kind == "Symlink":
+                if path.is_dir() and not path.is_symlink():
+                    raise ProviderError(f"{rel} is a directory; refusing to replace it by a link")
+                atomic.write_symlink(path, str(spec["target"]))
+        except OSError as exc:
+            raise ProviderError(f"cannot write {rel}: {exc.strerror or exc}") from exc
+        return WriteResponse()
+
+    def create(self, request: CreateRequest) -> WriteResponse:
+        return self._write(request.id, request.spec)
+
+    def update(self, request: UpdateRequest) -> WriteResponse:
+        return self._write(request.id, request.spec)
+
+    def delete(self, request: DeleteRequest) -> WriteResponse:
+        if request.id.kind not in _PATH_KINDS:
+            return WriteResponse()
+        rel = relative_path(str(request.spec["path"]))
+        path = self.root / rel
+        try:
+            if request.id.kind == "Directory":
+                if path.is_dir() and not path.is_symlink():
+                    path.rmdir()
+            elif path.is_symlink() or path.is_file():
+                path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            if exc.errno == 39:  # ENOTEMPTY: never remove content gitcops does not manage
+                raise ProviderError(
+                    f"{rel} is not empty: it holds files gitcops does not manage"
+                ) from None
+            raise ProviderError(f"cannot delete {rel}: {exc.strerror or exc}") from exc
+        return WriteResponse()
+
+    def check(self, request: CheckRequest) -> CheckResponse:
+        return run_check(request.spec, self.root if self.root.is_dir() else Path.cwd())
+
+
+def _type_name(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "directory"
+    if stat.S_ISLNK(mode):
+        return "symlink"
+    if stat.S_ISREG(mode):
+        return "file"
+    return "special"

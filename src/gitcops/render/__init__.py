@@ -1,0 +1,1 @@
+"""Documents -> overlays -> final desired set for one environment."""

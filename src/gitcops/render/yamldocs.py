@@ -1,0 +1,333 @@
+"""Multi-document YAML loading that types scalars the way kubectl/kustomize do.
+
+Parsing uses PyYAML's C parser (``yaml.CSafeLoader``). Plain scalars are typed like
+go-yaml v3, which kustomize uses, rather than like YAML 1.1: ``yes``/``on`` stay strings,
+``0o17`` and ``0644`` are octal integers, ``1e3`` is a float, ``1:20`` is a string, and an
+unquoted date becomes the RFC 3339 string kustomize prints. Otherwise a document
+rendered by gitcops and by ``kubectl kustomize`` would not hold the same values.
+
+Documents must be JSON-like: duplicate keys and keys that are not strings are errors
+(kustomize rejects both), unknown tags are read as plain values as go-yaml does.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import re
+from collections.abc import Hashable, Iterator, Mapping
+from typing import Any
+
+import yaml
+from yaml.constructor import ConstructorError
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.reader import ReaderError
+
+from gitcops.model.diagnostics import Diagnostics
+
+__all__ = [
+    "GoYamlLoader",
+    "YamlSyntaxError",
+    "document_label",
+    "iter_documents",
+    "load_documents",
+]
+
+_TAG = "tag:yaml.org,2002:"
+STR_TAG = _TAG + "str"
+INT_TAG = _TAG + "int"
+FLOAT_TAG = _TAG + "float"
+BOOL_TAG = _TAG + "bool"
+NULL_TAG = _TAG + "null"
+TIMESTAMP_TAG = _TAG + "timestamp"
+MERGE_TAG = _TAG + "merge"
+MAP_TAG = _TAG + "map"
+SEQ_TAG = _TAG + "seq"
+
+_FIXED: dict[str, tuple[str, Any]] = {
+    **{word: (BOOL_TAG, True) for word in ("true", "True", "TRUE")},
+    **{word: (BOOL_TAG, False) for word in ("false", "False", "FALSE")},
+    **{word: (NULL_TAG, None) for word in ("", "~", "null", "Null", "NULL")},
+    **{word: (FLOAT_TAG, float("nan")) for word in (".nan", ".NaN", ".NAN")},
+    **{word: (FLOAT_TAG, float("inf")) for word in (".inf", ".Inf", ".INF")},
+    **{word: (FLOAT_TAG, float("inf")) for word in ("+.inf", "+.Inf", "+.INF")},
+    **{word: (FLOAT_TAG, float("-inf")) for word in ("-.inf", "-.Inf", "-.INF")},
+    "<<": (MERGE_TAG, "<<"),
+}
+# go-yaml only looks further at scalars starting with one of these characters.
+_NUMERIC_START = frozenset("+-0123456789")
+_INT = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)")
+_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+_DOT_FLOAT = re.compile(r"\.[0-9]+(?:[eE][-+]?[0-9]+)?")
+_TIMESTAMP = re.compile(
+    r"(?P<y>[0-9]{4})-(?P<mo>[0-9]{1,2})-(?P<d>[0-9]{1,2})"
+    r"(?:(?P<sep>[Tt ])(?P<h>[0-9]{1,2}):(?P<mi>[0-9]{1,2}):(?P<s>[0-9]{1,2})"
+    r"(?:\.(?P<frac>[0-9]{1,9}))?(?P<tz>Z|[-+][0-9]{2}:[0-9]{2})?)?"
+)
+_INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
+
+
+def _go_int(text: str) -> int | None:
+    """strconv.ParseInt(text, 0, 64) (falling back to ParseUint) as go-yaml calls it."""
+    plain = text.replace("_", "")
+    if not _INT.fullmatch(plain):
+        return None
+    sign, digits = (-1, plain[1:]) if plain[0] == "-" else (1, plain.lstrip("+"))
+    if len(digits) > 1 and digits[0] == "0" and digits[1] in "0123456789":
+        value = sign * int(digits, 8)  # 0644: go-yaml keeps YAML 1.1 octals
+    else:
+        value = sign * int(digits, 0)
+    return value if _INT64_MIN <= value <= _UINT64_MAX else None
+
+
+def _go_float(text: str) -> float | None:
+    plain = text.replace("_", "")
+    if not _FLOAT.fullmatch(plain):
+        return None
+    value = float(plain)
+    return None if value in (float("inf"), float("-inf")) else value
+
+
+def _timestamp(text: str) -> str | None:
+    """go-yaml's accepted timestamp forms, rendered as Go's time.Time JSON (RFC 3339)."""
+    m = _TIMESTAMP.fullmatch(text)
+    if m is None:
+        return None
+    # go-yaml's layouts want a zone after "T"/"t" and none after a space.
+    if m["sep"] is not None and (m["tz"] is not None) != (m["sep"] in "Tt"):
+        return None
+    hour, minute, second = (int(m[k]) if m[k] else 0 for k in ("h", "mi", "s"))
+    try:
+        moment = dt.datetime(int(m["y"]), int(m["mo"]), int(m["d"]), hour, minute, second)
+    except ValueError:
+        return None
+    frac = (m["frac"] or "").rstrip("0")
+    zone = m["tz"] or "Z"
+    if zone[1:] == "00:00":
+        zone = "Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{frac}" if frac else "") + zone
+
+
+def resolve_plain(value: str) -> str:
+    """The tag go-yaml v3 gives an untagged plain scalar."""
+    fixed = _FIXED.get(value)
+    if fixed is not None:
+        return fixed[0]
+    first = value[0]
+    if first == ".":
+        return FLOAT_TAG if _DOT_FLOAT.fullmatch(value) else STR_TAG
+    if first not in _NUMERIC_START:
+        return STR_TAG
+    if first.isdigit() and _timestamp(value) is not None:
+        return TIMESTAMP_TAG
+    if _go_int(value) is not None:
+        return INT_TAG
+    if _go_float(value) is not None:
+        return FLOAT_TAG
+    return STR_TAG
+
+
+class GoYamlLoader(yaml.CSafeLoader):
+    """CSafeLoader with go-yaml v3 scalar typing and strict, JSON-like mappings."""
+
+    def resolve(self, kind: type[Node], value: str | None, implicit: tuple[bool, bool]) -> str:
+        if kind is ScalarNode:
+            return resolve_plain(value or "") if implicit[0] else STR_TAG
+        return SEQ_TAG if kind is SequenceNode else MAP_TAG
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        seen: dict[str, Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == MERGE_TAG:
+                continue
+            if not isinstance(key_node, ScalarNode) or key_node.tag != STR_TAG:
+                raise ConstructorError(
+                    None,
+                    None,
+                    f"mapping key {_node_text(key_node)} is not a string; quote it",
+                    key_node.start_mark,
+                )
+            earlier = seen.setdefault(key_node.value, key_node)
+            if earlier is not key_node:
+                raise ConstructorError(
+                    None,
+                    None,
+                    f"mapping key {key_node.value!r} already defined at line "
+                    f"{earlier.start_mark.line + 1}",
+                    key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+def _node_text(node: Node) -> str:
+    if isinstance(node, ScalarNode):
+        return repr(node.value)
+    return "that is a list" if isinstance(node, SequenceNode) else "that is a map"
+
+
+def _scalar(loader: GoYamlLoader, node: Node) -> str:
+    if not isinstance(node, ScalarNode):
+        shape = "list" if isinstance(node, SequenceNode) else "map"
+        raise ConstructorError(None, None, f"expected a scalar, found a {shape}", node.start_mark)
+    return str(node.value)
+
+
+def _construct_int(loader: GoYamlLoader, node: Node) -> int:
+    value = _go_int(_scalar(loader, node))
+    if value is None:
+        raise ConstructorError(None, None, "invalid integer", node.start_mark)
+    return value
+
+
+def _construct_float(loader: GoYamlLoader, node: Node) -> float:
+    text = _scalar(loader, node)
+    fixed = _FIXED.get(text)
+    if fixed is not None and fixed[0] == FLOAT_TAG:
+        return float(fixed[1])
+    as_int = _go_int(text)
+    value = float(as_int) if as_int is not None else _go_float(text)
+    if value is None:
+        raise ConstructorError(None, None, "invalid float", node.start_mark)
+    return value
+
+
+def _construct_bool(loader: GoYamlLoader, node: Node) -> bool:
+    fixed = _FIXED.get(_scalar(loader, node))
+    if fixed is None or fixed[0] != BOOL_TAG:
+        raise ConstructorError(None, None, "invalid boolean", node.start_mark)
+    return bool(fixed[1])
+
+
+def _construct_null(loader: GoYamlLoader, node: Node) -> None:
+    return None
+
+
+def _construct_timestamp(loader: GoYamlLoader, node: Node) -> str:
+    value = _timestamp(_scalar(loader, node))
+    if value is None:
+        raise ConstructorError(None, None, "invalid timestamp", node.start_mark)
+    return value
+
+
+def _construct_binary(loader: GoYamlLoader, node: Node) -> str:
+    try:
+        raw = base64.b64decode(_scalar(loader, node), validate=False)
+    except (binascii.Error, ValueError) as exc:
+        raise ConstructorError(None, None, f"invalid base64: {exc}", node.start_mark) from exc
+    return raw.decode("utf-8", errors="replace")
+
+
+def _construct_untagged(loader: GoYamlLoader, node: Node) -> Any:
+    """go-yaml ignores tags it does not know and reads the node by its shape."""
+    if isinstance(node, MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    if isinstance(node, SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return _scalar(loader, node)
+
+
+for _tag, _constructor in (
+    (INT_TAG, _construct_int),
+    (FLOAT_TAG, _construct_float),
+    (BOOL_TAG, _construct_bool),
+    (NULL_TAG, _construct_null),
+    (TIMESTAMP_TAG, _construct_timestamp),
+    (_TAG + "binary", _construct_binary),
+    (None, _construct_untagged),
+):
+    GoYamlLoader.add_constructor(_tag, _constructor)
+
+
+class YamlSyntaxError(Exception):
+    """YAML that cannot be read; line and column are 1-based, index is the document's."""
+
+    def __init__(self, problem: str, index: int, line: int | None, column: int | None) -> None:
+        self.problem = problem
+        self.index = index
+        self.line = line
+        self.column = column
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        if self.line is None:
+            return f"invalid YAML: {self.problem}"
+        return f"invalid YAML at line {self.line}, column {self.column}: {self.problem}"
+
+
+def iter_documents(data: bytes | str) -> Iterator[tuple[int, Any]]:
+    """Yield (index, value) for every non-empty document; index counts empty ones too."""
+    loader = GoYamlLoader(data)
+    index = 0
+    try:
+        while loader.check_node():
+            value = loader.construct_document(loader.get_node())
+            if value is not None:
+                yield index, value
+            index += 1
+    except yaml.MarkedYAMLError as exc:
+        raise _syntax_error(exc, index) from None
+    except ReaderError as exc:
+        problem = f"{exc.reason} at byte {exc.position} (the file must be UTF-8 text)"
+        raise YamlSyntaxError(problem, index, None, None) from None
+    except yaml.YAMLError as exc:
+        raise YamlSyntaxError(str(exc), index, None, None) from None
+    except RecursionError:
+        raise YamlSyntaxError("nesting is too deep", index, None, None) from None
+    finally:
+        loader.dispose()
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, index: int) -> YamlSyntaxError:
+    mark = exc.problem_mark or exc.context_mark
+    problem = " ".join(part for part in (exc.context, exc.problem) if part) or str(exc)
+    if mark is None:
+        return YamlSyntaxError(problem, index, None, None)
+    return YamlSyntaxError(problem, index, mark.line + 1, mark.column + 1)
+
+
+def document_label(index: int, doc: Mapping[str, Any] | None = None) -> str:
+    """'document 3' or 'document 3 (local.gitcops.io/File/motd)' for a 0-based index."""
+    label = f"document {index + 1}"
+    if doc is None:
+        return label
+    kind, metadata = doc.get("kind"), doc.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, Mapping) else None
+    if not isinstance(kind, str) or not isinstance(name, str):
+        return label
+    api_version = doc.get("apiVersion")
+    group = api_version.rpartition("/")[0] if isinstance(api_version, str) else ""
+    namespace = metadata.get("namespace") if isinstance(metadata, Mapping) else None
+    where = f"namespaces/{namespace}/" if isinstance(namespace, str) and namespace else ""
+    return f"{label} ({group}/{where}{kind}/{name})"
+
+
+def load_documents(data: bytes, file: str, diags: Diagnostics) -> list[tuple[int, dict[str, Any]]]:
+    """The mapping documents of a YAML stream with their 0-based position in it.
+
+    Empty documents are skipped (as kustomize does) but still counted, so indexes match
+    what the user sees. Anything else that is not a mapping, and syntax errors, become
+    diagnostics naming the file, the document and the line.
+    """
+    documents: list[tuple[int, dict[str, Any]]] = []
+    try:
+        for index, value in iter_documents(data):
+            if isinstance(value, dict):
+                documents.append((index, value))
+            else:
+                diags.error(
+                    f"expected a mapping, found {_shape(value)}",
+                    file=file,
+                    document=document_label(index),
+                )
+    except YamlSyntaxError as exc:
+        diags.error(exc.describe(), file=file, document=document_label(exc.index))
+    return documents
+
+
+def _shape(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    return f"a {type(value).__name__} value"

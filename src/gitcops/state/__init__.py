@@ -1,0 +1,1 @@
+"""Inventory, runs, the audit chain and locks; SQLite by default, behind StateStore."""

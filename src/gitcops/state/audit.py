@@ -1,0 +1,60 @@
+"""The audit log's hash chain: each entry commits to its content and to the entry before it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from gitcops.state.records import AuditEntry, AuditVerdict
+
+GENESIS = "0" * 64
+
+
+def entry_hash(
+    prev_hash: str,
+    seq: int,
+    ts: float,
+    scope: str,
+    run_id: int | None,
+    actor: str,
+    action: str,
+    subject: str,
+    detail: dict[str, Any],
+) -> str:
+    body = json.dumps(
+        [seq, repr(ts), scope, run_id, actor, action, subject, detail],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
+
+
+def verify_chain(entries: Iterable[AuditEntry]) -> AuditVerdict:
+    prev = GENESIS
+    expected_seq = None
+    count = 0
+    for entry in entries:
+        count += 1
+        if expected_seq is not None and entry.seq != expected_seq:
+            return AuditVerdict(False, count, entry.seq, f"entry {expected_seq} is missing")
+        if entry.prev_hash != prev:
+            return AuditVerdict(False, count, entry.seq, "does not link to the entry before it")
+        recomputed = entry_hash(
+            entry.prev_hash,
+            entry.seq,
+            entry.ts,
+            entry.scope,
+            entry.run_id,
+            entry.actor,
+            entry.action,
+            entry.subject,
+            entry.detail,
+        )
+        if recomputed != entry.hash:
+            return AuditVerdict(False, count, entry.seq, "content does not match its hash")
+        prev = entry.hash
+        expected_seq = entry.seq + 1
+    return AuditVerdict(True, count)

@@ -1,0 +1,79 @@
+"""What the state store holds, as plain typed records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitcops.model.identity import ResourceId
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryEntry:
+    id: ResourceId
+    api_version: str
+    spec: dict[str, Any]
+    spec_hash: str
+    depends_on: tuple[ResourceId, ...] = ()
+    address: str | None = None
+    status: str = "applied"  # "pending": a run started creating it and may have died first
+    revision: str = ""
+    run_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EnvStatus:
+    scope: str
+    applied_revision: str
+    attempted_revision: str
+    serial: int
+    last_run_id: int
+    last_run_status: str
+    healthy: bool | None
+    updated_at: float
+    resources: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    id: int
+    scope: str
+    kind: str  # apply | rollback | drift
+    revision: str
+    trigger: str  # cli | agent | webhook | schedule
+    actor: str
+    started_at: float
+    finished_at: float | None
+    status: str  # running | succeeded | failed | interrupted
+    summary: dict[str, Any] = field(default_factory=dict)
+    results: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    action: str  # run.started, resource.created, resource.configured, ...
+    subject: str  # a resource id, an environment
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    seq: int
+    ts: float
+    scope: str
+    run_id: int | None
+    actor: str
+    action: str
+    subject: str
+    detail: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditVerdict:
+    ok: bool
+    entries: int
+    first_bad_seq: int | None = None
+    problem: str = ""

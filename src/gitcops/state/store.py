@@ -1,0 +1,80 @@
+"""The state store interface; SQLite implements it here, PostgreSQL can implement it too."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from gitcops.model.identity import ResourceId
+from gitcops.state.records import (
+    AuditEntry,
+    AuditEvent,
+    AuditVerdict,
+    EnvStatus,
+    InventoryEntry,
+    RunRecord,
+)
+
+
+class StateStore(Protocol):
+    """Every method is one transaction: it happens whole or not at all."""
+
+    def lock(self, scope: str, timeout: float = 0.0) -> AbstractContextManager[None]:
+        """Hold the scope's apply lock; raise LockedError after `timeout` seconds."""
+        ...
+
+    def env_status(self, scope: str) -> EnvStatus | None: ...
+
+    def all_env_status(self) -> list[EnvStatus]: ...
+
+    def inventory(self, scope: str) -> dict[ResourceId, InventoryEntry]: ...
+
+    def begin_run(
+        self,
+        scope: str,
+        *,
+        kind: str,
+        revision: str,
+        trigger: str,
+        actor: str,
+        pending: Sequence[InventoryEntry],
+    ) -> int: ...
+
+    def record_results(
+        self,
+        scope: str,
+        run_id: int,
+        *,
+        actor: str,
+        applied: Sequence[InventoryEntry],
+        removed: Sequence[ResourceId],
+        events: Sequence[AuditEvent],
+    ) -> None: ...
+
+    def finish_run(
+        self,
+        scope: str,
+        run_id: int,
+        *,
+        actor: str,
+        status: str,
+        summary: dict[str, Any],
+        results: list[dict[str, Any]],
+        warnings: list[str],
+        healthy: bool | None,
+    ) -> None: ...
+
+    def runs(self, scope: str | None = None, limit: int = 20) -> list[RunRecord]: ...
+
+    def run(self, run_id: int) -> RunRecord | None: ...
+
+    def audit(self, scope: str | None = None) -> Iterator[AuditEntry]: ...
+
+    def append_audit(
+        self, scope: str, run_id: int | None, actor: str, event: AuditEvent
+    ) -> None: ...
+
+    def verify_audit(self) -> AuditVerdict: ...
+
+    def close(self) -> None: ...

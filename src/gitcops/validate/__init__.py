@@ -1,0 +1,1 @@
+"""Schemas (from providers), references and graphs; every problem reported with file and field."""

@@ -1,0 +1,216 @@
+"""Turn rendered documents into validated, provider-prepared desired resources, or say why not."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gitcops.model.diagnostics import Diagnostics
+from gitcops.model.graph import find_cycle
+from gitcops.model.identity import ResourceId, provider_for_group, split_api_version
+from gitcops.model.resource import DEPENDS_ON, Origin, Resource
+from gitcops.providers.base import (
+    Declared,
+    PrepareRequest,
+    Provider,
+    ValidateRequest,
+)
+from gitcops.providers.registry import known_providers
+from gitcops.validate.schema import SchemaCache
+
+SUPPORTED_VERSIONS = ("v1",)
+_DEPENDS_PATH = ("metadata", "annotations", DEPENDS_ON)
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredResource:
+    resource: Resource  # spec is the provider-prepared essence
+    depends_on: tuple[ResourceId, ...]  # explicit and implicit edges
+    stateful: bool
+    address: str | None
+
+
+def _describe(doc: Mapping[str, Any], index: int) -> str:
+    kind = doc.get("kind")
+    name = (
+        (doc.get("metadata") or {}).get("name") if isinstance(doc.get("metadata"), dict) else None
+    )
+    if kind and name:
+        group, _ = split_api_version(str(doc.get("apiVersion", "")))
+        return f"document {index + 1} ({group}/{kind}/{name})"
+    return f"document {index + 1}"
+
+
+def _shape_ok(doc: Mapping[str, Any], origin: Origin, diags: Diagnostics) -> bool:
+    where = {"file": origin.file, "document": _describe(doc, origin.index)}
+    ok = True
+    for key in ("apiVersion", "kind"):
+        if not isinstance(doc.get(key), str) or not doc.get(key):
+            diags.error(f"`{key}` is missing", path=(key,), **where)
+            ok = False
+    metadata = doc.get("metadata")
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str):
+        diags.error("`metadata.name` is missing", path=("metadata", "name"), **where)
+        ok = False
+    if "spec" in doc and not isinstance(doc["spec"], dict):
+        diags.error("`spec` must be a mapping", path=("spec",), **where)
+        ok = False
+    return ok
+
+
+def _kind_problem(
+    resource: Resource, providers: Mapping[str, Provider]
+) -> tuple[tuple[str, ...], str] | None:
+    group, version = split_api_version(resource.api_version)
+    name = provider_for_group(group)
+    if name not in known_providers():
+        return ("apiVersion",), (
+            f"unknown apiVersion {resource.api_version!r}: no provider {name!r} "
+            f"(known: {', '.join(f'{p}.gitcops.io/v1' for p in known_providers())})"
+        )
+    provider = providers.get(name)
+    if provider is None:
+        return ("apiVersion",), (
+            f"provider {name!r} is not configured: add it under spec.providers in gitcops.yaml"
+        )
+    if version not in SUPPORTED_VERSIONS:
+        return ("apiVersion",), f"unknown apiVersion {resource.api_version!r} (known: {group}/v1)"
+    if resource.kind not in provider.kinds():
+        known = ", ".join(sorted(provider.kinds()))
+        return ("kind",), f"unknown kind {resource.kind!r} for {group} (known: {known})"
+    return None
+
+
+def validate_resources(
+    documents: Sequence[tuple[dict[str, Any], Origin]],
+    providers: Mapping[str, Provider],
+    read_file: Callable[[str], bytes],
+) -> list[DesiredResource]:
+    """Check everything, collect every problem, raise InvalidInputError if any."""
+    diags = Diagnostics()
+    schemas = SchemaCache()
+    prepared: list[Resource] = []
+    for doc, origin in documents:
+        if not _shape_ok(doc, origin, diags):
+            continue
+        resource = Resource.from_document(doc, origin)
+        where = {"file": origin.file, "document": resource.where()}
+        problem = _kind_problem(resource, providers)
+        if problem is not None:
+            diags.error(problem[1], path=problem[0], **where)
+            continue
+        provider = providers[resource.id.provider]
+        info = provider.kinds()[resource.kind]
+        errors = list(schemas.errors(info.schema, resource.spec))
+        for path, message in errors:
+            diags.error(message, path=path, **where)
+        if errors:
+            continue
+        base_dir = posixpath.dirname(origin.file)
+
+        def read_source(path: str, _base: str = base_dir) -> bytes:
+            return read_file(posixpath.normpath(posixpath.join(_base, path)))
+
+        try:
+            resource.spec = provider.prepare(
+                PrepareRequest(resource.id, resource.spec, read_source)
+            )
+        except (FileNotFoundError, ValueError) as exc:
+            missing = exc.args[0] if exc.args else exc
+            diags.error(f"cannot read source file {missing}", path=("spec", "source"), **where)
+            continue
+        for path, message in provider.validate(
+            ValidateRequest(resource.id, resource.spec)
+        ).problems:
+            diags.error(message, path=path, **where)
+        prepared.append(resource)
+    _check_unique(prepared, providers, diags)
+    result = _with_edges(prepared, providers, diags)
+    diags.raise_if_errors()
+    return result
+
+
+def _check_unique(
+    resources: Sequence[Resource], providers: Mapping[str, Provider], diags: Diagnostics
+) -> None:
+    first: dict[ResourceId, Resource] = {}
+    owners: dict[str, Resource] = {}
+    for res in resources:
+        where = {"file": res.origin.file, "document": res.where()}
+        seen = first.setdefault(res.id, res)
+        if seen is not res:
+            diags.error(
+                f"duplicate resource {res.id}: also defined in {seen.origin.file} "
+                f"{seen.origin.describe()}",
+                path=("metadata", "name"),
+                **where,
+            )
+            continue
+        address = providers[res.id.provider].address(res.id, res.spec)
+        if address is None:
+            continue
+        owner = owners.setdefault(address, res)
+        if owner is not res:
+            diags.error(
+                f"manages the same object as {owner.id} ({owner.origin.file} "
+                f"{owner.origin.describe()}): {address}",
+                path=("spec",),
+                **where,
+            )
+
+
+def _depends_error(diags: Diagnostics, res: Resource, message: str) -> None:
+    diags.error(message, file=res.origin.file, document=res.where(), path=_DEPENDS_PATH)
+
+
+def _with_edges(
+    resources: Sequence[Resource], providers: Mapping[str, Provider], diags: Diagnostics
+) -> list[DesiredResource]:
+    by_id = {r.id: r for r in resources}
+    deps: dict[ResourceId, list[ResourceId]] = {r.id: [] for r in resources}
+    for res in resources:
+        for ref in res.depends_on():
+            try:
+                target = ResourceId.parse(ref)
+            except ValueError as exc:
+                _depends_error(diags, res, str(exc))
+                continue
+            if target == res.id:
+                _depends_error(diags, res, f"{ref} depends on itself")
+            elif target not in by_id:
+                _depends_error(
+                    diags, res, f"depends on {ref}, which is not a resource of this environment"
+                )
+            elif target not in deps[res.id]:
+                deps[res.id].append(target)
+    by_provider: dict[str, list[Declared]] = {}
+    for res in resources:
+        by_provider.setdefault(res.id.provider, []).append(Declared(res.id, res.spec))
+    for name, declared in by_provider.items():
+        for edge in providers[name].implicit_edges(declared):
+            if edge.dependency not in deps[edge.dependent]:
+                deps[edge.dependent].append(edge.dependency)
+    cycle = find_cycle([r.id for r in resources], deps)
+    if cycle is not None:
+        head = by_id[cycle[0]]
+        chain = " -> ".join(str(c) for c in cycle)
+        diags.error(
+            f"dependency cycle: {chain}",
+            file=head.origin.file,
+            document=head.where(),
+            path=_DEPENDS_PATH,
+        )
+    out: list[DesiredResource] = []
+    for res in resources:
+        provider = providers[res.id.provider]
+        out.append(
+            DesiredResource(
+                resource=res,
+                depends_on=tuple(deps[res.id]),
+                stateful=provider.kinds()[res.kind].stateful,
+                address=provider.address(res.id, res.spec),
+            )
+        )
+    return out
