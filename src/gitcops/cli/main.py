@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import getpass
 import json
 import os
@@ -160,7 +161,7 @@ def plan(
 
     _check_output(output)
     ws = _workspace(repo, env, rev, worktree)
-    result = make_plan(ws, _store(state))
+    result = make_plan(ws, _store(state), with_fingerprint=out_file is not None or output == "json")
     if out_file is not None:
         _save_plan(out_file, result.plan.as_json())
     if output == "json":
@@ -495,4 +496,7 @@ def audit_log(
 
 
 def run() -> None:
+    # A run is short-lived and allocates tens of thousands of small acyclic objects: frequent
+    # cyclic-GC passes over them cost more than they reclaim (a third of a 10,000-file plan).
+    gc.set_threshold(100_000, 50, 100)
     app()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from gitcops.engine.planning import fingerprint, make_plan, read_one
 from gitcops.engine.workspace import Workspace
 from gitcops.model.errors import PlanError
 from gitcops.model.identity import ResourceId
-from gitcops.plan.model import ChangeAction, Plan, PlannedChange, spec_hash
+from gitcops.plan.model import ChangeAction, Plan, PlannedChange, canonical_json
 from gitcops.state.records import AuditEvent, InventoryEntry
 from gitcops.state.store import StateStore
 
@@ -65,7 +66,8 @@ class _Recorder:
     def _remember(self, change: PlannedChange, entry: ChangeSetEntry) -> None:
         if change.action is ChangeAction.CHECK or change.after is None:
             return
-        digest = spec_hash(change.after)
+        spec_json = canonical_json(change.after)
+        digest = hashlib.sha256(spec_json.encode()).hexdigest()
         old = self.inventory.get(change.id)
         if (
             entry.action is Action.UNCHANGED
@@ -79,7 +81,7 @@ class _Recorder:
             InventoryEntry(
                 id=change.id,
                 api_version=change.api_version,
-                spec=change.after,
+                spec_json=spec_json,
                 spec_hash=digest,
                 depends_on=change.depends_on,
                 address=old.address if old is not None else None,
@@ -154,7 +156,9 @@ def _pending_entries(
     plan: Plan, inventory: dict[ResourceId, InventoryEntry]
 ) -> list[InventoryEntry]:
     return [
-        InventoryEntry(c.id, c.api_version, c.after or {}, "", c.depends_on, status="pending")
+        InventoryEntry(
+            c.id, c.api_version, canonical_json(c.after), "", c.depends_on, status="pending"
+        )
         for c in plan.changes
         if c.action is ChangeAction.CREATE and c.id not in inventory and c.after is not None
     ]
@@ -179,7 +183,7 @@ def apply_workspace(
             check_saved_plan(ws, saved_plan, store)
             plan = saved_plan
         else:
-            plan = make_plan(ws, store).plan
+            plan = make_plan(ws, store, with_fingerprint=False).plan
         if on_plan is not None and not on_plan(plan):
             return None
         return _execute(ws, store, plan, options or ApplyOptions(), actor, trigger, kind, progress)

@@ -13,7 +13,6 @@ from gitcops.model.identity import ResourceId
 from gitcops.plan.model import Plan, PlannedChange, live_fingerprint
 from gitcops.plan.planner import Applied, Desired, plan_changes
 from gitcops.providers.base import Provider, ReadRequest
-from gitcops.state.records import InventoryEntry
 from gitcops.state.store import StateStore
 from gitcops.validate.resources import DesiredResource
 
@@ -39,13 +38,6 @@ def to_desired(items: list[DesiredResource]) -> list[Desired]:
         )
         for i in items
     ]
-
-
-def to_applied(inventory: Mapping[ResourceId, InventoryEntry]) -> dict[ResourceId, Applied]:
-    return {
-        rid: Applied(rid, e.api_version, e.spec, e.spec_hash, e.depends_on, e.address)
-        for rid, e in inventory.items()
-    }
 
 
 def read_one(providers: Mapping[str, Provider], rid: ResourceId, spec: dict[str, Any]) -> Any:
@@ -74,12 +66,13 @@ def fingerprint(changes: tuple[PlannedChange, ...] | list[PlannedChange]) -> str
     return live_fingerprint([(str(c.id), c.before) for c in changes])
 
 
-def make_plan(ws: Workspace, store: StateStore) -> PlanResult:
+def make_plan(ws: Workspace, store: StateStore, *, with_fingerprint: bool = True) -> PlanResult:
+    """`with_fingerprint` costs a hash per object; only saved and JSON plans need it."""
     items = desired_state(ws)
     started = time.perf_counter()
     desired = to_desired(items)
     status = store.env_status(ws.scope)
-    applied = to_applied(store.inventory(ws.scope))
+    applied = store.inventory(ws.scope)
     live = read_live(ws.providers, desired, applied)
     ws.timings["read live"] = time.perf_counter() - started
     changes = tuple(plan_changes(desired, live, applied))
@@ -94,6 +87,6 @@ def make_plan(ws: Workspace, store: StateStore) -> PlanResult:
         created_at=time.time(),
         changes=changes,
         inventory_serial=status.serial if status else 0,
-        live_fingerprint=fingerprint(changes),
+        live_fingerprint=fingerprint(changes) if with_fingerprint else "",
     )
     return PlanResult(plan, items)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from gitcops.model.graph import topological_order
 from gitcops.model.identity import ResourceId
@@ -23,16 +23,28 @@ class Desired:
     origin: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Applied:
+class Applied(Protocol):
     """What the state store remembers of a resource: its last applied spec and edges."""
 
-    id: ResourceId
-    api_version: str
-    spec: dict[str, Any]
-    spec_hash: str
-    depends_on: tuple[ResourceId, ...] = ()
-    address: str | None = None
+    @property
+    def id(self) -> ResourceId: ...
+
+    @property
+    def api_version(self) -> str: ...
+
+    @property
+    def spec_hash(self) -> str: ...
+
+    @property
+    def depends_on(self) -> tuple[ResourceId, ...]: ...
+
+    @property
+    def address(self) -> str | None: ...
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """Only prunes need the old spec, so implementations may parse it on demand."""
+        ...
 
 
 def _change(

@@ -279,40 +279,55 @@ class _ResMap:
 
 
 class _Index:
-    """Lookups that keep patch matching linear in the number of matches, not resources."""
+    """Lookups that keep patch matching proportional to the matches, not to all resources.
 
-    def __init__(self, items: Iterable[_Res]) -> None:
-        self.by_key: dict[_Key, list[_Res]] = {}
-        self.by_name: dict[str, list[_Res]] = {}
-        self.by_kind: dict[str, list[_Res]] = {}
-        for res in items:
-            self.add(res)
+    Each table (by id, by name, by kind) is built on first use: most kustomizations only
+    ever need one of them.
+    """
+
+    def __init__(self, items: list[_Res]) -> None:
+        self._items = items
+        self._tables: dict[str, dict[Any, list[_Res]]] = {}
+
+    def _table(self, name: str) -> dict[Any, list[_Res]]:
+        table = self._tables.get(name)
+        if table is None:
+            table = self._tables[name] = {}
+            for res in self._items:
+                _add_to(table, _INDEX_KEYS[name](res), res)
+        return table
 
     def add(self, res: _Res) -> None:
-        for key in res.all_keys():
-            _add_unique(self.by_key, key, res)
-        for name in {res.original[3], res.key[3]}:
-            _add_unique(self.by_name, name, res)
-        _add_unique(self.by_kind, res.key[2], res)
+        """Register a resource's new id; its old ones stay valid (kustomize matches them)."""
+        for name, table in self._tables.items():
+            _add_to(table, _INDEX_KEYS[name](res), res)
 
     def by_id(self, key: _Key) -> list[_Res]:
-        return _live(self.by_key.get(key, ()))
+        return _live(self._table("id").get(key, ()))
 
-    def select(self, selector: Selector, everything: list[_Res]) -> list[_Res]:
+    def select(self, selector: Selector) -> list[_Res]:
         name, kind = selector.exact_name, selector.exact_kind
         if name is not None:
-            candidates = _live(self.by_name.get(name, ()))
+            candidates = _live(self._table("name").get(name, ()))
         elif kind is not None:
-            candidates = _live(self.by_kind.get(kind, ()))
+            candidates = _live(self._table("kind").get(kind, ()))
         else:
-            candidates = [res for res in everything if not res.deleted]
+            candidates = [res for res in self._items if not res.deleted]
         return [res for res in candidates if _selected(selector, res)]
 
 
-def _add_unique(index: dict[Any, list[_Res]], key: Any, res: _Res) -> None:
-    bucket = index.setdefault(key, [])
-    if not bucket or bucket[-1] is not res:
-        bucket.append(res)
+_INDEX_KEYS: Final[dict[str, Callable[[_Res], Iterable[Any]]]] = {
+    "id": lambda res: res.all_keys(),
+    "name": lambda res: {res.original[3], res.key[3]},
+    "kind": lambda res: (res.key[2],),
+}
+
+
+def _add_to(table: dict[Any, list[_Res]], keys: Iterable[Any], res: _Res) -> None:
+    for key in keys:
+        bucket = table.setdefault(key, [])
+        if not bucket or bucket[-1] is not res:
+            bucket.append(res)
 
 
 def _live(bucket: Iterable[_Res]) -> list[_Res]:
@@ -400,10 +415,10 @@ class _FieldReader:
                 self.fail((*path, key), f"must be a string, not {_shape(item)} (quote it)")
         return result
 
-    def mapping(self, value: Any, path: Path, allowed: frozenset[str]) -> dict[str, Any]:
+    def mapping(self, value: Any, path: Path, allowed: frozenset[str]) -> dict[str, Any] | None:
         if not isinstance(value, dict):
             self.fail(path, f"must be a map, not {_shape(value)}")
-            return {}
+            return None
         for key in value:
             if key not in allowed:
                 self.fail((*path, key), f"field {key} is not supported by gitcops")
@@ -433,15 +448,20 @@ def _parse_kustomization(doc: dict[str, Any], kust: _Kustomization, diags: Diagn
     kust.smp_patches = reader.items(doc.get("patchesStrategicMerge"), ("patchesStrategicMerge",))
     for name, target in (("patches", kust.patches), ("patchesJson6902", kust.json_patches)):
         for path, entry in reader.items(doc.get(name), (name,)):
-            target.append((path, reader.mapping(entry, path, _PATCH_FIELDS)))
+            patch = reader.mapping(entry, path, _PATCH_FIELDS)
+            if patch is not None:
+                target.append((path, patch))
     kust.namespace = reader.string(doc.get("namespace"), ("namespace",))
     kust.name_prefix = reader.string(doc.get("namePrefix"), ("namePrefix",))
     kust.name_suffix = reader.string(doc.get("nameSuffix"), ("nameSuffix",))
     for path, entry in reader.items(doc.get("labels"), ("labels",)):
-        entry = reader.mapping(entry, path, _LABEL_FIELDS)
+        label = reader.mapping(entry, path, _LABEL_FIELDS)
+        if label is None:
+            continue
+        # Both flags only reach built-in kinds' selectors and templates (not rewritten here).
         for flag in ("includeSelectors", "includeTemplates"):
-            reader.flag(entry.get(flag), (*path, flag))
-        kust.label_sets.append(reader.string_map(entry.get("pairs"), (*path, "pairs")))
+            reader.flag(label.get(flag), (*path, flag))
+        kust.label_sets.append(reader.string_map(label.get("pairs"), (*path, "pairs")))
     # kustomize applies `labels` entries first, then commonLabels (which wins on a clash).
     kust.label_sets.append(reader.string_map(doc.get("commonLabels"), ("commonLabels",)))
     kust.annotations = reader.string_map(doc.get("commonAnnotations"), ("commonAnnotations",))
@@ -463,8 +483,7 @@ def _check_header(doc: Mapping[str, Any], reader: _FieldReader) -> None:
 
 @dataclass(frozen=True, slots=True)
 class _Patch:
-    field: Path  # ("patches", 0) in the kustomization
-    kust_where: _Where  # the kustomization document
+    kust_where: _Where  # the entry in the kustomization, e.g. patches[0]
     text_where: _Where | None  # inline text: where it sits in the kustomization
     file: str | None  # a patch file, when the patch is one
     target: Selector | None
@@ -782,7 +801,7 @@ class _Builder:
         reader = _FieldReader(where, self.diags)
         if raw is None:
             return {}
-        options = reader.mapping(raw, (), _PATCH_OPTIONS)
+        options = reader.mapping(raw, (), _PATCH_OPTIONS) or {}
         values = {key: reader.flag(options.get(key), (key,)) for key in _PATCH_OPTIONS}
         return values if reader.ok else None
 
@@ -799,7 +818,6 @@ class _Builder:
         if documents is None:
             return None
         common = {
-            "field": path,
             "kust_where": kust.where.at(*path),
             "text_where": None if source.file else source.where,
             "file": source.file,
@@ -934,7 +952,7 @@ class _Transformer:
 
     def select(self, patch: _Patch) -> list[_Res]:
         assert patch.target is not None
-        selected = self.index.select(patch.target, self.resmap.items)
+        selected = self.index.select(patch.target)
         if not selected:
             self.fail(
                 patch.kust_where.at("target"),
@@ -973,7 +991,7 @@ class _Transformer:
         if merged is None:
             res.deleted = self._deleted = True
             return
-        self.install(patch, res, merged, patch.where(doc_index, patch_doc))
+        self.install(res, merged, patch.where(doc_index, patch_doc))
 
     def apply_json(self, patch: _Patch) -> None:
         assert patch.ops is not None
@@ -987,9 +1005,9 @@ class _Transformer:
             if not isinstance(patched, dict):
                 self.fail(patch.where(), f"the patch replaced {res.describe()} by a non-map")
                 continue
-            self.install(patch, res, patched, patch.where())
+            self.install(res, patched, patch.where())
 
-    def install(self, patch: _Patch, res: _Res, doc: dict[str, Any], where: _Where) -> None:
+    def install(self, res: _Res, doc: dict[str, Any], where: _Where) -> None:
         problems = _identity_problems(doc)
         if problems:
             messages = "; ".join(message for _, message in problems)

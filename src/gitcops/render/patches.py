@@ -65,12 +65,11 @@ DIRECTIVE: Final = "$patch"
 _STRATEGIES: Final = ("merge", "replace", "delete")
 
 
-class _Absent:
-    """A key the target does not have (unlike an explicit null)."""
+class _Clear:
+    """Returned for a value that `$patch: delete` removes."""
 
 
-_ABSENT: Final = _Absent()
-_CLEAR: Final = _Absent()
+_CLEAR: Final = _Clear()
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -121,7 +120,7 @@ def _merge_map(dest: dict[str, Any], patch: Mapping[str, Any], path: Path) -> di
         if value is None:
             result.pop(key, None)
             continue
-        merged = _merge_value(result.get(key, _ABSENT), value, (*path, key))
+        merged = _merge_value(result.get(key), value, (*path, key))
         if merged is _CLEAR:
             result.pop(key, None)
         else:
@@ -130,7 +129,8 @@ def _merge_map(dest: dict[str, Any], patch: Mapping[str, Any], path: Path) -> di
 
 
 def _merge_value(dest: Any, patch: Any, path: Path) -> Any:
-    empty = dest is None or dest is _ABSENT
+    """Merge `patch` (not null) into `dest`, which is None when missing or null."""
+    empty = dest is None
     if not empty and _shape(dest) != _shape(patch):
         raise _kind_conflict(dest, patch, path)
     if not isinstance(patch, dict):
@@ -154,7 +154,7 @@ def _shape(value: Any) -> str:
 def _kind_conflict(dest: Any, patch: Any, path: Path) -> PatchError:
     return PatchError(
         f"the patch has {_shape(patch)} where the target has {_shape(dest)}; "
-        "kustomize cannot merge them (set the field to null first to replace it)",
+        "kustomize cannot merge them (use a JSON 6902 'replace' to change the type)",
         path,
     )
 
@@ -192,7 +192,7 @@ def _check_op(op: Any, index: int) -> None:
     if not isinstance(op, dict):
         raise PatchError(f"operation {index + 1} must be a map, not {_shape(op)}", (index,))
     name = op.get("op")
-    if name not in _OP_MEMBERS:
+    if not isinstance(name, str) or name not in _OP_MEMBERS:
         expected = ", ".join(_OP_MEMBERS)
         raise PatchError(f"unknown op {name!r}; expected one of {expected}", (index, "op"))
     for member in _OP_MEMBERS[name]:

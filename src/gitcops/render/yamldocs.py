@@ -17,7 +17,7 @@ import binascii
 import datetime as dt
 import re
 from collections.abc import Hashable, Iterator, Mapping
-from typing import Any
+from typing import Any, Final
 
 import yaml
 from yaml.constructor import ConstructorError
@@ -45,7 +45,7 @@ MERGE_TAG = _TAG + "merge"
 MAP_TAG = _TAG + "map"
 SEQ_TAG = _TAG + "seq"
 
-_FIXED: dict[str, tuple[str, Any]] = {
+_FIXED: Final[dict[str, tuple[str, Any]]] = {
     **{word: (BOOL_TAG, True) for word in ("true", "True", "TRUE")},
     **{word: (BOOL_TAG, False) for word in ("false", "False", "FALSE")},
     **{word: (NULL_TAG, None) for word in ("", "~", "null", "Null", "NULL")},
@@ -109,7 +109,7 @@ def _timestamp(text: str) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{frac}" if frac else "") + zone
 
 
-def resolve_plain(value: str) -> str:
+def _resolve_plain(value: str) -> str:
     """The tag go-yaml v3 gives an untagged plain scalar."""
     fixed = _FIXED.get(value)
     if fixed is not None:
@@ -131,9 +131,18 @@ def resolve_plain(value: str) -> str:
 class GoYamlLoader(yaml.CSafeLoader):
     """CSafeLoader with go-yaml v3 scalar typing and strict, JSON-like mappings."""
 
+    # PyYAML hands out one object for an anchor and all its aliases; set when that happens
+    # so the document can be copied apart (callers may change one place, not the other).
+    aliased = False
+
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        if node in self.constructed_objects:
+            self.aliased = True
+        return super().construct_object(node, deep=deep)
+
     def resolve(self, kind: type[Node], value: str | None, implicit: tuple[bool, bool]) -> str:
         if kind is ScalarNode:
-            return resolve_plain(value or "") if implicit[0] else STR_TAG
+            return _resolve_plain(value or "") if implicit[0] else STR_TAG
         return SEQ_TAG if kind is SequenceNode else MAP_TAG
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Hashable, Any]:
@@ -262,6 +271,8 @@ def iter_documents(data: bytes | str) -> Iterator[tuple[int, Any]]:
     try:
         while loader.check_node():
             value = loader.construct_document(loader.get_node())
+            if loader.aliased:
+                value, loader.aliased = _unshare(value), False
             if value is not None:
                 yield index, value
             index += 1
@@ -273,9 +284,18 @@ def iter_documents(data: bytes | str) -> Iterator[tuple[int, Any]]:
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(str(exc), index, None, None) from None
     except RecursionError:
-        raise YamlSyntaxError("nesting is too deep", index, None, None) from None
+        problem = "nesting is too deep (or an alias refers to itself)"
+        raise YamlSyntaxError(problem, index, None, None) from None
     finally:
         loader.dispose()
+
+
+def _unshare(value: Any) -> Any:
+    if type(value) is dict:
+        return {key: _unshare(item) for key, item in value.items()}
+    if type(value) is list:
+        return [_unshare(item) for item in value]
+    return value
 
 
 def _syntax_error(exc: yaml.MarkedYAMLError, index: int) -> YamlSyntaxError:

@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from gitcops.model.identity import ResourceId
 
 
-@dataclass(frozen=True, slots=True)
-class InventoryEntry:
+class InventoryEntry(NamedTuple):
+    """The spec is kept as canonical JSON and parsed on demand: a no-op plan never needs it.
+
+    A NamedTuple because a plan loads one per managed object (tens of thousands).
+    """
+
     id: ResourceId
     api_version: str
-    spec: dict[str, Any]
+    spec_json: str
     spec_hash: str
     depends_on: tuple[ResourceId, ...] = ()
     address: str | None = None
     status: str = "applied"  # "pending": a run started creating it and may have died first
     revision: str = ""
     run_id: int = 0
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(self.spec_json)
+        return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from gitcops.state.records import (
     RunRecord,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # depends_on holds [group, kind, name, namespace] lists
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS environments (
     scope TEXT PRIMARY KEY,
@@ -171,9 +171,9 @@ class SqliteStateStore:
             out[key] = InventoryEntry(
                 id=key,
                 api_version=api_version,
-                spec=json.loads(spec),
+                spec_json=spec,
                 spec_hash=digest,
-                depends_on=tuple(ResourceId.parse(d) for d in json.loads(deps)),
+                depends_on=tuple(ResourceId(*d) for d in json.loads(deps)) if deps != "[]" else (),
                 address=address,
                 status=status,
                 revision=revision,
@@ -196,9 +196,9 @@ class SqliteStateStore:
                     scope,
                     str(e.id),
                     e.api_version,
-                    _dumps(e.spec),
+                    e.spec_json,
                     e.spec_hash,
-                    _dumps([str(d) for d in e.depends_on]),
+                    _dumps(e.depends_on),
                     e.address,
                     e.status,
                     e.revision,
@@ -252,9 +252,9 @@ class SqliteStateStore:
                         scope,
                         str(e.id),
                         e.api_version,
-                        _dumps(e.spec),
+                        e.spec_json,
                         "",
-                        _dumps([str(d) for d in e.depends_on]),
+                        _dumps(e.depends_on),
                         e.address,
                         revision,
                         run_id,

@@ -18,7 +18,6 @@ from gitcops.providers.base import (
     ValidateRequest,
 )
 from gitcops.providers.registry import known_providers
-from gitcops.validate.schema import SchemaCache
 
 SUPPORTED_VERSIONS = ("v1",)
 _DEPENDS_PATH = ("metadata", "annotations", DEPENDS_ON)
@@ -89,6 +88,8 @@ def validate_resources(
     read_file: Callable[[str], bytes],
 ) -> list[DesiredResource]:
     """Check everything, collect every problem, raise InvalidInputError if any."""
+    from gitcops.validate.schema import SchemaCache  # jsonschema is heavy; cached runs skip it
+
     diags = Diagnostics()
     schemas = SchemaCache()
     prepared: list[Resource] = []

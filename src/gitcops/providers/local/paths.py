@@ -26,19 +26,41 @@ def relative_path(path: str) -> str:
 def check_existing_components(root: Path, rel: str, *, include_last: bool) -> None:
     """Reject a path that reaches outside the root through a symlink already on disk."""
     parts = rel.split("/")
-    current = root
+    current = str(root)
     upto = parts if include_last else parts[:-1]
     for part in upto:
-        current = current / part
-        if current.is_symlink():
-            resolved = Path(os.path.realpath(current))
-            if resolved != root and root not in resolved.parents:
-                raise PathEscapeError(
-                    f"{rel!r} goes through symlink {current.relative_to(root)} "
-                    f"which points outside the provider root"
-                )
-        elif not current.exists():
+        current = f"{current}/{part}"
+        if os.path.islink(current):
+            _check_link(root, current, rel)
+        elif not os.path.lexists(current):
             return
+
+
+def _check_link(root: Path, link: str, rel: str) -> None:
+    resolved = Path(os.path.realpath(link))
+    if resolved != root and root not in resolved.parents:
+        raise PathEscapeError(
+            f"{rel!r} goes through symlink {os.path.relpath(link, root)} "
+            f"which points outside the provider root"
+        )
+
+
+class ParentCheck:
+    """Memoised parent-directory checks: 10,000 files share a few hundred directories."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._safe: set[str] = set()
+
+    def check(self, rel: str) -> None:
+        parent = posixpath.dirname(rel)
+        if not parent or parent in self._safe:
+            return
+        check_existing_components(self.root, rel, include_last=False)
+        self._safe.add(parent)
+
+    def forget(self) -> None:
+        self._safe.clear()
 
 
 def symlink_target_inside(root: Path, rel: str, target: str) -> None:

@@ -34,6 +34,7 @@ from gitcops.providers.base import (
 from gitcops.providers.local import atomic, schemas
 from gitcops.providers.local.health import run_check
 from gitcops.providers.local.paths import (
+    ParentCheck,
     PathEscapeError,
     check_existing_components,
     relative_path,
@@ -88,7 +89,9 @@ class LocalProvider:
                 raise ProviderRootError(
                     f"provider local: root {self.root} is not readable and writable"
                 )
-        self._swept: set[Path] = set()
+        self._root_text = str(self.root)
+        self._parents = ParentCheck(self.root)
+        self._swept: set[str] = set()
         self._sweep_lock = threading.Lock()
 
     # -- description -------------------------------------------------------------------------
@@ -122,7 +125,9 @@ class LocalProvider:
         path = str(request.spec.get("path", ""))
         try:
             rel = relative_path(path)
-            check_existing_components(self.root, rel, include_last=request.id.kind != "Symlink")
+            self._parents.check(rel)
+            if request.id.kind == "Directory":
+                check_existing_components(self.root, rel, include_last=True)
         except PathEscapeError as exc:
             problems.append((("spec", "path"), str(exc)))
             return ValidateResponse(problems)
@@ -157,9 +162,8 @@ class LocalProvider:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _abs(self, spec: Spec) -> Path:
-        rel = relative_path(str(spec["path"]))
-        return self.root / rel
+    def _abs(self, spec: Spec) -> str:
+        return f"{self._root_text}/{relative_path(str(spec['path']))}"
 
     def read(self, request: ReadRequest) -> ReadResponse:
         kind = request.id.kind
@@ -177,8 +181,7 @@ class LocalProvider:
             if not stat.S_ISREG(st.st_mode):
                 live["type"] = _type_name(st.st_mode)
                 return ReadResponse(live)
-            with open(path, "rb") as handle:
-                live.update(_encode_content(handle.read()))
+            live.update(_encode_content(_read_all(path, st.st_size)))
         elif kind == "Directory":
             if not stat.S_ISDIR(st.st_mode):
                 live["type"] = _type_name(st.st_mode)
@@ -200,12 +203,13 @@ class LocalProvider:
             check_existing_components(self.root, rel, include_last=False)
         except PathEscapeError as exc:
             raise ProviderError(str(exc)) from exc
-        path.parent.mkdir(parents=True, exist_ok=True)
+        parent = str(path.parent)
+        # Sweep under the lock so no thread starts writing into a directory being swept.
         with self._sweep_lock:
-            first_visit = path.parent not in self._swept
-            self._swept.add(path.parent)
-        if first_visit:
-            atomic.sweep_temp_files(path.parent)
+            if parent not in self._swept:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                atomic.sweep_temp_files(path.parent)
+                self._swept.add(parent)
 
     def _write(self, id: ResourceId, spec: Spec) -> WriteResponse:
         rel = relative_path(str(spec["path"]))
@@ -261,6 +265,17 @@ class LocalProvider:
 
     def check(self, request: CheckRequest) -> CheckResponse:
         return run_check(request.spec, self.root if self.root.is_dir() else Path.cwd())
+
+
+def _read_all(path: str, size: int) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        chunks = [os.read(fd, size + 1)]
+        while chunks[-1]:
+            chunks.append(os.read(fd, 1 << 16))
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
 
 
 def _type_name(mode: int) -> str:
