@@ -49,6 +49,10 @@ def _perform(change: PlannedChange, provider: Provider, options: ApplyOptions) -
             entry = ChangeSetEntry(change.id, Action.FAILED, str(exc))
         except OSError as exc:
             entry = ChangeSetEntry(change.id, Action.FAILED, f"{exc.strerror or exc}")
+        except Exception as exc:  # a provider bug must fail its resource, not hang the run
+            entry = ChangeSetEntry(
+                change.id, Action.FAILED, f"internal error: {type(exc).__name__}: {exc}"
+            )
         return ChangeSetEntry(entry.id, entry.action, entry.message, time.perf_counter() - started)
 
 

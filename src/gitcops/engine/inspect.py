@@ -10,7 +10,7 @@ from gitcops.engine.planning import read_one
 from gitcops.engine.workspace import load_providers, tree_at
 from gitcops.model.errors import GitcopsError
 from gitcops.model.project import Environment, Project
-from gitcops.plan.diff import DiffItem, diff
+from gitcops.plan.diff import DiffItem, diff, same
 from gitcops.render.pipeline import load_project
 from gitcops.source.git import Source
 from gitcops.state.records import EnvStatus, RunRecord
@@ -70,7 +70,7 @@ def detect_drift(source: Source, env_name: str, store: StateStore) -> DriftRepor
         live = read_one(providers, rid, entry.spec)
         if live is None:
             report.items.append(DriftItem(str(rid), "missing"))
-        elif live != entry.spec:
+        elif not same(live, entry.spec):
             report.items.append(DriftItem(str(rid), "modified", tuple(diff(entry.spec, live))))
     return report
 

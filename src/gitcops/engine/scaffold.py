@@ -24,7 +24,6 @@ spec:
     - name: prod
       path: environments/prod
       drift: warn
-      approvals: {required: 1, approvers: [sre-lead]}
       providers:
         local: {root: ./out/prod}
   providers:

@@ -27,11 +27,19 @@ class DiffItem:
         return format_path(self.path)
 
     def as_json(self) -> dict[str, Any]:
-        return {"op": self.op.value, "path": self.field, "old": self.old, "new": self.new}
+        # `segments` is exact (a key may hold dots, as Kubernetes labels do); `path` is for people.
+        return {
+            "op": self.op.value,
+            "path": self.field,
+            "segments": list(self.path),
+            "old": self.old,
+            "new": self.new,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DiffItem:
-        return cls(DiffOp(data["op"]), _parse_path(data["path"]), data.get("old"), data.get("new"))
+        path = tuple(data["segments"]) if "segments" in data else _parse_path(data["path"])
+        return cls(DiffOp(data["op"]), path, data.get("old"), data.get("new"))
 
 
 def _parse_path(text: str) -> tuple[str | int, ...]:
@@ -44,9 +52,20 @@ def _parse_path(text: str) -> tuple[str | int, ...]:
     return tuple(parts)
 
 
+def same(a: Any, b: Any) -> bool:
+    """JSON equality: unlike Python's ==, true is not 1 and 1 is not 1.0."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(v, b[k]) for k, v in a.items())
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
 def diff(old: Any, new: Any, path: tuple[str | int, ...] = ()) -> list[DiffItem]:
     """Maps diff key by key; lists of equal length element by element, else as a whole."""
-    if old == new:
+    if same(old, new):
         return []
     if isinstance(old, dict) and isinstance(new, dict):
         items: list[DiffItem] = []

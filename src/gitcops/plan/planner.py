@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from gitcops.model.graph import topological_order
 from gitcops.model.identity import ResourceId
-from gitcops.plan.diff import diff
+from gitcops.plan.diff import diff, same
 from gitcops.plan.model import ChangeAction, PlannedChange, spec_hash
 
 
@@ -74,7 +74,7 @@ def _desired_change(
     if live is None:
         reason = "deleted outside gitcops" if applied is not None else ""
         return _change(ChangeAction.CREATE, want, None, reason)
-    if live == want.spec:
+    if same(live, want.spec):
         return _change(
             ChangeAction.NOOP,
             want,

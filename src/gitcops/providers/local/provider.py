@@ -81,7 +81,8 @@ class LocalProvider:
         root = Path(str(raw)).expanduser()
         if not root.is_absolute():
             root = context.base_dir / root
-        self.root = Path(os.path.abspath(root))
+        # Resolved, so confinement compares like with like when the root is reached via a link.
+        self.root = Path(os.path.realpath(root))
         if self.root.exists():
             if not self.root.is_dir():
                 raise ProviderRootError(f"provider local: root {self.root} is not a directory")
