@@ -310,7 +310,10 @@ class SqliteStateStore:
                 "WHERE id=?",
                 (status, now, _dumps(summary), _dumps(results), _dumps(warnings), run_id),
             )
-            revision = db.execute("SELECT revision FROM runs WHERE id=?", (run_id,)).fetchone()[0]
+            row = db.execute("SELECT revision FROM runs WHERE id=?", (run_id,)).fetchone()
+            if row is None:
+                raise StateError(f"run {run_id} does not exist in {self.path}")
+            revision = row[0]
             db.execute(
                 "UPDATE environments SET serial=serial+1, last_run_status=?, healthy=?, "
                 "updated_at=?, applied_revision=CASE WHEN ?='succeeded' THEN ? "

@@ -16,13 +16,23 @@ from gitcops.providers.base import CheckResponse
 Probe = Callable[[float], tuple[bool, str]]
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A check may expect a 3xx itself, so redirects arrive as HTTPError with their code."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 def _http(spec: dict[str, Any]) -> Probe:
     url = str(spec["url"])
     expect = int(spec.get("expectStatus", 200))
 
     def probe(timeout: float) -> tuple[bool, str]:
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
+            with _OPENER.open(url, timeout=timeout) as response:
                 status = int(response.status)
         except urllib.error.HTTPError as exc:
             status = exc.code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import errno
 import contextlib
 import os
 import posixpath
@@ -205,10 +206,11 @@ class LocalProvider:
         except PathEscapeError as exc:
             raise ProviderError(str(exc)) from exc
         parent = str(path.parent)
+        # Every time: the directory may have been removed since an earlier write.
+        path.parent.mkdir(parents=True, exist_ok=True)
         # Sweep under the lock so no thread starts writing into a directory being swept.
         with self._sweep_lock:
             if parent not in self._swept:
-                path.parent.mkdir(parents=True, exist_ok=True)
                 atomic.sweep_temp_files(path.parent)
                 self._swept.add(parent)
 
@@ -257,7 +259,7 @@ class LocalProvider:
         except FileNotFoundError:
             pass
         except OSError as exc:
-            if exc.errno == 39:  # ENOTEMPTY: never remove content gitcops does not manage
+            if exc.errno == errno.ENOTEMPTY:  # never remove content gitcops does not manage
                 raise ProviderError(
                     f"{rel} is not empty: it holds files gitcops does not manage"
                 ) from None
