@@ -22,6 +22,7 @@ from gitcops.providers.base import (
     DeleteRequest,
     HealthChecker,
     Provider,
+    Syncing,
     UpdateRequest,
 )
 
@@ -168,5 +169,13 @@ def execute(
                 delete_waits[dep].add(change.id)
     with ThreadPoolExecutor(max_workers=max(1, options.parallelism)) as pool:
         _run_phase(forward, forward_waits, providers, pool, options, on_result, out)
+        _sync(providers)
         _run_phase(deletes, delete_waits, providers, pool, options, on_result, out)
+        _sync(providers)
     return out
+
+
+def _sync(providers: Mapping[str, Provider]) -> None:
+    for provider in providers.values():
+        if isinstance(provider, Syncing):
+            provider.sync()

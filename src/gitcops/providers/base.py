@@ -141,5 +141,12 @@ class Provider(Protocol):
 
 
 @runtime_checkable
+class Syncing(Protocol):
+    """A provider that defers making writes durable, so a batch pays once (directory fsyncs)."""
+
+    def sync(self) -> None: ...
+
+
+@runtime_checkable
 class HealthChecker(Protocol):
     def check(self, request: CheckRequest) -> CheckResponse: ...

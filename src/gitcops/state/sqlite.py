@@ -288,8 +288,7 @@ class SqliteStateStore:
             db.executemany(
                 "DELETE FROM inventory WHERE scope=? AND id=?", [(scope, str(r)) for r in removed]
             )
-            for event in events:
-                self._append(db, scope, run_id, actor, event)
+            self._append(db, scope, run_id, actor, *events)
 
     def finish_run(
         self,
@@ -378,29 +377,27 @@ class SqliteStateStore:
         scope: str,
         run_id: int | None,
         actor: str,
-        event: AuditEvent,
+        *events: AuditEvent,
     ) -> None:
+        """Extend the chain inside the caller's transaction (BEGIN IMMEDIATE: no other writer)."""
         last = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-        seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-        ts = time.time()
-        digest = entry_hash(
-            prev, seq, ts, scope, run_id, actor, event.action, event.subject, event.detail
-        )
-        db.execute(
+        seq, prev = (last[0], last[1]) if last else (0, GENESIS)
+        rows = []
+        for event in events:
+            seq += 1
+            ts = time.time()
+            digest = entry_hash(
+                prev, seq, ts, scope, run_id, actor, event.action, event.subject, event.detail
+            )
+            detail = _dumps(event.detail)
+            rows.append(
+                (seq, ts, scope, run_id, actor, event.action, event.subject, detail, prev, digest)
+            )
+            prev = digest
+        db.executemany(
             "INSERT INTO audit (seq, ts, scope, run_id, actor, action, subject, detail, "
             "prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (
-                seq,
-                ts,
-                scope,
-                run_id,
-                actor,
-                event.action,
-                event.subject,
-                _dumps(event.detail),
-                prev,
-                digest,
-            ),
+            rows,
         )
 
     def append_audit(self, scope: str, run_id: int | None, actor: str, event: AuditEvent) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 TEMP_MARKER = ".gitcops-tmp-"
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path | str) -> None:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -19,6 +19,7 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def write_file(path: Path, data: bytes, mode: int) -> None:
+    """Atomic from the first rename on; durable once the caller fsyncs the directory."""
     temp = path.with_name(f"{TEMP_MARKER}{path.name}.{secrets.token_hex(4)}")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
@@ -34,14 +35,12 @@ def write_file(path: Path, data: bytes, mode: int) -> None:
         raise
     os.close(fd)
     os.replace(temp, path)
-    _fsync_dir(path.parent)
 
 
 def write_symlink(path: Path, target: str) -> None:
     temp = path.with_name(f"{TEMP_MARKER}{path.name}.{secrets.token_hex(4)}")
     os.symlink(target, temp)
     os.replace(temp, path)
-    _fsync_dir(path.parent)
 
 
 def sweep_temp_files(directory: Path) -> int:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
-import errno
 import contextlib
+import errno
 import os
 import posixpath
 import stat
@@ -95,6 +95,7 @@ class LocalProvider:
         self._parents = ParentCheck(self.root)
         self._swept: set[str] = set()
         self._sweep_lock = threading.Lock()
+        self._dirty: set[str] = set()  # directories whose new entries are not yet fsynced
 
     # -- description -------------------------------------------------------------------------
 
@@ -210,9 +211,18 @@ class LocalProvider:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Sweep under the lock so no thread starts writing into a directory being swept.
         with self._sweep_lock:
+            self._dirty.add(parent)
             if parent not in self._swept:
                 atomic.sweep_temp_files(path.parent)
                 self._swept.add(parent)
+
+    def sync(self) -> None:
+        """fsync each directory written to once, instead of once per file renamed into it."""
+        with self._sweep_lock:
+            dirty, self._dirty = self._dirty, set()
+        for directory in sorted(dirty):
+            with contextlib.suppress(FileNotFoundError):
+                atomic.fsync_dir(directory)
 
     def _write(self, id: ResourceId, spec: Spec) -> WriteResponse:
         rel = relative_path(str(spec["path"]))
