@@ -1,0 +1,150 @@
+"""Fixtures for the review tests: a real Git repository and the real `gitcops` executable.
+
+Copied (trimmed) from tests/e2e/conftest.py so this directory stands on its own.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+GITCOPS = str(Path(sys.executable).with_name("gitcops"))
+
+
+def file_doc(name: str, path: str, content: str = "x\n", **spec: object) -> dict[str, object]:
+    return {
+        "apiVersion": "local.gitcops.io/v1",
+        "kind": "File",
+        "metadata": {"name": name},
+        "spec": {"path": path, "content": content, **spec},
+    }
+
+
+def symlink_doc(name: str, path: str, target: str) -> dict[str, object]:
+    return {
+        "apiVersion": "local.gitcops.io/v1",
+        "kind": "Symlink",
+        "metadata": {"name": name},
+        "spec": {"path": path, "target": target},
+    }
+
+
+def dump(docs: Iterable[dict[str, object]]) -> str:
+    return yaml.safe_dump_all(list(docs), sort_keys=False)
+
+
+@dataclass
+class Repo:
+    path: Path
+    root: Path  # the local provider root of environment dev
+
+    def write(self, rel: str, text: str) -> None:
+        target = self.path / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+
+    def git(self, *args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=self.path, capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip()
+
+    def commit(self, message: str = "change") -> str:
+        self.git("add", "--all")
+        self.git("commit", "--quiet", "--allow-empty", "-m", message)
+        return self.git("rev-parse", "HEAD")
+
+    def set_resources(self, docs: Iterable[dict[str, object]], message: str = "resources") -> str:
+        self.write("base/resources.yaml", dump(docs))
+        return self.commit(message)
+
+    def set_root(self, root: Path) -> None:
+        self.write("gitcops.yaml", PROJECT.format(root=root))
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@dataclass
+class Cli:
+    env: dict[str, str]
+    state: Path
+    calls: list[list[str]] = field(default_factory=list)
+
+    def __call__(
+        self, *args: str, repo: Path | str | None = None, expect: int | None = 0
+    ) -> Result:
+        argv = [GITCOPS, *args]
+        if repo is not None and args and args[0] not in ("init", "audit"):
+            argv += ["--repo", str(repo)]
+        if args and args[0] not in ("init", "validate", "render") and "--state" not in args:
+            argv += ["--state", str(self.state)]
+        self.calls.append(argv)
+        done = subprocess.run(argv, capture_output=True, text=True, env=self.env, timeout=120)
+        result = Result(done.returncode, done.stdout, done.stderr)
+        if expect is not None and done.returncode != expect:
+            pytest.fail(
+                f"{' '.join(argv[1:])} exited {done.returncode}, expected {expect}\n"
+                f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+            )
+        return result
+
+
+PROJECT = """\
+apiVersion: gitcops.io/v1
+kind: Project
+metadata: {{name: shop}}
+spec:
+  environments:
+    - name: dev
+      path: environments/dev
+  providers:
+    local: {{root: {root}}}
+"""
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITCOPS_", "GIT_", "XDG_"))}
+    env.update(
+        GITCOPS_CACHE_DIR=str(tmp_path / "cache"),
+        GITCOPS_ACTOR="tester",
+        XDG_STATE_HOME=str(tmp_path / "xdg-state"),
+        GIT_AUTHOR_NAME="Tester",
+        GIT_AUTHOR_EMAIL="tester@example.com",
+        GIT_COMMITTER_NAME="Tester",
+        GIT_COMMITTER_EMAIL="tester@example.com",
+    )
+    return Cli(env, tmp_path / "state" / "state.db")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repo:
+    path = tmp_path / "repo"
+    root = tmp_path / "out" / "dev"
+    path.mkdir()
+    r = Repo(path, root)
+    r.git("init", "--quiet", "--initial-branch=main")
+    r.git("config", "user.name", "Tester")
+    r.git("config", "user.email", "tester@example.com")
+    r.set_root(root)
+    r.write("base/kustomization.yaml", "resources:\n  - resources.yaml\n")
+    r.write("environments/dev/kustomization.yaml", "resources:\n  - ../../base\n")
+    r.write("base/resources.yaml", dump([file_doc("motd", "etc/motd", "hello\n")]))
+    r.commit("initial")
+    return r
