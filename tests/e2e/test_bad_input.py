@@ -200,3 +200,13 @@ def test_validate_lists_problems_across_files(cli: Cli, repo: Repo) -> None:
         cli, repo, "base/more.yaml", "base/resources.yaml", command="validate"
     )
     assert "problems found" in message
+
+
+def test_yaml_alias_bomb_is_refused(cli: Cli, repo: Repo) -> None:
+    lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    for i in range(1, 9):
+        refs = ", ".join([f"*a{i - 1}"] * 10)
+        lines.append(f"a{i}: &a{i} [{refs}]")
+    repo.write("base/resources.yaml", "\n".join(lines) + "\n")
+    repo.commit()
+    _assert_rejected(cli, repo, "base/resources.yaml", "aliases expand to more than")

@@ -68,3 +68,13 @@ def test_apply_without_yes_on_non_interactive_run(cli: Cli, repo: Repo) -> None:
     refused = cli("apply", "--env", "dev", repo=repo.path, expect=1)
     assert "pass --yes" in refused.stderr
     assert not (repo.root / "etc" / "motd").exists()
+
+
+def test_edited_plan_file_is_refused(cli: Cli, repo: Repo) -> None:
+    plan = _save(cli, repo)
+    data = json.loads(plan.read_text())
+    data["changes"][0]["after"]["content"] = "smuggled in\n"
+    plan.write_text(json.dumps(data))
+    refused = cli("apply", "--env", "dev", str(plan), repo=repo.path, expect=1)
+    assert "was the plan file edited?" in refused.stderr
+    assert not (repo.root / "etc" / "motd").exists()

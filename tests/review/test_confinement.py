@@ -5,18 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 from .conftest import Cli, Repo, file_doc, symlink_doc
 
 APPLY = ("apply", "--env", "dev", "--yes")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: prune (and read) follow a symlinked parent directory out of the provider root; "
-    "LocalProvider.delete/read never call check_existing_components",
-)
 def test_prune_never_deletes_outside_root_through_symlinked_parent(
     cli: Cli, repo: Repo, tmp_path: Path
 ) -> None:
@@ -33,11 +26,6 @@ def test_prune_never_deletes_outside_root_through_symlinked_parent(
     assert (outside / "motd").read_text() == "not gitcops's\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: after the provider root changes in gitcops.yaml, prune reads and deletes by the "
-    "inventory path under the NEW root, deleting an unmanaged file (and orphaning the old one)",
-)
 def test_prune_after_root_change_never_deletes_unmanaged_file(
     cli: Cli, repo: Repo, tmp_path: Path
 ) -> None:
@@ -52,11 +40,6 @@ def test_prune_after_root_change_never_deletes_unmanaged_file(
     assert (new_root / "data.txt").read_text() == "precious, unmanaged\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a Symlink target is checked lexically (normpath), so a target through another "
-    "managed symlink ('a' -> '.', 'b' -> 'a/..') escapes the root and is accepted",
-)
 def test_symlink_target_escaping_via_another_symlink_is_rejected(cli: Cli, repo: Repo) -> None:
     repo.set_resources([symlink_doc("a", "a", "."), symlink_doc("b", "b", "a/..")])
     cli(*APPLY, repo=repo.path, expect=None)
@@ -67,11 +50,6 @@ def test_symlink_target_escaping_via_another_symlink_is_rejected(cli: Cli, repo:
             assert resolved == root or root in resolved.parents, f"{link} -> {resolved}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: --worktree follows a symlinked directory in the work tree out of the "
-    "repository (WorkTree only checks the last path component), inlining a foreign file",
-)
 def test_worktree_does_not_follow_symlinks_out_of_the_repository(
     cli: Cli, repo: Repo, tmp_path: Path
 ) -> None:

@@ -16,9 +16,6 @@ def _clean_failure(result_code: int, stderr: str) -> None:
     assert stderr.startswith("error:"), stderr
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: plan --out into a missing directory raises FileNotFoundError"
-)
 def test_plan_out_into_missing_directory(cli: Cli, repo: Repo, tmp_path: Path) -> None:
     result = cli(
         "plan",
@@ -32,11 +29,6 @@ def test_plan_out_into_missing_directory(cli: Cli, repo: Repo, tmp_path: Path) -
     _clean_failure(result.code, result.stderr)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a plan file that is a directory, or JSON that is not an object, raises "
-    "IsADirectoryError / AttributeError in _load_plan",
-)
 @pytest.mark.parametrize("kind", ["directory", "json-list"])
 def test_unreadable_plan_file(cli: Cli, repo: Repo, tmp_path: Path, kind: str) -> None:
     plan = tmp_path / "plan.json"
@@ -49,9 +41,6 @@ def test_unreadable_plan_file(cli: Cli, repo: Repo, tmp_path: Path, kind: str) -
     assert not cli.state.exists()
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: `gitcops init` on an existing file raises NotADirectoryError"
-)
 def test_init_on_a_file(cli: Cli, tmp_path: Path) -> None:
     target = tmp_path / "afile"
     target.write_text("x\n")
@@ -59,11 +48,6 @@ def test_init_on_a_file(cli: Cli, tmp_path: Path) -> None:
     _clean_failure(result.code, result.stderr)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: `audit verify` crashes (JSONDecodeError) on an entry whose detail was tampered "
-    "into invalid JSON instead of reporting the tampered entry",
-)
 def test_audit_verify_reports_tampered_detail(cli: Cli, repo: Repo) -> None:
     cli("apply", "--env", "dev", "--yes", repo=repo.path)
     with sqlite3.connect(cli.state) as db:

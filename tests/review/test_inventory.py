@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import base64
 
-import pytest
-
 from .conftest import Cli, Repo, file_doc
 
 APPLY = ("apply", "--env", "dev", "--yes")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: inventory address is never recorded (_Recorder/_pending_entries store None), so "
-    "renaming a resource that keeps its path prunes the object the new one manages",
-)
 def test_renamed_resource_keeps_its_object(cli: Cli, repo: Repo) -> None:
     repo.set_resources([file_doc("motd", "etc/motd", "hello\n")])
     cli(*APPLY, repo=repo.path)
@@ -25,11 +18,6 @@ def test_renamed_resource_keeps_its_object(cli: Cli, repo: Repo) -> None:
     cli("drift", "--env", "dev", repo=repo.path, expect=0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: changing a resource's spec.path creates the new file and forgets the old one "
-    "(plan says 'deleted outside gitcops'); the old managed file is orphaned forever",
-)
 def test_changed_path_removes_the_old_file(cli: Cli, repo: Repo) -> None:
     repo.set_resources([file_doc("motd", "old.txt", "hi\n")])
     cli(*APPLY, repo=repo.path)
@@ -41,11 +29,6 @@ def test_changed_path_removes_the_old_file(cli: Cli, repo: Repo) -> None:
     assert not (repo.root / "old.txt").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: contentBase64 holding valid UTF-8 is read back as `content`, so the plan never "
-    "converges and reports 'drifted: changed outside gitcops' forever",
-)
 def test_content_base64_of_text_converges(cli: Cli, repo: Repo) -> None:
     doc = file_doc("f", "f.txt")
     spec = doc["spec"]
@@ -57,11 +40,6 @@ def test_content_base64_of_text_converges(cli: Cli, repo: Repo) -> None:
     cli("plan", "--env", "dev", "--detailed-exitcode", repo=repo.path, expect=0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: metadata.name containing '/' passes validation; its id cannot be parsed back "
-    "from the inventory, so every later plan/apply/drift crashes with a traceback",
-)
 def test_name_with_slash_does_not_poison_state(cli: Cli, repo: Repo) -> None:
     repo.set_resources([file_doc("a/b", "f.txt")])
     validated = cli("validate", repo=repo.path, expect=None)

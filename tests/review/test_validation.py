@@ -9,11 +9,6 @@ from .conftest import Cli, Repo, file_doc
 APPLY = ("apply", "--env", "dev", "--yes")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: contentBase64 is not checked at validation (jsonschema does not assert "
-    "contentEncoding); invalid base64 fails at apply as an 'internal error'",
-)
 def test_invalid_base64_is_a_validation_error(cli: Cli, repo: Repo) -> None:
     doc = file_doc("g", "g.txt")
     spec = doc["spec"]
@@ -26,11 +21,6 @@ def test_invalid_base64_is_a_validation_error(cli: Cli, repo: Repo) -> None:
     assert "contentBase64" in result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a NUL byte in spec.path passes validation and crashes plan/apply with "
-    "'ValueError: embedded null byte' (traceback)",
-)
 def test_nul_in_path_is_a_clean_error(cli: Cli, repo: Repo) -> None:
     repo.set_resources([file_doc("h", "h\0.txt")])
     result = cli(*APPLY, repo=repo.path, expect=None)
@@ -40,11 +30,6 @@ def test_nul_in_path_is_a_clean_error(cli: Cli, repo: Repo) -> None:
     assert not cli.state.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a render-stage problem (bad YAML, unmatched patch target) stops validation, so "
-    "schema problems in other files are not reported at once",
-)
 def test_every_problem_reported_at_once(cli: Cli, repo: Repo) -> None:
     repo.write(
         "base/resources.yaml",
@@ -62,11 +47,6 @@ def test_every_problem_reported_at_once(cli: Cli, repo: Repo) -> None:
     assert "colour" in result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: drift/history/rollback open (create) the state store before checking the "
-    "environment exists; rollback then blames history instead of the missing environment",
-)
 @pytest.mark.parametrize("command", ["drift", "history", "rollback"])
 def test_missing_environment_writes_nothing(cli: Cli, repo: Repo, command: str) -> None:
     result = cli(command, "--env", "nope", repo=repo.path, expect=1)
@@ -74,11 +54,6 @@ def test_missing_environment_writes_nothing(cli: Cli, repo: Repo, command: str) 
     assert not cli.state.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: gitcops prints the remote URL verbatim in errors, leaking credentials that git "
-    "itself redacts",
-)
 def test_remote_credentials_are_not_printed(cli: Cli) -> None:
     url = "https://alice:S3CRETTOKEN@127.0.0.1:9/repo.git"
     result = cli("plan", "--env", "dev", repo=url, expect=1)

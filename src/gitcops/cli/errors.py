@@ -30,6 +30,10 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         except GitcopsError as exc:
             err(f"error: {exc}")
             raise typer.Exit(1) from None
+        except OSError as exc:  # a path the user gave cannot be read or written
+            where = f": {exc.filename}" if exc.filename else ""
+            err(f"error: {exc.strerror or exc}{where}")
+            raise typer.Exit(1) from None
 
     return wrapper
 

@@ -63,6 +63,31 @@ def _workspace(repo: str, env: str, rev: str | None, worktree: bool = False) -> 
     return ws
 
 
+def _source_with_env(repo: str, env: str | None) -> Any:
+    """Open the repository and check the environment exists, before any state is opened."""
+    from gitcops.engine.workspace import open_source, tree_at
+    from gitcops.model.diagnostics import Diagnostic
+    from gitcops.model.errors import GitcopsError, InvalidInputError
+    from gitcops.model.project import PROJECT_FILE
+    from gitcops.render.pipeline import load_project
+
+    source = open_source(repo)
+    if env is not None:
+        try:
+            load_project(tree_at(source, None)[1]).environment(env)
+        except InvalidInputError:
+            raise
+        except GitcopsError as exc:
+            raise InvalidInputError(
+                [
+                    Diagnostic(
+                        str(exc), PROJECT_FILE, "document 1 (Project)", ("spec", "environments")
+                    )
+                ]
+            ) from None
+    return source
+
+
 def _check_output(output: str) -> None:
     if output not in ("text", "json"):
         fail(f"--output must be text or json, not {output!r}")
@@ -189,11 +214,17 @@ def _load_plan(path: Path) -> Any:
     from gitcops.plan.model import Plan
 
     try:
-        return Plan.from_json(json.loads(path.read_text()))
+        data = json.loads(path.read_text())
     except FileNotFoundError:
         raise PlanError(f"plan file {path} does not exist") from None
-    except (ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError) as exc:
         raise PlanError(f"{path} is not a readable gitcops plan: {exc}") from None
+    if not isinstance(data, dict):
+        raise PlanError(f"{path} is not a readable gitcops plan: not a JSON object")
+    try:
+        return Plan.from_json(data)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise PlanError(f"{path} is not a readable gitcops plan: {exc!r}") from None
 
 
 @app.command()
@@ -246,8 +277,8 @@ def _run_apply(
         if output == "text":
             lines = render_plan(plan, colour=colour_stdout())
             sys.stdout.write("".join(f"{line}\n" for line in lines))
-        if not plan.has_changes and not plan.summary.check:
-            return True
+        if not plan.has_changes:
+            return True  # nothing to change; health checks still run
         if yes:
             return True
         if not sys.stdin.isatty():
@@ -316,11 +347,11 @@ def _report_apply(outcome: Any, output: str) -> None:
 def drift(env: Env, repo: Repo = ".", state: State = None, output: Output = "text") -> None:
     """Compare live objects with what was last applied; exit 2 if they differ."""
     from gitcops.engine.inspect import detect_drift
-    from gitcops.engine.workspace import open_source
     from gitcops.plan.text import show_value
 
     _check_output(output)
-    report = detect_drift(open_source(repo), env, _store(state))
+    source = _source_with_env(repo, env)
+    report = detect_drift(source, env, _store(state))
     if output == "json":
         emit_json("DriftReport", report.as_json())
     elif not report.items:
@@ -372,10 +403,10 @@ def history(
     import time
 
     from gitcops.engine.inspect import history as run_history
-    from gitcops.engine.workspace import open_source
 
     _check_output(output)
-    runs = run_history(open_source(repo), _store(state), env, limit)
+    source = _source_with_env(repo, env)
+    runs = run_history(source, _store(state), env, limit)
     if output == "json":
         emit_json(
             "History",
@@ -422,10 +453,10 @@ def rollback(
 ) -> None:
     """Apply the rendered state of an earlier revision, recorded as a rollback run."""
     from gitcops.engine.inspect import rollback_target
-    from gitcops.engine.workspace import desired_state, open_source, open_workspace
+    from gitcops.engine.workspace import desired_state, open_workspace
 
     _check_output(output)
-    source = open_source(repo)
+    source = _source_with_env(repo, env)
     target = to or rollback_target(source, _store(state), env)
     ws = open_workspace(source, env, target)
     desired_state(ws)

@@ -11,9 +11,10 @@ from typing import Any
 from gitcops.apply.changeset import Action, ChangeSet, ChangeSetEntry
 from gitcops.apply.executor import ApplyOptions, execute
 from gitcops.engine.planning import fingerprint, make_plan, read_one
-from gitcops.engine.workspace import Workspace
+from gitcops.engine.workspace import Workspace, desired_state
 from gitcops.model.errors import PlanError
 from gitcops.model.identity import ResourceId
+from gitcops.plan.diff import same
 from gitcops.plan.model import ChangeAction, Plan, PlannedChange, canonical_json
 from gitcops.state.records import AuditEvent, InventoryEntry
 from gitcops.state.store import StateStore
@@ -52,7 +53,7 @@ class _Recorder:
     def __call__(self, change: PlannedChange, entry: ChangeSetEntry) -> None:
         if entry.action in (Action.CREATED, Action.CONFIGURED, Action.UNCHANGED):
             self._remember(change, entry)
-        elif entry.action is Action.DELETED:
+        elif entry.action is Action.DELETED and not change.superseded:
             self.removed.append(change.id)
         if entry.action is not Action.UNCHANGED:
             detail: dict[str, Any] = {"message": entry.message} if entry.message else {}
@@ -75,6 +76,7 @@ class _Recorder:
             and old.status == "applied"
             and old.spec_hash == digest
             and old.depends_on == change.depends_on
+            and old.address == change.address
         ):
             return
         self.applied.append(
@@ -84,7 +86,7 @@ class _Recorder:
                 spec_json=spec_json,
                 spec_hash=digest,
                 depends_on=change.depends_on,
-                address=old.address if old is not None else None,
+                address=change.address,
                 status="applied",
                 revision=self.revision,
                 run_id=self.run_id,
@@ -123,6 +125,7 @@ def check_saved_plan(ws: Workspace, plan: Plan, store: StateStore) -> None:
                 f"revision {plan.requested_revision} moved from {plan.revision[:12]} to "
                 f"{now[:12]} since the plan was made; make a new plan"
             )
+    _check_plan_matches_revision(ws, plan, store)
     status = store.env_status(ws.scope)
     serial = status.serial if status else 0
     if serial != plan.inventory_serial:
@@ -152,12 +155,35 @@ def check_saved_plan(ws: Workspace, plan: Plan, store: StateStore) -> None:
         )
 
 
+def _check_plan_matches_revision(ws: Workspace, plan: Plan, store: StateStore) -> None:
+    """A plan file is data anyone could edit: every change must be what its revision renders."""
+    wanted = {d.resource.id: d for d in desired_state(ws)}
+    inventory = store.inventory(ws.scope)
+    for change in plan.changes:
+        want = wanted.get(change.id)
+        if change.action is ChangeAction.DELETE:
+            ok = change.id in inventory and (want is None) != change.superseded
+        else:
+            ok = want is not None and same(change.after, want.resource.spec)
+        if not ok:
+            raise PlanError(
+                f"the plan's change to {change.id} is not what revision {plan.revision[:12]} "
+                "renders (was the plan file edited?); make a new plan"
+            )
+
+
 def _pending_entries(
     plan: Plan, inventory: dict[ResourceId, InventoryEntry]
 ) -> list[InventoryEntry]:
     return [
         InventoryEntry(
-            c.id, c.api_version, canonical_json(c.after), "", c.depends_on, status="pending"
+            c.id,
+            c.api_version,
+            canonical_json(c.after),
+            "",
+            c.depends_on,
+            address=c.address,
+            status="pending",
         )
         for c in plan.changes
         if c.action is ChangeAction.CREATE and c.id not in inventory and c.after is not None

@@ -55,14 +55,16 @@ def detect_drift(source: Source, env_name: str, store: StateStore) -> DriftRepor
     scope = f"{head.name}/{env_name}"
     status = store.env_status(scope)
     head.environment(env_name)
-    if status is None or not status.applied_revision:
+    # A failed first apply still leaves objects behind: compare those too.
+    revision = status.applied_revision or status.attempted_revision if status else ""
+    if status is None or not revision or status.resources == 0:
         raise GitcopsError(f"environment {env_name} has never been applied; nothing to compare")
     # Providers as configured when the state was applied: that is where the objects are.
-    project = _project_at(source, status.applied_revision)
+    project = _project_at(source, revision)
     env = project.environment(env_name)
     base_dir = source.workdir if source.workdir is not None else Path.cwd()
     providers = load_providers(project, env, base_dir)
-    report = DriftReport(scope, status.applied_revision, 0)
+    report = DriftReport(scope, revision, 0)
     for rid, entry in sorted(store.inventory(scope).items(), key=lambda kv: str(kv[0])):
         if entry.status != "applied":
             continue

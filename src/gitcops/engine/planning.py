@@ -40,26 +40,47 @@ def to_desired(items: list[DesiredResource]) -> list[Desired]:
     ]
 
 
-def read_one(providers: Mapping[str, Provider], rid: ResourceId, spec: dict[str, Any]) -> Any:
+def read_one(
+    providers: Mapping[str, Provider], rid: ResourceId, spec: dict[str, Any]
+) -> dict[str, Any] | None:
     provider = providers.get(rid.provider)
     if provider is None:
         raise ProviderError(f"{rid}: provider {rid.provider!r} is not configured any more")
     return provider.read(ReadRequest(rid, spec)).live
 
 
+@dataclass
+class LiveState:
+    current: LiveMap  # desired resources, and inventory entries still reachable
+    previous: LiveMap  # objects resources managed before they moved
+    unreachable: dict[ResourceId, str]  # inventory entries not reachable as recorded
+
+
 def read_live(
     providers: Mapping[str, Provider],
     desired: list[Desired],
     applied: Mapping[ResourceId, Applied],
-) -> LiveMap:
-    live: LiveMap = {}
+) -> LiveState:
+    state = LiveState({}, {}, {})
+    wanted: dict[ResourceId, Desired] = {}
     for want in desired:
         if want.stateful:
-            live[want.id] = read_one(providers, want.id, want.spec)
+            wanted[want.id] = want
+            state.current[want.id] = read_one(providers, want.id, want.spec)
     for rid, old in applied.items():
-        if rid not in live:
-            live[rid] = read_one(providers, rid, old.spec)
-    return live
+        still = wanted.get(rid)
+        if still is not None and (old.address is None or old.address == still.address):
+            continue
+        provider = providers.get(rid.provider)
+        spec = old.spec
+        if provider is None or (
+            old.address is not None and provider.address(rid, spec) != old.address
+        ):
+            state.unreachable[rid] = old.address or str(rid)
+            continue
+        target = state.previous if still is not None else state.current
+        target[rid] = read_one(providers, rid, spec)
+    return state
 
 
 def fingerprint(changes: tuple[PlannedChange, ...] | list[PlannedChange]) -> str:
@@ -75,7 +96,11 @@ def make_plan(ws: Workspace, store: StateStore, *, with_fingerprint: bool = True
     applied = store.inventory(ws.scope)
     live = read_live(ws.providers, desired, applied)
     ws.timings["read live"] = time.perf_counter() - started
-    changes = tuple(plan_changes(desired, live, applied))
+    changes = tuple(
+        plan_changes(
+            desired, live.current, applied, previous=live.previous, unreachable=live.unreachable
+        )
+    )
     ws.timings["plan"] = time.perf_counter() - started - ws.timings["read live"]
     plan = Plan(
         project=ws.project.name,

@@ -130,6 +130,8 @@ patches:
 
 
 def scaffold(directory: Path) -> list[str]:
+    if directory.exists() and not directory.is_dir():
+        raise GitcopsError(f"{directory} exists and is not a directory")
     if directory.exists() and any(directory.iterdir()):
         raise GitcopsError(f"{directory} is not empty; choose a new directory")
     for rel, text in FILES.items():

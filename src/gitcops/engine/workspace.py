@@ -106,9 +106,17 @@ def _desired_state(ws: Workspace) -> list[DesiredResource]:
             _recheck_on_disk(cached, ws.providers)
             ws.timings["desired (cached)"] = time.perf_counter() - started
             return cached
-    documents = render_environment(ws.tree, ws.environment)
+    render_problems = Diagnostics()
+    documents = render_environment(ws.tree, ws.environment, render_problems)
     ws.timings["render"] = time.perf_counter() - started
-    result = validate_resources([(d.doc, d.origin) for d in documents], ws.providers, ws.tree.read)
+    try:
+        result = validate_resources(
+            [(d.doc, d.origin) for d in documents], ws.providers, ws.tree.read
+        )
+    except InvalidInputError as exc:
+        # Every problem at once: the overlay's and those of the documents that did render.
+        raise InvalidInputError([*render_problems.errors, *exc.diagnostics]) from None
+    render_problems.raise_if_errors()
     ws.timings["validate"] = time.perf_counter() - started - ws.timings["render"]
     if key is not None:
         cache.store(cache_dir(), key, result)

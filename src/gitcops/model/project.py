@@ -15,6 +15,12 @@ PROJECT_FILE = "gitcops.yaml"
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
+def _dns_label(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError("must be lower-case letters, digits and '-' (a DNS label)")
+    return value
+
+
 class DriftMode(StrEnum):
     DETECT = "detect"
     WARN = "warn"
@@ -48,15 +54,18 @@ class Environment(_Strict):
     @field_validator("name")
     @classmethod
     def _dns_label(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError("must be lower-case letters, digits and '-' (a DNS label)")
-        return value
+        return _dns_label(value)
 
 
 class Metadata(_Strict):
-    name: str
+    name: str  # scopes the state: "<project>/<environment>"
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _dns_label(cls, value: str) -> str:
+        return _dns_label(value)
 
 
 class ProjectSpec(_Strict):

@@ -34,6 +34,8 @@ class PlannedChange:
     reason: str = ""  # why: "pruned: no longer in Git", "drifted", "adopted", ...
     forget_only: bool = False  # delete from inventory only: another resource now owns the object
     origin: str = ""
+    address: str | None = None  # the real-world object (a path): recorded in the inventory
+    superseded: bool = False  # a delete of the object a resource managed before it moved
 
     @property
     def is_change(self) -> bool:
@@ -54,6 +56,8 @@ class PlannedChange:
             "reason": self.reason,
             "forgetOnly": self.forget_only,
             "origin": self.origin or None,
+            "address": self.address,
+            "superseded": self.superseded,
         }
 
     @classmethod
@@ -69,6 +73,8 @@ class PlannedChange:
             reason=data.get("reason", ""),
             forget_only=bool(data.get("forgetOnly", False)),
             origin=data.get("origin") or "",
+            address=data.get("address"),
+            superseded=bool(data.get("superseded", False)),
         )
 
 

@@ -63,6 +63,7 @@ def _change(
         depends_on=want.depends_on,
         reason=reason,
         origin=want.origin,
+        address=want.address,
     )
 
 
@@ -71,8 +72,9 @@ def _desired_change(
 ) -> PlannedChange:
     if not want.stateful:
         return _change(ChangeAction.CHECK, want, None)
+    moved = applied is not None and _moved(applied, want)
     if live is None:
-        reason = "deleted outside gitcops" if applied is not None else ""
+        reason = "deleted outside gitcops" if applied is not None and not moved else ""
         return _change(ChangeAction.CREATE, want, None, reason)
     if same(live, want.spec):
         return _change(
@@ -90,40 +92,84 @@ def _desired_change(
     return _change(ChangeAction.UPDATE, want, live, reason)
 
 
+def _moved(applied: Applied, want: Desired) -> bool:
+    return (
+        applied.address is not None and want.address is not None and applied.address != want.address
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Old:
+    """An object gitcops applied that must go: its resource left Git, or moved elsewhere."""
+
+    entry: Applied
+    live: dict[str, Any] | None
+    superseded: bool  # the resource still exists; only its previous object goes
+
+
 def plan_changes(
     desired: Sequence[Desired],
     live: Mapping[ResourceId, dict[str, Any] | None],
     applied: Mapping[ResourceId, Applied],
+    *,
+    previous: Mapping[ResourceId, dict[str, Any] | None] | None = None,
+    unreachable: Mapping[ResourceId, str] | None = None,
 ) -> list[PlannedChange]:
-    """Changes for desired resources in dependency order, then prunes in reverse order."""
+    """Changes for desired resources in dependency order, then removals in reverse order.
+
+    `previous` holds the live state of objects that resources managed before they moved (their
+    address changed); `unreachable` names inventory entries the providers can no longer reach
+    as recorded (their configuration changed), with the address they were recorded at.
+    """
+    previous = previous or {}
+    unreachable = unreachable or {}
     wanted = {d.id: d for d in desired}
     order = topological_order([d.id for d in desired], {d.id: d.depends_on for d in desired})
     changes = [_desired_change(wanted[i], live.get(i), applied.get(i)) for i in order]
 
     claimed = {d.address for d in desired if d.address}
-    gone = [a for a in applied.values() if a.id not in wanted]
-    prune_order = topological_order([a.id for a in gone], {a.id: a.depends_on for a in gone})
-    by_id = {a.id: a for a in gone}
+    old: dict[ResourceId, _Old] = {}
+    for entry in applied.values():
+        want = wanted.get(entry.id)
+        if want is None:
+            old[entry.id] = _Old(entry, live.get(entry.id), superseded=False)
+        elif want.stateful and _moved(entry, want):
+            old[entry.id] = _Old(entry, previous.get(entry.id), superseded=True)
+    prune_order = topological_order(list(old), {i: o.entry.depends_on for i, o in old.items()})
     for rid in reversed(prune_order):
-        old = by_id[rid]
-        now = live.get(rid)
-        forget = old.address is not None and old.address in claimed
-        if forget:
-            reason = "forgotten: the object now belongs to another resource in Git"
-        elif now is None:
-            reason = "already gone; removed from the inventory"
-        else:
-            reason = "pruned: no longer in Git"
-        changes.append(
-            PlannedChange(
-                ChangeAction.DELETE,
-                id=rid,
-                api_version=old.api_version,
-                before=now,
-                after=None,
-                depends_on=old.depends_on,
-                reason=reason,
-                forget_only=forget or now is None,
-            )
-        )
+        changes.append(_removal(old[rid], claimed, unreachable.get(rid)))
     return changes
+
+
+def _removal(old: _Old, claimed: set[str], unreachable_at: str | None) -> PlannedChange:
+    entry = old.entry
+    now = old.live
+    keep = False
+    if unreachable_at is not None:
+        reason = (
+            f"left in place: {unreachable_at} is not reachable with the current provider "
+            "configuration"
+        )
+        now, keep = None, True
+    elif entry.address is not None and entry.address in claimed:
+        reason = "forgotten: the object now belongs to another resource in Git"
+        keep = True
+    elif now is None:
+        reason = "already gone; removed from the inventory"
+        keep = True
+    elif old.superseded:
+        reason = f"moved: the previous object at {entry.address} is removed"
+    else:
+        reason = "pruned: no longer in Git"
+    return PlannedChange(
+        ChangeAction.DELETE,
+        id=entry.id,
+        api_version=entry.api_version,
+        before=now,
+        after=None,
+        depends_on=entry.depends_on,
+        reason=reason,
+        forget_only=keep,
+        address=entry.address,
+        superseded=old.superseded,
+    )

@@ -11,9 +11,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from gitcops.model.errors import GitcopsError
 from gitcops.model.identity import ResourceId
 
 Spec = dict[str, Any]
+
+
+class PrepareError(GitcopsError):
+    """A spec that passed its schema but cannot be turned into an essence (bad base64, ...)."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +148,15 @@ class Provider(Protocol):
     def update(self, request: UpdateRequest) -> WriteResponse: ...
 
     def delete(self, request: DeleteRequest) -> WriteResponse: ...
+
+
+@runtime_checkable
+class SetValidator(Protocol):
+    """Checks that need every resource of the provider at once (e.g. links through links)."""
+
+    def validate_set(
+        self, resources: Sequence[Declared]
+    ) -> list[tuple[ResourceId, tuple[str | int, ...], str]]: ...
 
 
 @runtime_checkable

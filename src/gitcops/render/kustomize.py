@@ -128,8 +128,15 @@ def build_kustomization(tree: SourceTree, path: str) -> list[RenderedDocument]:
     on each call; nothing in them is shared with another build or with another document.
     """
     diags = Diagnostics()
-    resources = _Builder(tree, diags).build_root(path)
+    documents = render_kustomization(tree, path, diags)
     diags.raise_if_errors()
+    return documents
+
+
+def render_kustomization(tree: SourceTree, path: str, diags: Diagnostics) -> list[RenderedDocument]:
+    """Like build_kustomization, but problems go to `diags` and what did render is returned,
+    so validation can report the problems of the rendered documents in the same breath."""
+    resources = _Builder(tree, diags).build_root(path, partial=True)
     return [RenderedDocument(res.doc, res.origin) for res in resources]
 
 
@@ -557,7 +564,7 @@ class _Builder:
         where.error(self.diags, message)
         return False
 
-    def build_root(self, path: str) -> list[_Res]:
+    def build_root(self, path: str, *, partial: bool = False) -> list[_Res]:
         try:
             root = normalize(path)
         except ValueError:
@@ -567,7 +574,7 @@ class _Builder:
             self.error(_Where(root or "."), "is not a directory in the repository")
             return []
         built = self.build_dir(root, (), _Where(root or "."))
-        return built.resources if built.ok else []
+        return built.resources if built.ok or partial else []
 
     def build_dir(self, directory: str, chain: tuple[str, ...], ref: _Where) -> _Built:
         kfile = self._find_kustomization(directory, ref)

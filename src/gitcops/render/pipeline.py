@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from gitcops.model.diagnostics import Diagnostic, Diagnostics
 from gitcops.model.errors import InvalidInputError
 from gitcops.model.project import PROJECT_FILE, Environment, Project
-from gitcops.render.kustomize import RenderedDocument, build_kustomization
 from gitcops.render.yamldocs import load_documents
 from gitcops.source.tree import SourceTree
+
+if TYPE_CHECKING:
+    from gitcops.render.kustomize import RenderedDocument
 
 
 def load_project(tree: SourceTree) -> Project:
@@ -27,7 +31,10 @@ def load_project(tree: SourceTree) -> Project:
     return Project.parse(documents[0][1])
 
 
-def render_environment(tree: SourceTree, env: Environment) -> list[RenderedDocument]:
+def render_environment(
+    tree: SourceTree, env: Environment, diags: Diagnostics | None = None
+) -> list[RenderedDocument]:
+    """Render one environment. With `diags`, problems are collected there, not raised."""
     where = ("spec", "environments", env.name, "path")
     if tree.kind(env.path) != "dir":
         raise InvalidInputError(
@@ -40,4 +47,9 @@ def render_environment(tree: SourceTree, env: Environment) -> list[RenderedDocum
                 )
             ]
         )
-    return build_kustomization(tree, env.path)
+    # Imported here: a cached plan never renders, and the overlay engine is costly to import.
+    from gitcops.render.kustomize import build_kustomization, render_kustomization
+
+    if diags is None:
+        return build_kustomization(tree, env.path)
+    return render_kustomization(tree, env.path, diags)

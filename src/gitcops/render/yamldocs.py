@@ -290,11 +290,22 @@ def iter_documents(data: bytes | str) -> Iterator[tuple[int, Any]]:
         loader.dispose()
 
 
-def _unshare(value: Any) -> Any:
+# Aliases are expanded into copies; a "billion laughs" document would expand without end.
+# go-yaml (kubectl's parser) refuses excessive aliasing too.
+MAX_EXPANDED_NODES = 1_000_000
+
+
+def _unshare(value: Any, budget: list[int] | None = None) -> Any:
+    budget = budget if budget is not None else [MAX_EXPANDED_NODES]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise yaml.YAMLError(
+            f"aliases expand to more than {MAX_EXPANDED_NODES:,} values; refusing to expand"
+        )
     if type(value) is dict:
-        return {key: _unshare(item) for key, item in value.items()}
+        return {key: _unshare(item, budget) for key, item in value.items()}
     if type(value) is list:
-        return [_unshare(item) for item in value]
+        return [_unshare(item, budget) for item in value]
     return value
 
 

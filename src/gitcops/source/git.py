@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import re
+import shutil
 import subprocess
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,15 @@ _REMOTE_PREFIXES = ("file://", "http://", "https://", "ssh://", "git://", "git@"
 
 def is_remote(location: str) -> bool:
     return location.startswith(_REMOTE_PREFIXES)
+
+
+def redact(location: str) -> str:
+    """A URL fit for messages: credentials in it (user:token@) are never shown."""
+    parts = urllib.parse.urlsplit(location)
+    if parts.scheme and "@" in parts.netloc:
+        host = parts.netloc.rsplit("@", 1)[1]
+        return urllib.parse.urlunsplit(parts._replace(netloc=f"***@{host}"))
+    return location
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +113,17 @@ def _mirror_path(cache_dir: Path, url: str) -> Path:
 def _fetch(url: str, mirror: Path) -> None:
     """The git CLI fetches: it speaks every transport (dumb and smart http, ssh) and auth setup."""
     if not mirror.exists():
+        # Built aside and renamed into place: concurrent or killed first fetches never leave a
+        # half-made mirror behind.
         mirror.parent.mkdir(parents=True, exist_ok=True)
-        _git(["init", "--bare", "--quiet", str(mirror)])
-        _git(["-C", str(mirror), "remote", "add", "origin", url])
+        temp = mirror.with_name(f".{mirror.name}.{os.getpid()}.tmp")
+        shutil.rmtree(temp, ignore_errors=True)
+        _git(["init", "--bare", "--quiet", str(temp)])
+        try:
+            temp.rename(mirror)
+        except OSError:
+            shutil.rmtree(temp, ignore_errors=True)
+    # The URL is given each time rather than stored, so credentials in it stay out of config.
     _git(
         [
             "-C",
@@ -111,12 +132,12 @@ def _fetch(url: str, mirror: Path) -> None:
             "--quiet",
             "--prune",
             "--force",
-            "origin",
+            url,
             "+HEAD:refs/remotes/origin/HEAD",
             "+refs/heads/*:refs/heads/*",
             "+refs/tags/*:refs/tags/*",
         ],
-        what=f"fetch {url}",
+        what=f"fetch {redact(url)}",
     )
 
 
@@ -124,6 +145,7 @@ def _git(args: list[str], what: str = "git") -> None:
     done = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         detail = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"
+        detail = re.sub(r"://[^/@\s]+@", "://***@", detail)
         raise SourceError(f"{what}: {detail}")
 
 
@@ -131,7 +153,7 @@ class Source:
     """One repository: a local path (work tree or bare) or a remote URL mirrored in the cache."""
 
     def __init__(self, location: str, cache_dir: Path) -> None:
-        self.location = location
+        self.location = redact(location)  # for messages; the real URL is only given to git
         self.remote = is_remote(location)
         if self.remote:
             path = _mirror_path(cache_dir, location)
@@ -144,7 +166,7 @@ class Source:
         try:
             self.repo = pygit2.Repository(str(path))
         except pygit2.GitError as exc:
-            raise SourceError(f"repository {location}: not a Git repository") from exc
+            raise SourceError(f"repository {self.location}: not a Git repository") from exc
         if not self.remote:
             self.workdir = Path(self.repo.workdir) if self.repo.workdir else None
 

@@ -88,10 +88,22 @@ class WorkTree:
         return None
 
     def _abs(self, path: str) -> Path:
-        return self.root / normalize(path) if normalize(path) else self.root
+        """Git never follows a symlink inside a tree, so the work tree view does not either."""
+        norm = normalize(path)
+        if not norm:
+            return self.root
+        current = self.root
+        for part in norm.split("/")[:-1]:
+            current = current / part
+            if current.is_symlink():
+                raise FileNotFoundError(f"{path} (goes through symlink {norm!r})")
+        return self.root / norm
 
     def kind(self, path: str) -> EntryKind | None:
-        p = self._abs(path)
+        try:
+            p = self._abs(path)
+        except FileNotFoundError:
+            return None
         if p.is_symlink():
             return "symlink"
         if p.is_dir():

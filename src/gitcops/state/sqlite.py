@@ -167,7 +167,10 @@ class SqliteStateStore:
             (scope,),
         )
         for rid, api_version, spec, digest, deps, address, status, revision, run_id in rows:
-            key = ResourceId.parse(rid)
+            try:
+                key = ResourceId.parse(rid)
+            except ValueError as exc:
+                raise StateError(f"state {self.path}: inventory of {scope} holds {exc}") from None
             out[key] = InventoryEntry(
                 id=key,
                 api_version=api_version,
@@ -414,6 +417,11 @@ class SqliteStateStore:
             query += " WHERE scope=?"
             params = (scope,)
         for row in self._db.execute(query + " ORDER BY seq", params):
+            try:
+                detail = json.loads(row[7])
+            except ValueError:
+                # Keep the raw text: verification then reports this entry as altered.
+                detail = {"undecodable": row[7]}
             yield AuditEntry(
                 seq=row[0],
                 ts=row[1],
@@ -422,7 +430,7 @@ class SqliteStateStore:
                 actor=row[4],
                 action=row[5],
                 subject=row[6],
-                detail=json.loads(row[7]),
+                detail=detail,
                 prev_hash=row[8],
                 hash=row[9],
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,13 +14,19 @@ from gitcops.model.identity import ResourceId, provider_for_group, split_api_ver
 from gitcops.model.resource import DEPENDS_ON, Origin, Resource
 from gitcops.providers.base import (
     Declared,
+    PrepareError,
     PrepareRequest,
     Provider,
+    SetValidator,
     ValidateRequest,
 )
 from gitcops.providers.registry import known_providers
 
 SUPPORTED_VERSIONS = ("v1",)
+_API_VERSION = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?v[0-9]+[a-z0-9]*$")
+_KIND = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
+_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._:-]{0,251}[A-Za-z0-9])?$")
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DEPENDS_PATH = ("metadata", "annotations", DEPENDS_ON)
 
 
@@ -49,9 +56,32 @@ def _shape_ok(doc: Mapping[str, Any], origin: Origin, diags: Diagnostics) -> boo
         if not isinstance(doc.get(key), str) or not doc.get(key):
             diags.error(f"`{key}` is missing", path=(key,), **where)
             ok = False
+    if ok and not _API_VERSION.match(doc["apiVersion"]):
+        diags.error(
+            "must look like group/version (e.g. local.gitcops.io/v1)", path=("apiVersion",), **where
+        )
+        ok = False
+    if ok and not _KIND.match(doc["kind"]):
+        diags.error("must be letters and digits, starting with a letter", path=("kind",), **where)
+        ok = False
     metadata = doc.get("metadata")
     if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str):
         diags.error("`metadata.name` is missing", path=("metadata", "name"), **where)
+        return False
+    # Names end up in ids like group/Kind/name: a '/' or ',' would make them ambiguous.
+    if not _NAME.match(metadata["name"]):
+        diags.error(
+            "must be letters, digits, '-', '_', '.' or ':' (at most 253), "
+            "starting and ending with a letter or digit",
+            path=("metadata", "name"),
+            **where,
+        )
+        ok = False
+    namespace = metadata.get("namespace")
+    if namespace not in (None, "") and not (
+        isinstance(namespace, str) and _NAMESPACE.match(namespace)
+    ):
+        diags.error("must be a DNS label", path=("metadata", "namespace"), **where)
         ok = False
     if "spec" in doc and not isinstance(doc["spec"], dict):
         diags.error("`spec` must be a mapping", path=("spec",), **where)
@@ -118,6 +148,9 @@ def validate_resources(
             resource.spec = provider.prepare(
                 PrepareRequest(resource.id, resource.spec, read_source)
             )
+        except PrepareError as exc:
+            diags.error(exc.message, path=exc.path, **where)
+            continue
         except (FileNotFoundError, ValueError) as exc:
             missing = exc.args[0] if exc.args else exc
             diags.error(f"cannot read source file {missing}", path=("spec", "source"), **where)
@@ -190,7 +223,12 @@ def _with_edges(
     for res in resources:
         by_provider.setdefault(res.id.provider, []).append(Declared(res.id, res.spec))
     for name, declared in by_provider.items():
-        for edge in providers[name].implicit_edges(declared):
+        provider = providers[name]
+        if isinstance(provider, SetValidator):
+            for rid, path, message in provider.validate_set(declared):
+                res = by_id[rid]
+                diags.error(message, file=res.origin.file, document=res.where(), path=path)
+        for edge in provider.implicit_edges(declared):
             if edge.dependency not in deps[edge.dependent]:
                 deps[edge.dependent].append(edge.dependency)
     cycle = find_cycle([r.id for r in resources], deps)

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -26,8 +27,17 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirect)
 
 
+def _shown(url: str) -> str:
+    """The URL as messages, run records and the audit log show it: without credentials."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@")[-1]))
+
+
 def _http(spec: dict[str, Any]) -> Probe:
     url = str(spec["url"])
+    shown = _shown(url)
     expect = int(spec.get("expectStatus", 200))
 
     def probe(timeout: float) -> tuple[bool, str]:
@@ -37,10 +47,10 @@ def _http(spec: dict[str, Any]) -> Probe:
         except urllib.error.HTTPError as exc:
             status = exc.code
         except (urllib.error.URLError, OSError) as exc:
-            return False, f"GET {url}: {getattr(exc, 'reason', exc)}"
+            return False, f"GET {shown}: {getattr(exc, 'reason', exc)}"
         if status == expect:
-            return True, f"GET {url}: {status}"
-        return False, f"GET {url}: status {status}, expected {expect}"
+            return True, f"GET {shown}: {status}"
+        return False, f"GET {shown}: status {status}, expected {expect}"
 
     return probe
 

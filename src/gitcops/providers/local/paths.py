@@ -13,6 +13,8 @@ class PathEscapeError(ValueError):
 
 def relative_path(path: str) -> str:
     """Check a spec path lexically and return it normalised ('etc/motd')."""
+    if any(ord(ch) < 32 or ch == "\x7f" for ch in path):
+        raise PathEscapeError(f"{path!r} contains control characters")
     if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
         raise PathEscapeError(f"{path!r} is absolute; paths are relative to the provider root")
     norm = posixpath.normpath(path)
@@ -63,11 +65,40 @@ class ParentCheck:
         self._safe.clear()
 
 
+def climbs(target: str) -> bool:
+    """Whether a relative link target starts by going up ('../x')."""
+    return not target.startswith("/") and target.split("/", 1)[0] == ".."
+
+
 def symlink_target_inside(root: Path, rel: str, target: str) -> None:
-    """A managed symlink may only point at something inside the root."""
+    """A managed symlink may only point at something inside the root, symlinks considered."""
+    entered = False
+    for part in target.split("/"):
+        if part == "..":
+            if entered:
+                # 'a/..' lands wherever a's symlink chain says, not where the text says.
+                raise PathEscapeError(
+                    f"symlink target {target!r} steps back out of a directory it entered; "
+                    "write it without 'dir/..'"
+                )
+        elif part not in ("", "."):
+            entered = True
     if target.startswith("/"):
         resolved = Path(posixpath.normpath(target))
     else:
         resolved = Path(posixpath.normpath(str(root / posixpath.dirname(rel) / target)))
     if resolved != root and root not in resolved.parents:
         raise PathEscapeError(f"symlink target {target!r} points outside the provider root")
+    if resolved != root:
+        check_existing_components(root, str(resolved.relative_to(root)), include_last=True)
+    if climbs(target):
+        # '..' is taken from where the link really is: under a symlinked directory that is
+        # somewhere else than the text of the path says.
+        current = root
+        for part in rel.split("/")[:-1]:
+            current = current / part
+            if current.is_symlink():
+                raise PathEscapeError(
+                    f"symlink target {target!r} climbs out of {current.relative_to(root)}, "
+                    "which is itself a symlink"
+                )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import errno
 import os
@@ -22,6 +23,7 @@ from gitcops.providers.base import (
     DeleteRequest,
     Edge,
     KindInfo,
+    PrepareError,
     PrepareRequest,
     ProviderContext,
     ReadRequest,
@@ -33,11 +35,11 @@ from gitcops.providers.base import (
     WriteResponse,
 )
 from gitcops.providers.local import atomic, schemas
-from gitcops.providers.local.health import run_check
 from gitcops.providers.local.paths import (
     ParentCheck,
     PathEscapeError,
     check_existing_components,
+    climbs,
     relative_path,
     symlink_target_inside,
 )
@@ -103,9 +105,11 @@ class LocalProvider:
         return KINDS
 
     def address(self, id: ResourceId, spec: Spec) -> str | None:
+        # Absolute: when the root moves, objects recorded under the old one are not confused
+        # with whatever sits at the same relative path under the new one.
         if id.kind in _PATH_KINDS and isinstance(spec.get("path"), str):
             try:
-                return f"local:{relative_path(spec['path'])}"
+                return f"local:{self._root_text}/{relative_path(spec['path'])}"
             except PathEscapeError:
                 return None
         return None
@@ -114,6 +118,13 @@ class LocalProvider:
         spec = dict(request.spec)
         if request.id.kind == "File" and "source" in spec:
             spec.update(_encode_content(request.read_source(str(spec.pop("source")))))
+        if request.id.kind == "File" and "contentBase64" in spec:
+            try:
+                raw = base64.b64decode(str(spec.pop("contentBase64")), validate=True)
+            except binascii.Error as exc:
+                raise PrepareError(("spec", "contentBase64"), f"not valid base64: {exc}") from None
+            # One canonical form, the one read() reports: text as `content`, bytes as base64.
+            spec.update(_encode_content(raw))
         if "mode" in spec:
             spec["mode"] = _mode_text(int(str(spec["mode"]), 8))
         if "path" in spec:
@@ -141,6 +152,35 @@ class LocalProvider:
                 problems.append((("spec", "target"), str(exc)))
         return ValidateResponse(problems)
 
+    def validate_set(
+        self, resources: Sequence[Declared]
+    ) -> list[tuple[ResourceId, tuple[str | int, ...], str]]:
+        """A link whose target climbs ('../x') may not live under a managed symlink."""
+        links = {
+            posixpath.normpath(r.spec["path"]): r.id
+            for r in resources
+            if r.id.kind == "Symlink" and isinstance(r.spec.get("path"), str)
+        }
+        problems: list[tuple[ResourceId, tuple[str | int, ...], str]] = []
+        for res in resources:
+            target = res.spec.get("target")
+            if res.id.kind != "Symlink" or not isinstance(target, str) or not climbs(target):
+                continue
+            parent = posixpath.dirname(posixpath.normpath(str(res.spec["path"])))
+            while parent:
+                if parent in links:
+                    problems.append(
+                        (
+                            res.id,
+                            ("spec", "target"),
+                            f"symlink target {target!r} climbs out of {parent}, which is the "
+                            f"managed symlink {links[parent]}",
+                        )
+                    )
+                    break
+                parent = posixpath.dirname(parent)
+        return problems
+
     def implicit_edges(self, resources: Sequence[Declared]) -> list[Edge]:
         """A path inside a managed Directory depends on that directory (its nearest one)."""
         directories: dict[str, ResourceId] = {}
@@ -166,7 +206,13 @@ class LocalProvider:
     # -- reading -----------------------------------------------------------------------------
 
     def _abs(self, spec: Spec) -> str:
-        return f"{self._root_text}/{relative_path(str(spec['path']))}"
+        """The absolute path, refusing any that leaves the root through a symlink on disk."""
+        rel = relative_path(str(spec["path"]))
+        try:
+            self._parents.check(rel)
+        except PathEscapeError as exc:
+            raise ProviderError(str(exc)) from None
+        return f"{self._root_text}/{rel}"
 
     def read(self, request: ReadRequest) -> ReadResponse:
         kind = request.id.kind
@@ -261,6 +307,10 @@ class LocalProvider:
         rel = relative_path(str(request.spec["path"]))
         path = self.root / rel
         try:
+            check_existing_components(self.root, rel, include_last=False)
+        except PathEscapeError as exc:
+            raise ProviderError(f"refusing to delete: {exc}") from None
+        try:
             if request.id.kind == "Directory":
                 if path.is_dir() and not path.is_symlink():
                     path.rmdir()
@@ -277,7 +327,11 @@ class LocalProvider:
         return WriteResponse()
 
     def check(self, request: CheckRequest) -> CheckResponse:
-        return run_check(request.spec, self.root if self.root.is_dir() else Path.cwd())
+        from gitcops.providers.local.health import run_check  # urllib: only when checking
+
+        # Commands run in the root, which exists by now unless nothing was ever written there.
+        self.root.mkdir(parents=True, exist_ok=True)
+        return run_check(request.spec, self.root)
 
 
 def _read_all(path: str, size: int) -> bytes:
