@@ -1,27 +1,44 @@
-"""JSON Schema validation of a resource's spec, one compiled validator per kind."""
+"""JSON Schema validation of a resource's spec, one compiled validator per kind.
+
+fastjsonschema compiles each schema to Python and answers "valid?" about ten times faster,
+but stops at the first problem; only for a document that fails does jsonschema run, to report
+every problem in it. Valid documents, the common case, never import jsonschema.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any, cast
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, cast
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+import fastjsonschema
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 
 class SchemaCache:
     def __init__(self) -> None:
-        self._validators: dict[int, Draft202012Validator] = {}
+        self._fast: dict[int, Callable[[Any], Any]] = {}
+        self._full: dict[int, Any] = {}
 
     def errors(
         self, schema: Mapping[str, Any], spec: Any
     ) -> Iterator[tuple[tuple[str | int, ...], str]]:
         key = id(schema)
-        validator = self._validators.get(key)
-        if validator is None:
-            validator = Draft202012Validator(schema)
-            self._validators[key] = validator
-        for error in sorted(validator.iter_errors(spec), key=lambda e: list(map(str, e.path))):
+        fast = self._fast.get(key)
+        if fast is None:
+            fast = self._fast[key] = fastjsonschema.compile(dict(schema))
+        try:
+            fast(spec)
+            return
+        except fastjsonschema.JsonSchemaException:
+            pass
+        full = self._full.get(key)
+        if full is None:
+            from jsonschema import Draft7Validator
+
+            full = self._full[key] = Draft7Validator(schema)
+        for error in sorted(full.iter_errors(spec), key=lambda e: list(map(str, e.path))):
             yield ("spec", *error.absolute_path), _message(error)
 
 
