@@ -3,7 +3,7 @@
 # init -> validate -> plan -> apply -> hand-made drift -> drift detected -> healed -> status.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+[ -n "${GITCOPS_DEMO_SKIP_SETUP:-}" ] || bash scripts/setup.sh   # tests skip it: already set up
 GITCOPS="$PWD/.venv/bin/gitcops"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/gitcops-demo.XXXXXX")"
 export GITCOPS_STATE="$WORK/state.db"   # keep the demo's state out of your own

@@ -64,7 +64,7 @@ def test_schema_violation_reports_every_problem(cli: Cli, repo: Repo) -> None:
     repo.set_resources([bad_mode, unknown_field, no_path])
     message = _assert_rejected(cli, repo, "3 problems found")
     assert "document 1 (local.gitcops.io/File/a): field spec.mode" in message
-    assert "document 2 (local.gitcops.io/File/b): field spec: unknown field ('colour'" in message
+    assert "document 2 (local.gitcops.io/File/b): field spec.colour: unknown field" in message
     assert "document 3 (local.gitcops.io/File/c): field spec: 'path' is required" in message
 
 

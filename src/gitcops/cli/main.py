@@ -65,16 +65,15 @@ def _workspace(repo: str, env: str, rev: str | None, worktree: bool = False) -> 
 
 def _source_with_env(repo: str, env: str | None) -> Any:
     """Open the repository and check the environment exists, before any state is opened."""
-    from gitcops.engine.workspace import open_source, tree_at
+    from gitcops.engine.workspace import open_source, project_of, tree_at
     from gitcops.model.diagnostics import Diagnostic
     from gitcops.model.errors import GitcopsError, InvalidInputError
     from gitcops.model.project import PROJECT_FILE
-    from gitcops.render.pipeline import load_project
 
     source = open_source(repo)
     if env is not None:
         try:
-            load_project(tree_at(source, None)[1]).environment(env)
+            project_of(tree_at(source, None)[1]).environment(env)
         except InvalidInputError:
             raise
         except GitcopsError as exc:
@@ -114,14 +113,19 @@ def validate(
     output: Output = "text",
 ) -> None:
     """Render and check every environment: schema, references, graph, paths."""
-    from gitcops.engine.workspace import desired_state, open_source, open_workspace, tree_at
+    from gitcops.engine.workspace import (
+        desired_state,
+        open_source,
+        open_workspace,
+        project_of,
+        tree_at,
+    )
     from gitcops.model.errors import InvalidInputError
-    from gitcops.render.pipeline import load_project
 
     _check_output(output)
     source = open_source(repo)
     revision, tree = tree_at(source, rev, worktree)
-    names = [env] if env else [e.name for e in load_project(tree).spec.environments]
+    names = [env] if env else [e.name for e in project_of(tree).spec.environments]
     problems = []
     counts: dict[str, int] = {}
     for name in names:

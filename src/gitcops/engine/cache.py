@@ -11,7 +11,10 @@ from typing import Any
 
 from gitcops import __version__
 from gitcops.model.identity import ResourceId
+from gitcops.model.project import Project
 from gitcops.model.resource import Origin, Resource
+from gitcops.render.pipeline import load_project as parse_project
+from gitcops.source.tree import SourceTree
 from gitcops.validate.resources import DesiredResource
 
 _FORMAT = 1
@@ -79,3 +82,20 @@ def store(directory: Path, key: str, items: list[DesiredResource]) -> None:
         temp = target.with_name(f".{key}.{os.getpid()}.tmp")
         temp.write_text(json.dumps([_encode(i) for i in items], separators=(",", ":")))
         os.replace(temp, target)
+
+
+def load_project(directory: Path, tree: SourceTree) -> Project:
+    """The validated Project of a tree, from the cache when this tree was seen before."""
+    key = tree.cache_key
+    target = directory / "projects" / f"{key}.json"
+    if key is not None:
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            return Project.from_trusted(json.loads(target.read_bytes()))
+    project = parse_project(tree)
+    if key is not None:
+        with contextlib.suppress(OSError):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temp = target.with_name(f".{key}.{os.getpid()}.tmp")
+            temp.write_text(json.dumps(project.document))
+            os.replace(temp, target)
+    return project

@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from gitcops.engine.planning import read_one
-from gitcops.engine.workspace import load_providers, tree_at
+from gitcops.engine.workspace import load_providers, project_of, tree_at
 from gitcops.model.errors import GitcopsError
 from gitcops.model.project import Environment, Project
 from gitcops.plan.diff import DiffItem, diff, same
-from gitcops.render.pipeline import load_project
 from gitcops.source.git import Source
 from gitcops.state.records import EnvStatus, RunRecord
 from gitcops.state.store import StateStore
@@ -46,7 +45,7 @@ class DriftReport:
 
 def _project_at(source: Source, rev: str | None) -> Project:
     _, tree = tree_at(source, rev)
-    return load_project(tree)
+    return project_of(tree)
 
 
 def detect_drift(source: Source, env_name: str, store: StateStore) -> DriftReport:
@@ -107,7 +106,7 @@ class EnvironmentView:
 
 def environment_views(source: Source, store: StateStore, rev: str | None) -> list[EnvironmentView]:
     revision, tree = tree_at(source, rev)
-    project = load_project(tree)
+    project = project_of(tree)
     return [_view(project, env, revision.commit, store) for env in project.spec.environments]
 
 

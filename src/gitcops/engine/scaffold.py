@@ -140,18 +140,19 @@ def scaffold(directory: Path) -> list[str]:
         target.write_text(text)
     _git(directory, "init", "--quiet", "--initial-branch=main")
     _git(directory, "add", "--all")
-    _git(
-        directory,
-        "-c",
-        "user.name=gitcops",
-        "-c",
-        "user.email=gitcops@localhost",
-        "commit",
-        "--quiet",
-        "--message",
-        "Initial gitcops project",
-    )
+    identity: list[str] = []
+    if not _has_identity(directory):
+        identity = ["-c", "user.name=gitcops", "-c", "user.email=gitcops@localhost"]
+    _git(directory, *identity, "commit", "--quiet", "--message", "Initial gitcops project")
     return sorted(FILES)
+
+
+def _has_identity(directory: Path) -> bool:
+    """Commit as the user when git knows who that is; as 'gitcops' otherwise."""
+    done = subprocess.run(
+        ["git", "var", "GIT_COMMITTER_IDENT"], cwd=directory, capture_output=True, check=False
+    )
+    return done.returncode == 0
 
 
 def _git(directory: Path, *args: str) -> None:

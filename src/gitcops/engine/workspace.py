@@ -15,7 +15,7 @@ from gitcops.model.errors import GitcopsError, InvalidInputError
 from gitcops.model.project import PROJECT_FILE, Environment, Project
 from gitcops.providers.base import Provider, ProviderContext, ValidateRequest
 from gitcops.providers.registry import load_provider
-from gitcops.render.pipeline import load_project, render_environment
+from gitcops.render.pipeline import render_environment
 from gitcops.source.git import Revision, Source
 from gitcops.source.tree import SourceTree, WorkTree
 from gitcops.validate.resources import DesiredResource, validate_resources
@@ -61,6 +61,10 @@ def tree_at(source: Source, rev: str | None, worktree: bool = False) -> tuple[Re
     return revision, source.tree(revision)
 
 
+def project_of(tree: SourceTree) -> Project:
+    return cache.load_project(cache_dir(), tree)
+
+
 def load_providers(project: Project, env: Environment, base_dir: Path) -> dict[str, Provider]:
     providers: dict[str, Provider] = {}
     for name in sorted(project.provider_names(env)):
@@ -73,7 +77,7 @@ def open_workspace(
     source: Source, env_name: str, rev: str | None = None, worktree: bool = False
 ) -> Workspace:
     revision, tree = tree_at(source, rev, worktree)
-    project = load_project(tree)
+    project = project_of(tree)
     try:
         environment = project.environment(env_name)
     except GitcopsError as exc:

@@ -1,24 +1,77 @@
-"""The Project document (gitcops.yaml): environments, providers, approvals, drift modes."""
+"""The Project document (gitcops.yaml): environments, providers, approvals, drift modes.
+
+Plain dataclasses, checked against a JSON Schema like every resource is: a run that finds its
+project in the render cache builds these from a trusted dict without loading a validator.
+"""
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from typing import Any
 
 from gitcops.model.diagnostics import Diagnostic
 from gitcops.model.errors import GitcopsError, InvalidInputError
 
 PROJECT_FILE = "gitcops.yaml"
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_WHERE = "document 1 (Project)"
+_DNS_LABEL = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+_SETTINGS: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": {"type": "object"},
+    "description": "provider name -> its settings",
+}
 
-
-def _dns_label(value: str) -> str:
-    if not _NAME.match(value):
-        raise ValueError("must be lower-case letters, digits and '-' (a DNS label)")
-    return value
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "gitcops.io/v1"},
+        "kind": {"const": "Project"},
+        "metadata": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name"],
+            "properties": {
+                "name": {"type": "string", "pattern": _DNS_LABEL},
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        },
+        "spec": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["environments"],
+            "properties": {
+                "environments": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["name", "path"],
+                        "properties": {
+                            "name": {"type": "string", "pattern": _DNS_LABEL},
+                            "path": {"type": "string", "minLength": 1},
+                            "drift": {"enum": ["detect", "warn", "heal"]},
+                            "approvals": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "properties": {
+                                    "required": {"type": "integer", "minimum": 0},
+                                    "approvers": {"type": "array", "items": {"type": "string"}},
+                                },
+                            },
+                            "providers": _SETTINGS,
+                        },
+                    },
+                },
+                "providers": _SETTINGS,
+            },
+        },
+    },
+}
 
 
 class DriftMode(StrEnum):
@@ -27,70 +80,32 @@ class DriftMode(StrEnum):
     HEAL = "heal"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+@dataclass(frozen=True, slots=True)
+class Approvals:
+    required: int = 0
+    approvers: tuple[str, ...] = ()
 
 
-class Approvals(_Strict):
-    required: int = Field(default=0, ge=0)
-    approvers: list[str] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _enough_approvers(self) -> Approvals:
-        if self.approvers and self.required > len(self.approvers):
-            raise ValueError(
-                f"requires {self.required} approvals but names only {len(self.approvers)} approvers"
-            )
-        return self
-
-
-class Environment(_Strict):
+@dataclass(frozen=True, slots=True)
+class Environment:
     name: str
     path: str
     drift: DriftMode = DriftMode.DETECT
-    approvals: Approvals = Field(default_factory=Approvals)
-    providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
-
-    @field_validator("name")
-    @classmethod
-    def _dns_label(cls, value: str) -> str:
-        return _dns_label(value)
+    approvals: Approvals = field(default_factory=Approvals)
+    providers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-class Metadata(_Strict):
-    name: str  # scopes the state: "<project>/<environment>"
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("name")
-    @classmethod
-    def _dns_label(cls, value: str) -> str:
-        return _dns_label(value)
+@dataclass(frozen=True, slots=True)
+class ProjectSpec:
+    environments: tuple[Environment, ...]
+    providers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-class ProjectSpec(_Strict):
-    environments: list[Environment] = Field(min_length=1)
-    providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _unique_environments(self) -> ProjectSpec:
-        seen: set[str] = set()
-        for env in self.environments:
-            if env.name in seen:
-                raise ValueError(f"environment {env.name!r} is declared twice")
-            seen.add(env.name)
-        return self
-
-
-class Project(_Strict):
-    api_version: Literal["gitcops.io/v1"] = Field(alias="apiVersion")
-    kind: Literal["Project"]
-    metadata: Metadata
+@dataclass(frozen=True, slots=True)
+class Project:
+    name: str
     spec: ProjectSpec
-
-    @property
-    def name(self) -> str:
-        return self.metadata.name
+    document: dict[str, Any]  # as written (validated): what the render cache stores
 
     def environment(self, name: str) -> Environment:
         for env in self.spec.environments:
@@ -110,32 +125,73 @@ class Project(_Strict):
 
     @classmethod
     def parse(cls, document: Any, file: str = PROJECT_FILE) -> Project:
+        """Validate a document and build the Project; every problem is reported at once."""
         if not isinstance(document, dict):
             raise InvalidInputError([Diagnostic("must be a mapping (a Project document)", file)])
-        try:
-            return cls.model_validate(document)
-        except ValidationError as exc:
-            raise InvalidInputError(
-                [
-                    Diagnostic(
-                        _pydantic_message(err),
-                        file,
-                        "document 1 (Project)",
-                        tuple(p for p in err["loc"] if isinstance(p, str | int)),
-                    )
-                    for err in exc.errors()
-                ]
-            ) from None
+        from gitcops.model.schema import schema_problems
+
+        problems = [
+            Diagnostic(message, file, _WHERE, path)
+            for path, message in schema_problems(SCHEMA, document)
+        ]
+        if not problems:
+            problems = _semantic_problems(document, file)
+        if problems:
+            raise InvalidInputError(problems)
+        return cls.from_trusted(document)
+
+    @classmethod
+    def from_trusted(cls, document: dict[str, Any]) -> Project:
+        """Build from a document already validated (e.g. read back from the render cache)."""
+        spec = document["spec"]
+        environments = tuple(
+            Environment(
+                name=env["name"],
+                path=env["path"],
+                drift=DriftMode(env.get("drift", "detect")),
+                approvals=Approvals(
+                    int(env.get("approvals", {}).get("required", 0)),
+                    tuple(env.get("approvals", {}).get("approvers", ())),
+                ),
+                providers=dict(env.get("providers", {})),
+            )
+            for env in spec["environments"]
+        )
+        return cls(
+            name=document["metadata"]["name"],
+            spec=ProjectSpec(environments, dict(spec.get("providers", {}))),
+            document=document,
+        )
+
+
+def _semantic_problems(document: dict[str, Any], file: str) -> list[Diagnostic]:
+    problems: list[Diagnostic] = []
+    seen: set[str] = set()
+    for i, env in enumerate(document["spec"]["environments"]):
+        if env["name"] in seen:
+            problems.append(
+                Diagnostic(
+                    f"environment {env['name']!r} is declared twice",
+                    file,
+                    _WHERE,
+                    ("spec", "environments", i, "name"),
+                )
+            )
+        seen.add(env["name"])
+        approvals = env.get("approvals", {})
+        approvers = approvals.get("approvers", [])
+        if approvers and approvals.get("required", 0) > len(approvers):
+            problems.append(
+                Diagnostic(
+                    f"requires {approvals['required']} approvals but names only "
+                    f"{len(approvers)} approvers",
+                    file,
+                    _WHERE,
+                    ("spec", "environments", i, "approvals", "required"),
+                )
+            )
+    return problems
 
 
 class UnknownEnvironmentError(GitcopsError):
     pass
-
-
-def _pydantic_message(err: Any) -> str:
-    if err["type"] == "extra_forbidden":
-        return "unknown field"
-    if err["type"] == "missing":
-        return "required field is missing"
-    message = str(err["msg"])
-    return message.removeprefix("Value error, ")

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 from gitcops.model.diagnostics import Diagnostic, Diagnostics
 from gitcops.model.errors import InvalidInputError
 from gitcops.model.project import PROJECT_FILE, Environment, Project
-from gitcops.render.yamldocs import load_documents
 from gitcops.source.tree import SourceTree
 
 if TYPE_CHECKING:
@@ -21,6 +20,8 @@ def load_project(tree: SourceTree) -> Project:
         raise InvalidInputError(
             [Diagnostic(f"no {PROJECT_FILE} at the repository root", PROJECT_FILE)]
         ) from None
+    from gitcops.render.yamldocs import load_documents  # YAML is only needed on a cache miss
+
     diags = Diagnostics()
     documents = load_documents(data, PROJECT_FILE, diags)
     diags.raise_if_errors()

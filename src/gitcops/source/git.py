@@ -10,13 +10,18 @@ import subprocess
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pygit2
+if TYPE_CHECKING:
+    import pygit2
 
 from gitcops.model.errors import SourceError
 from gitcops.source.tree import EntryKind, normalize
 
+# Git's tree entry modes (pygit2.GIT_FILEMODE_*), spelled out to keep pygit2 out of import time.
+_MODE_TREE = 0o040000
+_MODE_LINK = 0o120000
+_MODE_COMMIT = 0o160000
 _REMOTE_PREFIXES = ("file://", "http://", "https://", "ssh://", "git://", "git@")
 
 
@@ -50,15 +55,33 @@ class Revision:
 
 
 class GitTree:
-    """The files of one commit, read from the object database."""
+    """The files of one commit, read from the object database when first asked for."""
 
-    def __init__(self, repo: pygit2.Repository, tree: Any) -> None:
-        self._repo = repo
-        self._root = tree
+    def __init__(self, source: Source, revision: Revision) -> None:
+        self._source = source
+        self._revision = revision
+        self._tree: Any = None
 
     @property
     def cache_key(self) -> str | None:
-        return str(self._root.id)
+        return self._revision.tree
+
+    @property
+    def _root(self) -> Any:
+        if self._tree is None:
+            import pygit2
+
+            commit = self._source.repo.get(self._revision.commit)
+            if commit is None:
+                raise SourceError(
+                    f"commit {self._revision.commit} is not in {self._source.location}"
+                )
+            self._tree = commit.peel(pygit2.Commit).tree
+        return self._tree
+
+    @property
+    def _repo(self) -> Any:
+        return self._source.repo
 
     def _entry(self, path: str) -> Any | None:
         norm = normalize(path)
@@ -75,20 +98,20 @@ class GitTree:
         entry = self._entry(path)
         if entry is None:
             return None
-        if entry.filemode == pygit2.GIT_FILEMODE_TREE:
+        if entry.filemode == _MODE_TREE:
             return "dir"
-        if entry.filemode == pygit2.GIT_FILEMODE_LINK:
+        if entry.filemode == _MODE_LINK:
             return "symlink"
-        if entry.filemode == pygit2.GIT_FILEMODE_COMMIT:
+        if entry.filemode == _MODE_COMMIT:
             return None
         return "file"
 
     def read(self, path: str) -> bytes:
         entry = self._entry(path)
         if entry is None or entry.filemode in (
-            pygit2.GIT_FILEMODE_TREE,
-            pygit2.GIT_FILEMODE_LINK,
-            pygit2.GIT_FILEMODE_COMMIT,
+            _MODE_TREE,
+            _MODE_LINK,
+            _MODE_COMMIT,
         ):
             raise FileNotFoundError(path)
         data: bytes = self._repo[entry.id].read_raw()
@@ -99,7 +122,7 @@ class GitTree:
             tree = self._root
         else:
             entry = self._entry(path)
-            if entry is None or entry.filemode != pygit2.GIT_FILEMODE_TREE:
+            if entry is None or entry.filemode != _MODE_TREE:
                 raise FileNotFoundError(path)
             tree = self._repo[entry.id]
         return sorted(e.name for e in tree)
@@ -149,67 +172,91 @@ def _git(args: list[str], what: str = "git") -> None:
         raise SourceError(f"{what}: {detail}")
 
 
+_FORMAT = "%H%x00%T%x00%an <%ae>%x00%ct%x00%s"
+
+
 class Source:
-    """One repository: a local path (work tree or bare) or a remote URL mirrored in the cache."""
+    """One repository: a local path (work tree or bare) or a remote URL mirrored in the cache.
+
+    Revisions are resolved with the git CLI (one process, a few milliseconds); pygit2 is only
+    loaded when a tree is actually read, which a run answered from the render cache never does.
+    """
 
     def __init__(self, location: str, cache_dir: Path) -> None:
         self.location = redact(location)  # for messages; the real URL is only given to git
         self.remote = is_remote(location)
+        self.workdir: Path | None = None
         if self.remote:
-            path = _mirror_path(cache_dir, location)
-            _fetch(location, path)
-            self.workdir: Path | None = None
+            self.git_dir = _mirror_path(cache_dir, location)
+            _fetch(location, self.git_dir)
         else:
             path = Path(location).expanduser().resolve()
             if not path.exists():
-                raise SourceError(f"repository {location}: no such directory")
-        try:
-            self.repo = pygit2.Repository(str(path))
-        except pygit2.GitError as exc:
-            raise SourceError(f"repository {self.location}: not a Git repository") from exc
-        if not self.remote:
-            self.workdir = Path(self.repo.workdir) if self.repo.workdir else None
+                raise SourceError(f"repository {self.location}: no such directory")
+            done = subprocess.run(
+                [
+                    "git",
+                    "-C",
+                    str(path),
+                    "rev-parse",
+                    "--absolute-git-dir",
+                    "--is-bare-repository",
+                    "--show-toplevel",
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            lines = done.stdout.splitlines()
+            if len(lines) < 2:
+                raise SourceError(f"repository {self.location}: not a Git repository")
+            self.git_dir = Path(lines[0])
+            if lines[1] == "false" and len(lines) > 2:
+                self.workdir = Path(lines[2])
+        self._repo: Any = None
+
+    @property
+    def repo(self) -> pygit2.Repository:
+        if self._repo is None:
+            import pygit2
+
+            try:
+                self._repo = pygit2.Repository(str(self.git_dir))
+            except pygit2.GitError as exc:
+                raise SourceError(f"repository {self.location}: not a Git repository") from exc
+        repo: pygit2.Repository = self._repo
+        return repo
 
     def resolve(self, rev: str | None) -> Revision:
         wanted = rev or "HEAD"
         candidates = [wanted]
         if self.remote and wanted == "HEAD":
             candidates = ["refs/remotes/origin/HEAD", "HEAD"]
-        obj = None
         for candidate in candidates:
-            try:
-                obj = self.repo.revparse_single(candidate)
-                break
-            except (KeyError, ValueError, pygit2.GitError):
-                continue
-        if obj is None:
-            if wanted == "HEAD":
-                raise SourceError(f"repository {self.location} has no commits yet")
-            raise SourceError(
-                f"revision {wanted!r} does not exist in {self.location} "
-                "(not a branch, tag or commit)"
+            done = subprocess.run(
+                [
+                    "git",
+                    f"--git-dir={self.git_dir}",
+                    "log",
+                    "-1",
+                    "--no-walk",
+                    f"--format={_FORMAT}",
+                    "--end-of-options",
+                    f"{candidate}^{{commit}}",
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
             )
-        try:
-            commit = obj.peel(pygit2.Commit)
-        except (ValueError, pygit2.GitError) as exc:
-            raise SourceError(f"revision {wanted!r} does not name a commit") from exc
-        return Revision(
-            requested=wanted,
-            commit=str(commit.id),
-            tree=str(commit.tree_id),
-            author=f"{commit.author.name} <{commit.author.email}>",
-            message=commit.message.strip().splitlines()[0] if commit.message.strip() else "",
-            committed_at=int(commit.commit_time),
+            fields = done.stdout.rstrip("\n").split("\x00")
+            if done.returncode == 0 and len(fields) == 5:
+                commit, tree, author, when, subject = fields
+                return Revision(wanted, commit, tree, author, subject, int(when))
+        if wanted == "HEAD":
+            raise SourceError(f"repository {self.location} has no commits yet")
+        raise SourceError(
+            f"revision {wanted!r} does not exist in {self.location} (not a branch, tag or commit)"
         )
 
     def tree(self, revision: Revision) -> GitTree:
-        commit = self.repo.get(revision.commit)
-        if commit is None:
-            raise SourceError(f"commit {revision.commit} is not in {self.location}")
-        return GitTree(self.repo, commit.peel(pygit2.Commit).tree)
-
-    def is_ancestor(self, older: str, newer: str) -> bool:
-        try:
-            return bool(self.repo.descendant_of(newer, older)) or older == newer
-        except (KeyError, ValueError, pygit2.GitError):
-            return False
+        return GitTree(self, revision)

@@ -118,7 +118,7 @@ def validate_resources(
     read_file: Callable[[str], bytes],
 ) -> list[DesiredResource]:
     """Check everything, collect every problem, raise InvalidInputError if any."""
-    from gitcops.validate.schema import SchemaCache  # jsonschema is heavy; cached runs skip it
+    from gitcops.model.schema import SchemaCache  # validators are costly; cached runs skip them
 
     diags = Diagnostics()
     schemas = SchemaCache()
@@ -136,7 +136,7 @@ def validate_resources(
         info = provider.kinds()[resource.kind]
         errors = list(schemas.errors(info.schema, resource.spec))
         for path, message in errors:
-            diags.error(message, path=path, **where)
+            diags.error(message, path=("spec", *path), **where)
         if errors:
             continue
         base_dir = posixpath.dirname(origin.file)

@@ -1,4 +1,4 @@
-"""Fixtures for the review tests: a real Git repository and the real `gitcops` executable.
+"""Fixtures for the regression tests: a real Git repository and the real `gitcops` executable.
 
 Copied (trimmed) from tests/e2e/conftest.py so this directory stands on its own.
 """

@@ -1,4 +1,4 @@
-"""JSON Schema validation of a resource's spec, one compiled validator per kind.
+"""JSON Schema validation of documents (resource specs, the Project), one compiled validator each.
 
 fastjsonschema compiles each schema to Python and answers "valid?" about ten times faster,
 but stops at the first problem; only for a document that fails does jsonschema run, to report
@@ -39,7 +39,14 @@ class SchemaCache:
 
             full = self._full[key] = Draft7Validator(schema)
         for error in sorted(full.iter_errors(spec), key=lambda e: list(map(str, e.path))):
-            yield ("spec", *error.absolute_path), _message(error)
+            path = tuple(error.absolute_path)
+            if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+                # One problem per unknown key, at the key itself: users look for the field.
+                known = error.schema.get("properties", {})
+                for key in sorted(k for k in error.instance if k not in known):
+                    yield (*path, key), "unknown field"
+                continue
+            yield path, _message(error)
 
 
 def _message(error: ValidationError) -> str:
@@ -56,3 +63,13 @@ def _message(error: ValidationError) -> str:
     if error.validator == "required":
         return str(error.message).replace("is a required property", "is required")
     return str(error.message)
+
+
+_SHARED = SchemaCache()
+
+
+def schema_problems(
+    schema: Mapping[str, Any], document: Any
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every problem of `document` against `schema`, as (field path, message)."""
+    return list(_SHARED.errors(schema, document))

@@ -1,0 +1,1 @@
+"""End-to-end regression tests for defects found in review (confinement, moves, bad input)."""

@@ -1,1 +1,0 @@
-"""Review findings: each test is a confirmed defect, marked xfail(strict=True)."""
