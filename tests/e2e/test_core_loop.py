@@ -88,3 +88,16 @@ def test_prune_never_removes_unmanaged_content(cli: Cli, repo: Repo) -> None:
     failed = cli("apply", "--env", "dev", "--yes", repo=repo.path, expect=1)
     assert "holds files gitcops does not manage" in failed.output
     assert (repo.root / "data" / "precious").exists()
+
+
+def test_a_directory_left_out_of_git_but_still_holding_managed_files_is_kept(
+    cli: Cli, repo: Repo
+) -> None:
+    repo.set_resources([dir_doc("data", "data"), file_doc("f", "data/f")])
+    cli("apply", "--env", "dev", "--yes", repo=repo.path)
+    repo.set_resources([file_doc("f", "data/f")], "stop managing the directory itself")
+    plan = cli("plan", "--env", "dev", repo=repo.path).stdout
+    assert "forgotten, not deleted: local.gitcops.io/File/f still needs it" in plan
+    cli("apply", "--env", "dev", "--yes", repo=repo.path)
+    assert (repo.root / "data" / "f").exists()
+    cli("plan", "--env", "dev", "--detailed-exitcode", repo=repo.path, expect=0)

@@ -12,7 +12,7 @@ from gitcops.model.errors import ProviderError
 from gitcops.model.identity import ResourceId
 from gitcops.plan.model import Plan, PlannedChange, live_fingerprint
 from gitcops.plan.planner import Applied, Desired, plan_changes
-from gitcops.providers.base import Provider, ReadRequest
+from gitcops.providers.base import Declared, Provider, ReadRequest
 from gitcops.state.store import StateStore
 from gitcops.validate.resources import DesiredResource
 
@@ -83,6 +83,26 @@ def read_live(
     return state
 
 
+def still_needed(
+    providers: Mapping[str, Provider],
+    desired: list[Desired],
+    applied: Mapping[ResourceId, Applied],
+) -> dict[ResourceId, ResourceId]:
+    """Objects that left Git but that desired resources still depend on (implicit edges)."""
+    wanted = {d.id for d in desired}
+    gone = [a for a in applied.values() if a.id not in wanted]
+    needed: dict[ResourceId, ResourceId] = {}
+    for name, provider in providers.items():
+        candidates = [Declared(a.id, a.spec) for a in gone if a.id.provider == name]
+        if not candidates:
+            continue
+        present = [Declared(d.id, d.spec) for d in desired if d.id.provider == name]
+        for edge in provider.implicit_edges([*present, *candidates]):
+            if edge.dependent in wanted and edge.dependency not in wanted:
+                needed.setdefault(edge.dependency, edge.dependent)
+    return needed
+
+
 def fingerprint(changes: tuple[PlannedChange, ...] | list[PlannedChange]) -> str:
     return live_fingerprint([(str(c.id), c.before) for c in changes])
 
@@ -98,7 +118,12 @@ def make_plan(ws: Workspace, store: StateStore, *, with_fingerprint: bool = True
     ws.timings["read live"] = time.perf_counter() - started
     changes = tuple(
         plan_changes(
-            desired, live.current, applied, previous=live.previous, unreachable=live.unreachable
+            desired,
+            live.current,
+            applied,
+            previous=live.previous,
+            unreachable=live.unreachable,
+            needed_by=still_needed(ws.providers, desired, applied),
         )
     )
     ws.timings["plan"] = time.perf_counter() - started - ws.timings["read live"]

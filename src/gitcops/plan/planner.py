@@ -114,15 +114,19 @@ def plan_changes(
     *,
     previous: Mapping[ResourceId, dict[str, Any] | None] | None = None,
     unreachable: Mapping[ResourceId, str] | None = None,
+    needed_by: Mapping[ResourceId, ResourceId] | None = None,
 ) -> list[PlannedChange]:
     """Changes for desired resources in dependency order, then removals in reverse order.
 
     `previous` holds the live state of objects that resources managed before they moved (their
     address changed); `unreachable` names inventory entries the providers can no longer reach
-    as recorded (their configuration changed), with the address they were recorded at.
+    as recorded (their configuration changed), with the address they were recorded at;
+    `needed_by` names objects that left Git but that a desired resource still needs (a
+    directory still holding managed files): those are forgotten, not deleted.
     """
     previous = previous or {}
     unreachable = unreachable or {}
+    needed_by = needed_by or {}
     wanted = {d.id: d for d in desired}
     order = topological_order([d.id for d in desired], {d.id: d.depends_on for d in desired})
     changes = [_desired_change(wanted[i], live.get(i), applied.get(i)) for i in order]
@@ -137,15 +141,20 @@ def plan_changes(
             old[entry.id] = _Old(entry, previous.get(entry.id), superseded=True)
     prune_order = topological_order(list(old), {i: o.entry.depends_on for i, o in old.items()})
     for rid in reversed(prune_order):
-        changes.append(_removal(old[rid], claimed, unreachable.get(rid)))
+        changes.append(_removal(old[rid], claimed, unreachable.get(rid), needed_by.get(rid)))
     return changes
 
 
-def _removal(old: _Old, claimed: set[str], unreachable_at: str | None) -> PlannedChange:
+def _removal(
+    old: _Old, claimed: set[str], unreachable_at: str | None, needed_by: ResourceId | None
+) -> PlannedChange:
     entry = old.entry
     now = old.live
     keep = False
-    if unreachable_at is not None:
+    if needed_by is not None and not old.superseded:
+        reason = f"forgotten, not deleted: {needed_by} still needs it"
+        keep = True
+    elif unreachable_at is not None:
         reason = (
             f"left in place: {unreachable_at} is not reachable with the current provider "
             "configuration"
