@@ -26,9 +26,11 @@ class Diagnostic:
     document: str | None = None  # e.g. "document 3 (local.gitcops.io/File/motd)"
     path: tuple[str | int, ...] = ()
     severity: str = "error"
+    line: int | None = None  # 1-based, for files that are not YAML documents (policies)
 
     def __str__(self) -> str:
-        where = [part for part in (self.file, self.document) if part]
+        file = f"{self.file}:{self.line}" if self.file and self.line else self.file
+        where = [part for part in (file, self.document) if part]
         if self.path:
             where.append(f"field {format_path(self.path)}")
         prefix = ": ".join(where)
@@ -41,6 +43,7 @@ class Diagnostic:
             "file": self.file,
             "document": self.document,
             "path": format_path(self.path) if self.path else None,
+            "line": self.line,
         }
 
 
