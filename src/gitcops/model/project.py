@@ -22,6 +22,84 @@ _SETTINGS: dict[str, Any] = {
     "description": "provider name -> its settings",
 }
 
+_ENABLED: dict[str, Any] = {"type": "boolean"}
+_DATE = "^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ].*)?$"
+POLICY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "namespaces": {"type": "array", "items": {"type": "string", "minLength": 1}},
+        "planNamespaces": {"type": "array", "items": {"type": "string", "minLength": 1}},
+        "builtin": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "requiredLabels": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "enabled": _ENABLED,
+                        "labels": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+                "worldWritable": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"enabled": _ENABLED},
+                },
+                "plaintextSecrets": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"enabled": _ENABLED},
+                },
+                "secretScanning": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"enabled": _ENABLED},
+                },
+                "blastRadius": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "enabled": _ENABLED,
+                        "maxDeleteShare": {"type": "number", "minimum": 0, "maximum": 1},
+                        "minResources": {"type": "integer", "minimum": 0},
+                    },
+                },
+            },
+        },
+        "exceptions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["rule", "owner", "reason", "expires"],
+                "properties": {
+                    "rule": {"type": "string", "minLength": 1},
+                    "resources": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "kind": {"type": "string"},
+                            "name": {"type": "string"},
+                            "namespace": {"type": "string"},
+                            "labels": {
+                                "type": "object",
+                                "additionalProperties": {"type": "string"},
+                            },
+                        },
+                    },
+                    "files": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                    "environments": {"type": "array", "items": {"type": "string"}},
+                    "owner": {"type": "string", "minLength": 1},
+                    "reason": {"type": "string", "minLength": 1},
+                    "expires": {"type": "string", "pattern": _DATE},
+                },
+            },
+        },
+    },
+}
+
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -68,6 +146,7 @@ SCHEMA: dict[str, Any] = {
                     },
                 },
                 "providers": _SETTINGS,
+                "policy": POLICY_SCHEMA,
             },
         },
     },
@@ -99,6 +178,7 @@ class Environment:
 class ProjectSpec:
     environments: tuple[Environment, ...]
     providers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    policy: dict[str, Any] = field(default_factory=dict)  # validated by POLICY_SCHEMA
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +239,9 @@ class Project:
         )
         return cls(
             name=document["metadata"]["name"],
-            spec=ProjectSpec(environments, dict(spec.get("providers", {}))),
+            spec=ProjectSpec(
+                environments, dict(spec.get("providers", {})), dict(spec.get("policy", {}))
+            ),
             document=document,
         )
 

@@ -1,0 +1,1 @@
+"""Policy as code: Rego policies, the built-in library, exceptions."""
