@@ -103,6 +103,25 @@ def init(directory: Annotated[Path, typer.Argument(help="Where to create the pro
     out(f"Next: gitcops plan --env dev --repo {directory}")
 
 
+Policy = Annotated[
+    list[Path] | None,
+    typer.Option("--policy", help="Another directory of .rego policies (repeatable)."),
+]
+Namespace = Annotated[
+    list[str] | None,
+    typer.Option("--namespace", help="Rego package(s) of resource policies (default main)."),
+]
+Format = Annotated[
+    str | None, typer.Option("--format", help="A CI report instead: sarif or junit.")
+]
+
+
+def _policy_options(policy: list[Path] | None, namespace: list[str] | None) -> Any:
+    from gitcops.engine.policy_check import PolicyOptions
+
+    return PolicyOptions(tuple(policy or ()), tuple(namespace or ()))
+
+
 @app.command()
 @handle_errors
 def validate(
@@ -111,8 +130,13 @@ def validate(
     rev: Rev = None,
     worktree: Worktree = False,
     output: Output = "text",
+    policy: Policy = None,
+    namespace: Namespace = None,
+    report_format: Format = None,
 ) -> None:
-    """Render and check every environment: schema, references, graph, paths."""
+    """Render and check every environment: schema, references, graph, paths, policies, secrets."""
+    from gitcops.cli.findings import REPORT_FORMATS, emit_report, show_findings
+    from gitcops.engine.policy_check import check_resources, scan_secrets
     from gitcops.engine.workspace import (
         desired_state,
         open_source,
@@ -123,35 +147,52 @@ def validate(
     from gitcops.model.errors import InvalidInputError
 
     _check_output(output)
+    if report_format is not None and report_format not in REPORT_FORMATS:
+        fail(f"--format must be sarif or junit, not {report_format!r}")
+    options = _policy_options(policy, namespace)
     source = open_source(repo)
     revision, tree = tree_at(source, rev, worktree)
     names = [env] if env else [e.name for e in project_of(tree).spec.environments]
     problems = []
+    findings = []
     counts: dict[str, int] = {}
+    scanned = False
     for name in names:
         try:
             ws = open_workspace(source, name, rev, worktree)
             counts[name] = len(desired_state(ws))
+            findings.extend(check_resources(ws, options).findings)
+            if not scanned:
+                findings.extend(scan_secrets(ws, options).findings)
+                scanned = True
         except InvalidInputError as exc:
             problems.extend(exc.diagnostics)
     unique = list(dict.fromkeys(problems))
-    if output == "json":
+    unique_findings = list(dict.fromkeys(findings))
+    blocked = bool(unique) or any(f.blocking for f in unique_findings)
+    if report_format is not None:
+        emit_report(report_format, unique_findings, unique, "gitcops validate")
+    elif output == "json":
         emit_json(
             "ValidationResult",
             {
                 "revision": revision.commit,
-                "valid": not unique,
+                "valid": not blocked,
                 "environments": counts,
                 "diagnostics": [d.as_json() for d in unique],
+                "findings": [f.as_json() for f in unique_findings],
             },
         )
-    if unique:
-        if output == "text":
-            raise InvalidInputError(unique)
-        raise typer.Exit(1)
-    if output == "text":
+    else:
+        if unique:
+            err(f"error: {len(unique)} problem{'s' if len(unique) != 1 else ''} found:")
+            for diagnostic in unique:
+                err(f"  {diagnostic}")
         for name, count in counts.items():
-            out(f"{name}: {count} resources valid")
+            out(f"{name}: {count} resources rendered and checked")
+        show_findings(unique_findings, "policy")
+    if blocked:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -183,28 +224,66 @@ def plan(
         bool, typer.Option("--detailed-exitcode", help="Exit 2 when there are changes.")
     ] = False,
     timings: Annotated[bool, typer.Option("--timings", help="Stage timings on stderr.")] = False,
+    policy: Policy = None,
+    namespace: Namespace = None,
+    report_format: Format = None,
 ) -> None:
-    """Show what apply would change: desired (Git) vs live vs last applied."""
+    """Show what apply would change: desired (Git) vs live vs last applied; and what policy says."""
+    from gitcops.cli.findings import REPORT_FORMATS, emit_report, show_findings
     from gitcops.engine.planning import make_plan
     from gitcops.plan.text import render_plan
 
     _check_output(output)
+    if report_format is not None and report_format not in REPORT_FORMATS:
+        fail(f"--format must be sarif or junit, not {report_format!r}")
     ws = _workspace(repo, env, rev, worktree)
     result = make_plan(ws, _store(state), with_fingerprint=out_file is not None or output == "json")
+    findings = _policy_findings(ws, result.plan, result.inventory_size, policy, namespace)
+    blocked = any(f.blocking for f in findings)
     if out_file is not None:
         _save_plan(out_file, result.plan.as_json())
-    if output == "json":
-        emit_json("Plan", result.plan.as_json())
+    if report_format is not None:
+        emit_report(report_format, findings, [], f"gitcops plan {env}")
+    elif output == "json":
+        document = result.plan.as_json()
+        document["policy"] = {
+            "passed": not blocked,
+            "findings": [f.as_json() for f in findings],
+        }
+        emit_json("Plan", document)
     else:
         colour = colour_stdout()
         sys.stdout.write("".join(f"{line}\n" for line in render_plan(result.plan, colour=colour)))
+        if findings:
+            out()
+            show_findings(findings, "policy")
         if out_file is not None:
             out(f"\nSaved the plan to {out_file}: gitcops apply --env {env} {out_file}")
     if timings:
         for stage, seconds in ws.timings.items():
             err(f"timing {stage}: {seconds * 1000:.1f} ms")
+    if blocked:
+        err("error: policy failures: apply would refuse this plan")
+        raise typer.Exit(1)
     if detailed_exitcode and result.plan.has_changes:
         raise typer.Exit(2)
+
+
+def _policy_findings(
+    ws: Workspace,
+    plan: Any,
+    inventory_size: int,
+    policy: list[Path] | None,
+    namespace: list[str] | None,
+) -> list[Any]:
+    """Resource policies (cached by tree), and plan policies when the plan changes something."""
+    from gitcops.engine.policy_check import check_plan, check_resources
+
+    options = _policy_options(policy, namespace)
+    findings = list(check_resources(ws, options).findings)
+    if plan.has_changes:
+        findings += check_plan(ws, plan, inventory_size, options).findings
+    return findings
 
 
 def _save_plan(path: Path, data: dict[str, Any]) -> None:
@@ -247,8 +326,10 @@ def apply(
         float, typer.Option(help="Seconds to wait for another apply to finish.")
     ] = 0.0,
     output: Output = "text",
+    policy: Policy = None,
+    namespace: Namespace = None,
 ) -> None:
-    """Gate, apply in dependency order, verify health checks, record the run."""
+    """Gate (policies), apply in dependency order, verify health checks, record the run."""
     _check_output(output)
     if plan_file is not None and rev is not None:
         fail("give either --rev or a plan file, not both")
@@ -257,7 +338,15 @@ def apply(
         fail("the plan was made from uncommitted files (--worktree); apply only applies commits")
     ws = _workspace(repo, env, saved.revision if saved else rev)
     _run_apply(
-        ws, state, yes or saved is not None, parallelism, lock_timeout, output, saved, "apply"
+        ws,
+        state,
+        yes or saved is not None,
+        parallelism,
+        lock_timeout,
+        output,
+        saved,
+        "apply",
+        (policy, namespace),
     )
 
 
@@ -270,6 +359,7 @@ def _run_apply(
     output: str,
     saved: Any,
     kind: str,
+    policy_args: tuple[list[Path] | None, list[str] | None] = (None, None),
 ) -> None:
     from gitcops.apply.executor import ApplyOptions
     from gitcops.cli.progress import ApplyProgress
@@ -297,6 +387,19 @@ def _run_apply(
             progress.start(plan)
         return accepted
 
+    def policy_gate(plan: Plan, inventory_size: int) -> list[str]:
+        from gitcops.cli.findings import show_findings
+        from gitcops.engine.policy_check import PolicyReport
+        from gitcops.model.errors import GitcopsError
+
+        report = PolicyReport(_policy_findings(ws, plan, inventory_size, *policy_args))
+        if report.blocking:
+            show_findings(report.findings, "policy")
+            raise GitcopsError(
+                f"{len(report.blocking)} policy failure(s) block this apply; nothing was changed"
+            )
+        return report.notes()
+
     with progress:
         outcome = apply_workspace(
             ws,
@@ -307,6 +410,7 @@ def _run_apply(
             kind=kind,
             lock_timeout=lock_timeout,
             on_plan=gate,
+            gate=policy_gate,
             progress=progress.advance,
         )
     if outcome is None:
@@ -332,10 +436,13 @@ def _report_apply(outcome: Any, output: str) -> None:
                 "healthy": outcome.healthy,
                 "durationSeconds": round(outcome.duration, 3),
                 "summary": counts,
+                "warnings": list(outcome.warnings),
                 "entries": [e.as_json() for e in outcome.changeset.entries],
             },
         )
         return
+    for note in outcome.warnings:
+        err(note)
     for entry in outcome.changeset.entries:
         if entry.action in (Action.FAILED, Action.SKIPPED):
             err(f"{entry.action.value}: {entry.id}: {entry.message}")

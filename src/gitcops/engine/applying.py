@@ -202,17 +202,25 @@ def apply_workspace(
     lock_timeout: float = 0.0,
     progress: Progress | None = None,
     on_plan: Callable[[Plan], bool] | None = None,
+    gate: Callable[[Plan, int], list[str]] | None = None,
 ) -> ApplyOutcome | None:
-    """Plan (or take a saved plan) and apply it. `on_plan` may decline (returns None then)."""
+    """Plan (or take a saved plan) and apply it. `on_plan` may decline (returns None then).
+
+    `gate(plan, inventory_size)` checks policies before anything is written: it raises to
+    refuse, or returns notes (warnings, waivers) that the run records.
+    """
     with store.lock(ws.scope, lock_timeout):
         if saved_plan is not None:
             check_saved_plan(ws, saved_plan, store)
             plan = saved_plan
         else:
             plan = make_plan(ws, store, with_fingerprint=False).plan
+        notes = gate(plan, len(store.inventory(ws.scope))) if gate is not None else []
         if on_plan is not None and not on_plan(plan):
             return None
-        return _execute(ws, store, plan, options or ApplyOptions(), actor, trigger, kind, progress)
+        return _execute(
+            ws, store, plan, options or ApplyOptions(), actor, trigger, kind, progress, notes
+        )
 
 
 def _execute(
@@ -224,6 +232,7 @@ def _execute(
     trigger: str,
     kind: str,
     progress: Progress | None,
+    notes: list[str],
 ) -> ApplyOutcome:
     started = time.perf_counter()
     inventory = store.inventory(ws.scope)
@@ -236,6 +245,7 @@ def _execute(
         pending=_pending_entries(plan, inventory),
     )
     recorder = _Recorder(store, ws.scope, run_id, plan.revision, actor, inventory)
+    recorder.events.extend(AuditEvent("policy.note", ws.scope, {"note": n}) for n in notes)
 
     def on_result(change: PlannedChange, entry: ChangeSetEntry) -> None:
         recorder(change, entry)
@@ -259,9 +269,15 @@ def _execute(
             status=status,
             summary=changeset.counts,
             results=[e.as_json() for e in changeset.entries if e.action is not Action.UNCHANGED],
-            warnings=list(plan.warnings),
+            warnings=[*plan.warnings, *notes],
             healthy=healthy,
         )
     return ApplyOutcome(
-        plan, changeset, run_id, status == "succeeded", healthy, time.perf_counter() - started
+        plan,
+        changeset,
+        run_id,
+        status == "succeeded",
+        healthy,
+        time.perf_counter() - started,
+        [*plan.warnings, *notes],
     )

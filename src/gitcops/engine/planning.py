@@ -23,6 +23,7 @@ LiveMap = dict[ResourceId, dict[str, Any] | None]
 class PlanResult:
     plan: Plan
     desired: list[DesiredResource]
+    inventory_size: int = 0
 
 
 def to_desired(items: list[DesiredResource]) -> list[Desired]:
@@ -139,4 +140,4 @@ def make_plan(ws: Workspace, store: StateStore, *, with_fingerprint: bool = True
         inventory_serial=status.serial if status else 0,
         live_fingerprint=fingerprint(changes) if with_fingerprint else "",
     )
-    return PlanResult(plan, items)
+    return PlanResult(plan, items, len(applied))

@@ -1,0 +1,364 @@
+"""Policy checks for a workspace: Rego policies, the built-in library, secret scanning, waivers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import posixpath
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gitcops.engine.paths import cache_dir
+from gitcops.engine.workspace import Workspace, desired_state
+from gitcops.model.diagnostics import Diagnostic
+from gitcops.model.errors import InvalidInputError
+from gitcops.model.findings import Finding, Severity
+from gitcops.plan.model import Plan
+from gitcops.source.tree import DictTree, SourceTree
+from gitcops.validate.policy.exceptions import Subject, apply_exceptions, parse_exceptions
+from gitcops.validate.resources import DesiredResource
+
+POLICY_DIR = "policies"
+_EMPTY_TREE = DictTree({})
+RESOURCE_BUILTIN = "gitcops.builtin.resources"
+PLAN_BUILTIN = "gitcops.builtin.plan"
+_FAILING_RULES = ("deny", "violation")
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyOptions:
+    extra_dirs: tuple[Path, ...] = ()  # --policy DIR
+    namespaces: tuple[str, ...] = ()  # --namespace; empty: what gitcops.yaml says (main)
+    today: dt.date = field(default_factory=dt.date.today)
+
+
+@dataclass
+class PolicyReport:
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def blocking(self) -> list[Finding]:
+        return [f for f in self.findings if f.blocking]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity is Severity.WARNING]
+
+    @property
+    def waived(self) -> list[Finding]:
+        return [f for f in self.findings if f.waiver is not None]
+
+    def notes(self) -> list[str]:
+        """One line per warning and waiver: what a run records."""
+        lines = [f"warning: {describe(f)}" for f in self.warnings]
+        lines += [
+            f"waived: {describe(f)} (by {f.waiver.owner} until {f.waiver.expires}: "
+            f"{f.waiver.reason})"
+            for f in self.waived
+            if f.waiver is not None
+        ]
+        return lines
+
+
+def describe(finding: Finding) -> str:
+    where = finding.resource or (
+        f"{finding.file}:{finding.line}" if finding.file and finding.line else finding.file
+    )
+    prefix = f"{where}: " if where else ""
+    return f"{prefix}{finding.message} [{finding.rule}]"
+
+
+def _walk(tree: SourceTree, directory: str) -> Iterator[str]:
+    try:
+        names = tree.list_dir(directory)
+    except FileNotFoundError:
+        return
+    for name in names:
+        path = posixpath.join(directory, name) if directory else name
+        kind = tree.kind(path)
+        if kind == "dir":
+            yield from _walk(tree, path)
+        elif kind == "file":
+            yield path
+
+
+def policy_files(tree: SourceTree, extra_dirs: Sequence[Path]) -> list[tuple[str, str]]:
+    """(display path, text) of every .rego file: policies/ at the revision, then --policy dirs."""
+    files = [
+        (path, tree.read(path).decode("utf-8", "replace"))
+        for path in _walk(tree, POLICY_DIR)
+        if path.endswith(".rego") and not path.endswith("_test.rego")
+    ]
+    for directory in extra_dirs:
+        if not directory.is_dir():
+            raise InvalidInputError(
+                [Diagnostic(f"--policy {directory}: not a directory", str(directory))]
+            )
+        for path in sorted(directory.rglob("*.rego")):
+            if not path.name.endswith("_test.rego"):
+                files.append((str(path), path.read_text(errors="replace")))
+    return files
+
+
+def _settings(ws: Workspace) -> dict[str, Any]:
+    return dict(ws.project.spec.policy)
+
+
+def _builtin_config(settings: dict[str, Any]) -> dict[str, Any]:
+    return {"gitcops": {"config": dict(settings.get("builtin", {}))}}
+
+
+def _enabled(settings: dict[str, Any], name: str) -> bool:
+    return bool(settings.get("builtin", {}).get(name, {}).get("enabled", True))
+
+
+def _namespaces(
+    settings: dict[str, Any], options: PolicyOptions, key: str, default: str
+) -> list[str]:
+    if options.namespaces and key == "namespaces":
+        return list(options.namespaces)
+    return list(settings.get(key, [default]))
+
+
+def _engine(ws: Workspace, options: PolicyOptions) -> Any:
+    from gitcops.validate.policy.builtin import builtin_policies
+    from gitcops.validate.policy.engine import PolicyEngine, PolicyFile
+
+    files = [PolicyFile(p, t) for p, t in policy_files(ws.tree, options.extra_dirs)]
+    files += [PolicyFile(p, t) for p, t in builtin_policies()]
+    return PolicyEngine(files, _builtin_config(_settings(ws)))
+
+
+def resource_input(ws: Workspace, item: DesiredResource) -> dict[str, Any]:
+    res = item.resource
+    document = res.to_document()
+    document["gitcops"] = {
+        "project": ws.project.name,
+        "environment": ws.environment.name,
+        "provider": res.id.provider,
+        "id": str(res.id),
+        "file": res.origin.file,
+        "document": res.origin.index + 1,
+    }
+    return document
+
+
+def _to_finding(raw: Any, source: str, items: Sequence[DesiredResource] | None) -> Finding:
+    severity = Severity.FAILURE if raw.rule in _FAILING_RULES else Severity.WARNING
+    details = dict(raw.details)
+    rule = f"{raw.namespace}.{raw.rule}"
+    if source == "builtin" and isinstance(details.get("rule"), str):
+        rule = f"builtin.{details.pop('rule')}"
+    item = items[raw.index] if items is not None else None
+    return Finding(
+        source=source,
+        rule=rule,
+        severity=severity,
+        message=raw.message,
+        file=item.resource.origin.file if item else None,
+        document=item.resource.where() if item else None,
+        resource=str(item.resource.id) if item else None,
+        policy_file=raw.policy_file,
+        details=tuple(sorted(details.items())),
+    )
+
+
+def _spec_strings(
+    value: Any, path: tuple[str | int, ...] = ("spec",), key: str | None = None
+) -> Iterator[tuple[tuple[str | int, ...], str | None, str]]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _spec_strings(v, (*path, k), str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _spec_strings(v, (*path, i), key)
+    elif isinstance(value, str):
+        yield path, key, value
+
+
+def _plaintext_secrets(items: Sequence[DesiredResource]) -> list[Finding]:
+    from gitcops.model.diagnostics import format_path
+    from gitcops.validate.secretscan import scan_values
+
+    findings = []
+    for item in items:
+        for path, what in scan_values(_spec_strings(item.resource.spec)):
+            findings.append(
+                Finding(
+                    source="builtin",
+                    rule="builtin.plaintext_secrets",
+                    severity=Severity.FAILURE,
+                    message=f"field {format_path(path)} holds {what} in plain text; "
+                    "encrypt it with SOPS and reference it instead",
+                    file=item.resource.origin.file,
+                    document=item.resource.where(),
+                    resource=str(item.resource.id),
+                )
+            )
+    return findings
+
+
+def _subjects(items: Sequence[DesiredResource]) -> dict[str, Subject]:
+    return {
+        str(i.resource.id): Subject(
+            i.resource.kind, i.resource.name, i.resource.id.namespace or None, i.resource.labels
+        )
+        for i in items
+    }
+
+
+def _cache_key(ws: Workspace, options: PolicyOptions) -> str | None:
+    """The Git tree id covers policies/ and every document; --policy dirs are hashed here."""
+    if ws.tree.cache_key is None:
+        return None
+    extra = policy_files(_EMPTY_TREE, options.extra_dirs)
+    material = json.dumps(
+        [ws.tree.cache_key, ws.environment.name, _settings(ws), list(options.namespaces), extra],
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _encode(findings: list[Finding]) -> str:
+    return json.dumps(
+        [
+            [
+                f.source,
+                f.rule,
+                f.severity.value,
+                f.message,
+                f.file,
+                f.line,
+                f.document,
+                f.resource,
+                f.policy_file,
+                [list(kv) for kv in f.details],
+            ]
+            for f in findings
+        ]
+    )
+
+
+def _decode(text: str) -> list[Finding]:
+    return [
+        Finding(
+            source=row[0],
+            rule=row[1],
+            severity=Severity(row[2]),
+            message=row[3],
+            file=row[4],
+            line=row[5],
+            document=row[6],
+            resource=row[7],
+            policy_file=row[8],
+            details=tuple((k, v) for k, v in row[9]),
+        )
+        for row in json.loads(text)
+    ]
+
+
+def _resource_findings(ws: Workspace, options: PolicyOptions) -> list[Finding]:
+    """Raw (unwaived) findings about the environment's resources, cached by tree and config."""
+    key = _cache_key(ws, options)
+    target = cache_dir() / "policy" / f"{key}.json"
+    if key is not None and target.exists():
+        try:
+            return _decode(target.read_text())
+        except (OSError, ValueError, KeyError, IndexError, TypeError):
+            pass
+    items = desired_state(ws)
+    settings = _settings(ws)
+    engine = _engine(ws, options)
+    inputs = [resource_input(ws, item) for item in items]
+    # One pass over the inputs for user and built-in namespaces: converting inputs is the cost.
+    namespaces = [*_namespaces(settings, options, "namespaces", "main"), RESOURCE_BUILTIN]
+    findings = [
+        _to_finding(raw, "builtin" if raw.namespace == RESOURCE_BUILTIN else "policy", items)
+        for raw in engine.evaluate(inputs, namespaces)
+    ]
+    if _enabled(settings, "plaintextSecrets"):
+        findings += _plaintext_secrets(items)
+    if key is not None:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temp = target.with_name(f".{key}.tmp")
+            temp.write_text(_encode(findings))
+            temp.replace(target)
+        except OSError:
+            pass
+    return findings
+
+
+def check_resources(ws: Workspace, options: PolicyOptions) -> PolicyReport:
+    findings = _resource_findings(ws, options)
+    return _waive(ws, findings, options)
+
+
+def check_plan(
+    ws: Workspace, plan: Plan, inventory_size: int, options: PolicyOptions
+) -> PolicyReport:
+    """Plan policies (and the built-in blast-radius guard) over one plan."""
+    settings = _settings(ws)
+    engine = _engine(ws, options)
+    document = plan_input(plan, inventory_size)
+    namespaces = [*_namespaces(settings, options, "planNamespaces", "plan"), PLAN_BUILTIN]
+    findings = [
+        _to_finding(raw, "builtin" if raw.namespace == PLAN_BUILTIN else "policy", None)
+        for raw in engine.evaluate([document], namespaces)
+    ]
+    return _waive(ws, findings, options)
+
+
+def scan_secrets(ws: Workspace, options: PolicyOptions) -> PolicyReport:
+    if not _enabled(_settings(ws), "secretScanning"):
+        return PolicyReport()
+    from gitcops.validate.secretscan import scan_tree
+
+    return _waive(ws, scan_tree(ws.tree, cache_dir=cache_dir()), options)
+
+
+def _waive(ws: Workspace, findings: list[Finding], options: PolicyOptions) -> PolicyReport:
+    exceptions = parse_exceptions(_settings(ws))
+    if not exceptions:
+        return PolicyReport(findings)
+    subjects = _subjects(desired_state(ws)) if any(f.resource for f in findings) else {}
+    return PolicyReport(
+        apply_exceptions(
+            findings,
+            exceptions,
+            environment=ws.environment.name,
+            subjects=subjects,
+            today=options.today,
+        )
+    )
+
+
+def plan_input(plan: Plan, inventory_size: int) -> dict[str, Any]:
+    return {
+        "kind": "Plan",
+        "project": plan.project,
+        "environment": plan.environment,
+        "revision": plan.revision,
+        "author": plan.author,
+        "summary": plan.summary.as_json(),
+        "inventory": {"resources": inventory_size},
+        "changes": [
+            {
+                "action": c.action.value,
+                "id": str(c.id),
+                "apiVersion": c.api_version,
+                "kind": c.id.kind,
+                "name": c.id.name,
+                "namespace": c.id.namespace or None,
+                "before": c.before,
+                "after": c.after,
+                "diff": [d.as_json() for d in c.diff],
+                "reason": c.reason,
+            }
+            for c in plan.changes
+        ],
+    }
