@@ -195,3 +195,25 @@ def test_builtin_rules_and_switching_them_off(cli: Cli, repo: Repo) -> None:
     )
     repo.commit()
     cli("validate", repo=repo.path, expect=0)
+
+
+def test_a_rule_failing_at_run_time_names_the_policy(cli: Cli, repo: Repo) -> None:
+    _with_policy(
+        repo,
+        "package main\n\nimport rego.v1\n\ndeny contains msg if {\n"
+        '    x := count(input.metadata.name) / 0\n    msg := sprintf("%v", [x])\n}\n',
+        "ratio.rego",
+    )
+    repo.set_resources([file_doc("motd", "etc/motd")])
+    result = cli("apply", "--env", "dev", "--yes", repo=repo.path, expect=1)
+    assert "policies/ratio.rego" in result.stderr
+    assert not (repo.root / "etc" / "motd").exists()
+
+
+def test_blast_radius_guard_refuses_mass_deletion(cli: Cli, repo: Repo) -> None:
+    repo.set_resources([file_doc(f"f{i}", f"f{i}.txt") for i in range(12)])
+    cli("apply", "--env", "dev", "--yes", repo=repo.path)
+    repo.set_resources([file_doc("f0", "f0.txt")], "drop most files")
+    refused = cli("apply", "--env", "dev", "--yes", repo=repo.path, expect=1)
+    assert "builtin.blast_radius" in refused.stdout
+    assert (repo.root / "f5.txt").exists()

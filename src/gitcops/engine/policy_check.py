@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import hashlib
 import json
 import posixpath
@@ -270,6 +272,33 @@ def _resource_findings(ws: Workspace, options: PolicyOptions) -> list[Finding]:
             return _decode(target.read_text())
         except (OSError, ValueError, KeyError, IndexError, TypeError):
             pass
+    with _default_gc():
+        findings = _evaluate_resources(ws, options)
+    if key is not None:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temp = target.with_name(f".{key}.tmp")
+            temp.write_text(_encode(findings))
+            temp.replace(target)
+        except OSError:
+            pass
+    return findings
+
+
+@contextlib.contextmanager
+def _default_gc() -> Iterator[None]:
+    """The scanners make cyclic garbage; the CLI's raised GC threshold would let it pile up
+    into hundreds of megabytes over 10,000 documents."""
+    previous = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    try:
+        yield
+    finally:
+        gc.collect()
+        gc.set_threshold(*previous)
+
+
+def _evaluate_resources(ws: Workspace, options: PolicyOptions) -> list[Finding]:
     items = desired_state(ws)
     settings = _settings(ws)
     engine = _engine(ws, options)
@@ -282,14 +311,6 @@ def _resource_findings(ws: Workspace, options: PolicyOptions) -> list[Finding]:
     ]
     if _enabled(settings, "plaintextSecrets"):
         findings += _plaintext_secrets(items)
-    if key is not None:
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temp = target.with_name(f".{key}.tmp")
-            temp.write_text(_encode(findings))
-            temp.replace(target)
-        except OSError:
-            pass
     return findings
 
 
@@ -301,14 +322,23 @@ def check_resources(ws: Workspace, options: PolicyOptions) -> PolicyReport:
 def check_plan(
     ws: Workspace, plan: Plan, inventory_size: int, options: PolicyOptions
 ) -> PolicyReport:
-    """Plan policies (and the built-in blast-radius guard) over one plan."""
+    """Plan policies (and the built-in blast-radius guard) over one plan.
+
+    User plan policies get every change with its before and after; the built-in guard only
+    needs the deletions' ids and the counts, so it gets those alone: rego-cpp holds an input as
+    a tree of nodes, and a plan of 10,000 creates costs it hundreds of megabytes.
+    """
     settings = _settings(ws)
     engine = _engine(ws, options)
-    document = plan_input(plan, inventory_size)
-    namespaces = [*_namespaces(settings, options, "planNamespaces", "plan"), PLAN_BUILTIN]
-    findings = [
-        _to_finding(raw, "builtin" if raw.namespace == PLAN_BUILTIN else "policy", None)
-        for raw in engine.evaluate([document], namespaces)
+    wanted = _namespaces(settings, options, "planNamespaces", "plan")
+    user = [ns for ns in wanted if ns in engine.namespaces]
+    findings = []
+    if user:
+        document = plan_input(plan, inventory_size)
+        findings += [_to_finding(raw, "policy", None) for raw in engine.evaluate([document], user)]
+    light = plan_input(plan, inventory_size, bodies=False, only_deletes=True)
+    findings += [
+        _to_finding(raw, "builtin", None) for raw in engine.evaluate([light], [PLAN_BUILTIN])
     ]
     return _waive(ws, findings, options)
 
@@ -337,7 +367,9 @@ def _waive(ws: Workspace, findings: list[Finding], options: PolicyOptions) -> Po
     )
 
 
-def plan_input(plan: Plan, inventory_size: int) -> dict[str, Any]:
+def plan_input(
+    plan: Plan, inventory_size: int, *, bodies: bool = True, only_deletes: bool = False
+) -> dict[str, Any]:
     return {
         "kind": "Plan",
         "project": plan.project,
@@ -354,11 +386,13 @@ def plan_input(plan: Plan, inventory_size: int) -> dict[str, Any]:
                 "kind": c.id.kind,
                 "name": c.id.name,
                 "namespace": c.id.namespace or None,
-                "before": c.before,
-                "after": c.after,
-                "diff": [d.as_json() for d in c.diff],
+                "before": c.before if bodies else None,
+                "after": c.after if bodies else None,
+                "diff": [d.as_json() for d in c.diff] if bodies else [],
                 "reason": c.reason,
             }
             for c in plan.changes
+            # No-ops and checks are counted in the summary, not listed.
+            if c.is_change and (not only_deletes or c.action.value == "delete")
         ],
     }
