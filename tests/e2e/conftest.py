@@ -24,8 +24,9 @@ def file_doc(
     mode: str | None = None,
     depends_on: Iterable[str] = (),
     labels: dict[str, str] | None = None,
+    **extra: object,
 ) -> dict[str, object]:
-    spec: dict[str, object] = {"path": path, "content": content}
+    spec: dict[str, object] = {"path": path, "content": content, **extra}
     if mode is not None:
         spec["mode"] = mode
     metadata: dict[str, object] = {"name": name}
@@ -43,6 +44,15 @@ def dir_doc(name: str, path: str) -> dict[str, object]:
         "kind": "Directory",
         "metadata": {"name": name},
         "spec": {"path": path},
+    }
+
+
+def symlink_doc(name: str, path: str, target: str) -> dict[str, object]:
+    return {
+        "apiVersion": "local.gitcops.io/v1",
+        "kind": "Symlink",
+        "metadata": {"name": name},
+        "spec": {"path": path, "target": target},
     }
 
 
@@ -78,6 +88,10 @@ class Repo:
         self.write("base/resources.yaml", dump(docs))
         return self.commit(message)
 
+    def set_root(self, root: Path) -> None:
+        """Point environment dev's local provider at another root (uncommitted)."""
+        self.write("gitcops.yaml", PROJECT.format(root=root, prod_root=root.parent / "prod"))
+
 
 @dataclass
 class Result:
@@ -96,7 +110,9 @@ class Cli:
     state: Path
     calls: list[list[str]] = field(default_factory=list)
 
-    def __call__(self, *args: str, repo: Path | None = None, expect: int | None = 0) -> Result:
+    def __call__(
+        self, *args: str, repo: Path | str | None = None, expect: int | None = 0
+    ) -> Result:
         argv = [GITCOPS, *args]
         if repo is not None and args and args[0] not in ("init", "audit"):
             argv += ["--repo", str(repo)]

@@ -6,8 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
-from .conftest import Cli, Repo
+from conftest import Cli, Repo
 
 
 def _clean_failure(result_code: int, stderr: str) -> None:

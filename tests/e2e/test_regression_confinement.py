@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .conftest import Cli, Repo, file_doc, symlink_doc
+from conftest import Cli, Repo, file_doc, symlink_doc
 
 APPLY = ("apply", "--env", "dev", "--yes")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from .conftest import Cli, Repo, file_doc
+from conftest import Cli, Repo, file_doc
 
 APPLY = ("apply", "--env", "dev", "--yes")
 

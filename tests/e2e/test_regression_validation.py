@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from .conftest import Cli, Repo, file_doc
+from conftest import Cli, Repo, file_doc
 
 APPLY = ("apply", "--env", "dev", "--yes")
 

@@ -1,1 +1,0 @@
-"""End-to-end regression tests for defects found in review (confinement, moves, bad input)."""
