@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import gc
 import hashlib
 import json
-import posixpath
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,12 +16,11 @@ from gitcops.model.diagnostics import Diagnostic
 from gitcops.model.errors import InvalidInputError
 from gitcops.model.findings import Finding, Severity
 from gitcops.plan.model import Plan
-from gitcops.source.tree import DictTree, SourceTree
+from gitcops.source.tree import SourceTree, walk_files
 from gitcops.validate.policy.exceptions import Subject, apply_exceptions, parse_exceptions
 from gitcops.validate.resources import DesiredResource
 
 POLICY_DIR = "policies"
-_EMPTY_TREE = DictTree({})
 RESOURCE_BUILTIN = "gitcops.builtin.resources"
 PLAN_BUILTIN = "gitcops.builtin.plan"
 _FAILING_RULES = ("deny", "violation")
@@ -73,27 +69,19 @@ def describe(finding: Finding) -> str:
     return f"{prefix}{finding.message} [{finding.rule}]"
 
 
-def _walk(tree: SourceTree, directory: str) -> Iterator[str]:
-    try:
-        names = tree.list_dir(directory)
-    except FileNotFoundError:
-        return
-    for name in names:
-        path = posixpath.join(directory, name) if directory else name
-        kind = tree.kind(path)
-        if kind == "dir":
-            yield from _walk(tree, path)
-        elif kind == "file":
-            yield path
-
-
 def policy_files(tree: SourceTree, extra_dirs: Sequence[Path]) -> list[tuple[str, str]]:
     """(display path, text) of every .rego file: policies/ at the revision, then --policy dirs."""
     files = [
         (path, tree.read(path).decode("utf-8", "replace"))
-        for path in _walk(tree, POLICY_DIR)
+        for path in walk_files(tree, POLICY_DIR)
         if path.endswith(".rego") and not path.endswith("_test.rego")
     ]
+    return files + extra_policy_files(extra_dirs)
+
+
+def extra_policy_files(extra_dirs: Sequence[Path]) -> list[tuple[str, str]]:
+    """(path, text) of the .rego files under --policy directories, read from disk."""
+    files = []
     for directory in extra_dirs:
         if not directory.is_dir():
             raise InvalidInputError(
@@ -216,7 +204,7 @@ def _cache_key(ws: Workspace, options: PolicyOptions) -> str | None:
     """The Git tree id covers policies/ and every document; --policy dirs are hashed here."""
     if ws.tree.cache_key is None:
         return None
-    extra = policy_files(_EMPTY_TREE, options.extra_dirs)
+    extra = extra_policy_files(options.extra_dirs)
     material = json.dumps(
         [ws.tree.cache_key, ws.environment.name, _settings(ws), list(options.namespaces), extra],
         sort_keys=True,
@@ -272,8 +260,7 @@ def _resource_findings(ws: Workspace, options: PolicyOptions) -> list[Finding]:
             return _decode(target.read_text())
         except (OSError, ValueError, KeyError, IndexError, TypeError):
             pass
-    with _default_gc():
-        findings = _evaluate_resources(ws, options)
+    findings = _evaluate_resources(ws, options)
     if key is not None:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -283,19 +270,6 @@ def _resource_findings(ws: Workspace, options: PolicyOptions) -> list[Finding]:
         except OSError:
             pass
     return findings
-
-
-@contextlib.contextmanager
-def _default_gc() -> Iterator[None]:
-    """The scanners make cyclic garbage; the CLI's raised GC threshold would let it pile up
-    into hundreds of megabytes over 10,000 documents."""
-    previous = gc.get_threshold()
-    gc.set_threshold(700, 10, 10)
-    try:
-        yield
-    finally:
-        gc.collect()
-        gc.set_threshold(*previous)
 
 
 def _evaluate_resources(ws: Workspace, options: PolicyOptions) -> list[Finding]:

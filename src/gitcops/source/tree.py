@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -37,6 +38,29 @@ class SourceTree(Protocol):
     def list_dir(self, path: str) -> list[str]:
         """Names of the entries of a directory, sorted; FileNotFoundError if not a directory."""
         ...
+
+
+def walk_files(tree: SourceTree, directory: str = "") -> Iterator[str]:
+    """Every file under `directory` (files of a directory before its subdirectories; .git
+    skipped); a missing directory yields nothing."""
+    pending = [normalize(directory)]
+    while pending:
+        current = pending.pop()
+        try:
+            names = tree.list_dir(current)
+        except FileNotFoundError:
+            continue
+        subdirs = []
+        for name in names:
+            if name == ".git":
+                continue
+            path = f"{current}/{name}" if current else name
+            kind = tree.kind(path)
+            if kind == "file":
+                yield path
+            elif kind == "dir":
+                subdirs.append(path)
+        pending.extend(reversed(subdirs))
 
 
 class DictTree:

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from gitcops.model.findings import Finding, Severity
-from gitcops.source.tree import SourceTree
+from gitcops.source.tree import SourceTree, walk_files
 
 # ---------------------------------------------------------------------------------------------
 # Configuration: detect-secrets' default plugin and filter sets, with these changes.
@@ -127,7 +127,7 @@ def scan_tree(
     cache = None if cache_dir is None else cache_dir / "secretscan"
     session: _Session | None = None
     findings: list[Finding] = []
-    for path in _walk(tree):
+    for path in walk_files(tree):
         if exclude is not None and exclude(path):
             continue
         try:
@@ -175,27 +175,6 @@ _SIMPLE_KEY = re.compile(r"^[\w.-]{1,253}$")
 
 # ---------------------------------------------------------------------------------------------
 # Walking the tree, caching, findings
-
-
-def _walk(tree: SourceTree) -> Iterator[str]:
-    pending = [""]
-    while pending:
-        directory = pending.pop()
-        try:
-            names = tree.list_dir(directory)
-        except FileNotFoundError:
-            continue
-        subdirs = []
-        for name in names:
-            if name == ".git":
-                continue
-            path = f"{directory}/{name}" if directory else name
-            kind = tree.kind(path)
-            if kind == "file":
-                yield path
-            elif kind == "dir":
-                subdirs.append(path)
-        pending.extend(reversed(subdirs))
 
 
 @lru_cache(maxsize=1)
