@@ -66,24 +66,10 @@ def _workspace(repo: str, env: str, rev: str | None, worktree: bool = False) -> 
 def _source_with_env(repo: str, env: str | None) -> Any:
     """Open the repository and check the environment exists, before any state is opened."""
     from gitcops.engine.workspace import open_source, project_of, tree_at
-    from gitcops.model.diagnostics import Diagnostic
-    from gitcops.model.errors import GitcopsError, InvalidInputError
-    from gitcops.model.project import PROJECT_FILE
 
     source = open_source(repo)
     if env is not None:
-        try:
-            project_of(tree_at(source, None)[1]).environment(env)
-        except InvalidInputError:
-            raise
-        except GitcopsError as exc:
-            raise InvalidInputError(
-                [
-                    Diagnostic(
-                        str(exc), PROJECT_FILE, "document 1 (Project)", ("spec", "environments")
-                    )
-                ]
-            ) from None
+        project_of(tree_at(source, None)[1]).environment(env)
     return source
 
 

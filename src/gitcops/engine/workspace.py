@@ -10,9 +10,9 @@ from typing import Any
 
 from gitcops.engine import cache
 from gitcops.engine.paths import cache_dir
-from gitcops.model.diagnostics import Diagnostic, Diagnostics
+from gitcops.model.diagnostics import Diagnostics
 from gitcops.model.errors import GitcopsError, InvalidInputError
-from gitcops.model.project import PROJECT_FILE, Environment, Project
+from gitcops.model.project import Environment, Project
 from gitcops.providers.base import Provider, ProviderContext, ValidateRequest
 from gitcops.providers.registry import load_provider
 from gitcops.render.pipeline import render_environment
@@ -78,12 +78,7 @@ def open_workspace(
 ) -> Workspace:
     revision, tree = tree_at(source, rev, worktree)
     project = project_of(tree)
-    try:
-        environment = project.environment(env_name)
-    except GitcopsError as exc:
-        raise InvalidInputError(
-            [Diagnostic(str(exc), PROJECT_FILE, "document 1 (Project)", ("spec", "environments"))]
-        ) from None
+    environment = project.environment(env_name)
     base_dir = source.workdir if source.workdir is not None else Path.cwd()
     providers = load_providers(project, environment, base_dir)
     return Workspace(source, revision, tree, project, environment, providers)

@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from gitcops.model.diagnostics import Diagnostic
-from gitcops.model.errors import GitcopsError, InvalidInputError
+from gitcops.model.errors import InvalidInputError
 
 PROJECT_FILE = "gitcops.yaml"
 _WHERE = "document 1 (Project)"
@@ -192,7 +192,16 @@ class Project:
             if env.name == name:
                 return env
         known = ", ".join(e.name for e in self.spec.environments)
-        raise UnknownEnvironmentError(f"environment {name!r} is not in {PROJECT_FILE} ({known})")
+        raise UnknownEnvironmentError(
+            [
+                Diagnostic(
+                    f"environment {name!r} is not in {PROJECT_FILE} ({known})",
+                    PROJECT_FILE,
+                    _WHERE,
+                    ("spec", "environments"),
+                )
+            ]
+        )
 
     def provider_config(self, env: Environment, provider: str) -> dict[str, Any]:
         """Top-level provider settings with the environment's overrides on top."""
@@ -275,5 +284,5 @@ def _semantic_problems(document: dict[str, Any], file: str) -> list[Diagnostic]:
     return problems
 
 
-class UnknownEnvironmentError(GitcopsError):
-    pass
+class UnknownEnvironmentError(InvalidInputError):
+    """Bad input like any other: reported with the file and field it concerns."""
