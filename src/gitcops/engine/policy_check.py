@@ -114,6 +114,14 @@ def _namespaces(
 
 
 def _engine(ws: Workspace, options: PolicyOptions) -> Any:
+    """Compiled once per workspace: plan and apply check resources and then the plan."""
+    engine = ws.policy_engines.get(options)
+    if engine is None:
+        engine = ws.policy_engines[options] = _compile(ws, options)
+    return engine
+
+
+def _compile(ws: Workspace, options: PolicyOptions) -> Any:
     from gitcops.validate.policy.builtin import builtin_policies
     from gitcops.validate.policy.engine import PolicyEngine, PolicyFile
 

@@ -33,6 +33,7 @@ class Workspace:
     providers: dict[str, Provider]
     timings: dict[str, float] = field(default_factory=dict)
     desired: list[DesiredResource] | None = None
+    policy_engines: dict[Any, Any] = field(default_factory=dict)  # compiled, per policy options
 
     @property
     def scope(self) -> str:
