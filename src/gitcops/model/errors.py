@@ -47,3 +47,15 @@ class TransientProviderError(ProviderError):
     """A failure worth retrying with backoff (timeouts, busy resources)."""
 
     transient = True
+
+
+class SecretError(GitcopsError):
+    """A SOPS file cannot be read, decrypted, verified or written. Never carries plaintext."""
+
+
+class SecretKeyError(SecretError):
+    """No identity can decrypt the data key (none configured, or none matching a recipient)."""
+
+
+class SecretIntegrityError(SecretError):
+    """A value or the MAC does not authenticate: the file was tampered with or corrupted."""
