@@ -444,6 +444,7 @@ def _report_apply(outcome: Any, output: str) -> None:
 def drift(env: Env, repo: Repo = ".", state: State = None, output: Output = "text") -> None:
     """Compare live objects with what was last applied; exit 2 if they differ."""
     from gitcops.engine.inspect import detect_drift
+    from gitcops.model.sensitive import CHANGED, is_token
     from gitcops.plan.text import show_value
 
     _check_output(output)
@@ -458,7 +459,10 @@ def drift(env: Env, repo: Repo = ".", state: State = None, output: Output = "tex
         for item in report.items:
             out(f"  {item.state}: {item.id}")
             for d in item.diff:
-                out(f"      {d.field}: applied {show_value(d.old)}, live {show_value(d.new)}")
+                if is_token(d.old) and is_token(d.new):
+                    out(f"      {d.field}: {CHANGED}")
+                else:
+                    out(f"      {d.field}: applied {show_value(d.old)}, live {show_value(d.new)}")
     if report.items:
         raise typer.Exit(2)
 

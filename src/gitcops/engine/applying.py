@@ -5,19 +5,21 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gitcops.apply.changeset import Action, ChangeSet, ChangeSetEntry
 from gitcops.apply.executor import ApplyOptions, execute
-from gitcops.engine.planning import fingerprint, make_plan, read_one
+from gitcops.engine.planning import fingerprint, make_plan, protect, read_one, store_redactor
 from gitcops.engine.workspace import Workspace, desired_state
 from gitcops.model.errors import PlanError
 from gitcops.model.identity import ResourceId
+from gitcops.model.sensitive import Redactor
 from gitcops.plan.diff import same
 from gitcops.plan.model import ChangeAction, Plan, PlannedChange, canonical_json
 from gitcops.state.records import AuditEvent, InventoryEntry
 from gitcops.state.store import StateStore
+from gitcops.validate.resources import DesiredResource
 
 Progress = Callable[[PlannedChange, ChangeSetEntry], None]
 _FLUSH_EVERY = 500
@@ -67,7 +69,7 @@ class _Recorder:
     def _remember(self, change: PlannedChange, entry: ChangeSetEntry) -> None:
         if change.action is ChangeAction.CHECK or change.after is None:
             return
-        spec_json = canonical_json(change.after)
+        spec_json = canonical_json(change.public_after)
         digest = hashlib.sha256(spec_json.encode()).hexdigest()
         old = self.inventory.get(change.id)
         if (
@@ -107,8 +109,12 @@ class _Recorder:
         self.last_flush = time.monotonic()
 
 
-def check_saved_plan(ws: Workspace, plan: Plan, store: StateStore) -> None:
-    """A saved plan is applied exactly, or not at all if the world moved since it was made."""
+def check_saved_plan(ws: Workspace, plan: Plan, store: StateStore) -> Plan:
+    """A saved plan is applied exactly, or not at all if the world moved since it was made.
+
+    Returns the plan to execute: a plan file holds no secrets, so their values come back from
+    the revision (whose rendering the checks below prove equal to the plan) and the live read.
+    """
     if plan.project != ws.project.name or plan.environment != ws.environment.name:
         raise PlanError(
             f"plan is for {plan.project}/{plan.environment}, not {ws.project.name}/"
@@ -125,7 +131,8 @@ def check_saved_plan(ws: Workspace, plan: Plan, store: StateStore) -> None:
                 f"revision {plan.requested_revision} moved from {plan.revision[:12]} to "
                 f"{now[:12]} since the plan was made; make a new plan"
             )
-    _check_plan_matches_revision(ws, plan, store)
+    redactor = store_redactor(store)
+    wanted = _check_plan_matches_revision(ws, plan, store, redactor)
     status = store.env_status(ws.scope)
     serial = status.serial if status else 0
     if serial != plan.inventory_serial:
@@ -133,6 +140,10 @@ def check_saved_plan(ws: Workspace, plan: Plan, store: StateStore) -> None:
             "the environment's state changed since the plan was made (another run happened); "
             "make a new plan"
         )
+    executable = [
+        replace(c, after=wanted[c.id].resource.spec) if c.sensitive and c.id in wanted else c
+        for c in plan.changes
+    ]
     current = tuple(
         PlannedChange(
             c.action,
@@ -142,20 +153,33 @@ def check_saved_plan(ws: Workspace, plan: Plan, store: StateStore) -> None:
             if c.action is not ChangeAction.CHECK and (c.after or c.before)
             else None,
             c.after,
+            sensitive=c.sensitive,
         )
-        for c in plan.changes
+        for c in executable
     )
+    current = protect(current, redactor)
     if fingerprint(current) != plan.live_fingerprint:
         moved = [
-            str(c.id) for c, p in zip(current, plan.changes, strict=True) if c.before != p.before
+            str(c.id)
+            for c, p in zip(current, plan.changes, strict=True)
+            if c.public_before != p.public_before
         ]
         raise PlanError(
             f"live state changed since the plan was made ({', '.join(moved[:5])}"
             f"{' and more' if len(moved) > 5 else ''}); make a new plan"
         )
+    return replace(
+        plan,
+        changes=tuple(
+            replace(c, before=now.before) if c.sensitive else c
+            for c, now in zip(executable, current, strict=True)
+        ),
+    )
 
 
-def _check_plan_matches_revision(ws: Workspace, plan: Plan, store: StateStore) -> None:
+def _check_plan_matches_revision(
+    ws: Workspace, plan: Plan, store: StateStore, redactor: Callable[[], Redactor]
+) -> dict[ResourceId, DesiredResource]:
     """A plan file is data anyone could edit: every change must be what its revision renders."""
     wanted = {d.resource.id: d for d in desired_state(ws)}
     inventory = store.inventory(ws.scope)
@@ -163,13 +187,19 @@ def _check_plan_matches_revision(ws: Workspace, plan: Plan, store: StateStore) -
         want = wanted.get(change.id)
         if change.action is ChangeAction.DELETE:
             ok = change.id in inventory and (want is None) != change.superseded
+        elif want is None or set(change.sensitive) != set(want.sensitive):
+            ok = False
+        elif want.sensitive:
+            expected = redactor().protect(want.resource.spec, want.sensitive)
+            ok = same(change.public_after, expected)
         else:
-            ok = want is not None and same(change.after, want.resource.spec)
+            ok = same(change.after, want.resource.spec)
         if not ok:
             raise PlanError(
                 f"the plan's change to {change.id} is not what revision {plan.revision[:12]} "
                 "renders (was the plan file edited?); make a new plan"
             )
+    return wanted
 
 
 def _pending_entries(
@@ -179,7 +209,7 @@ def _pending_entries(
         InventoryEntry(
             c.id,
             c.api_version,
-            canonical_json(c.after),
+            canonical_json(c.public_after),
             "",
             c.depends_on,
             address=c.address,
@@ -211,8 +241,7 @@ def apply_workspace(
     """
     with store.lock(ws.scope, lock_timeout):
         if saved_plan is not None:
-            check_saved_plan(ws, saved_plan, store)
-            plan = saved_plan
+            plan = check_saved_plan(ws, saved_plan, store)
         else:
             plan = make_plan(ws, store, with_fingerprint=False).plan
         notes = gate(plan, len(store.inventory(ws.scope))) if gate is not None else []

@@ -17,7 +17,7 @@ from gitcops.render.pipeline import load_project as parse_project
 from gitcops.source.tree import SourceTree
 from gitcops.validate.resources import DesiredResource
 
-_FORMAT = 1
+_FORMAT = 2
 
 
 def cache_key(tree_id: str, environment: str, provider_config: dict[str, Any]) -> str:
@@ -27,15 +27,16 @@ def cache_key(tree_id: str, environment: str, provider_config: dict[str, Any]) -
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def _encode(item: DesiredResource) -> list[Any]:
+def _encode(item: DesiredResource, source: dict[str, Any] | None) -> list[Any]:
     r = item.resource
+    # Never a secret on disk: a spec with secrets is kept as its references (`source`).
     return [
         r.api_version,
         r.id.group,
         r.id.kind,
         r.id.name,
         r.id.namespace,
-        r.spec,
+        r.spec if source is None else None,
         r.labels,
         r.annotations,
         r.origin.file,
@@ -43,16 +44,32 @@ def _encode(item: DesiredResource) -> list[Any]:
         [str(d) for d in item.depends_on],
         item.stateful,
         item.address,
+        source,
     ]
 
 
 def _decode(row: list[Any]) -> DesiredResource:
-    (api, group, kind, name, ns, spec, labels, annotations, file, index, deps, stateful, addr) = row
+    (
+        api,
+        group,
+        kind,
+        name,
+        ns,
+        spec,
+        labels,
+        annotations,
+        file,
+        index,
+        deps,
+        stateful,
+        addr,
+        _,
+    ) = row
     return DesiredResource(
         resource=Resource(
             id=ResourceId(group, kind, name, ns),
             api_version=api,
-            spec=spec,
+            spec=spec if spec is not None else {},
             labels=labels,
             annotations=annotations,
             origin=Origin(file, index),
@@ -63,24 +80,37 @@ def _decode(row: list[Any]) -> DesiredResource:
     )
 
 
-def load(directory: Path, key: str) -> list[DesiredResource] | None:
+Cached = tuple[list[DesiredResource], dict[int, dict[str, Any]]]
+
+
+def load(directory: Path, key: str) -> Cached | None:
+    """The desired set, and the documents (by position) whose secrets must be resolved again."""
     try:
         rows = json.loads((directory / "render" / f"{key}.json").read_bytes())
     except (OSError, ValueError):
         return None
     try:
-        return [_decode(row) for row in rows]
-    except (TypeError, ValueError):
+        items = [_decode(row) for row in rows]
+        sources = {i: row[13] for i, row in enumerate(rows) if row[13] is not None}
+    except (TypeError, ValueError, IndexError):
         return None
+    return items, sources
 
 
-def store(directory: Path, key: str, items: list[DesiredResource]) -> None:
+def store(
+    directory: Path,
+    key: str,
+    items: list[DesiredResource],
+    sources: dict[int, dict[str, Any]] | None = None,
+) -> None:
     """Best effort: a cache that cannot be written only costs speed."""
+    sources = sources or {}
     target = directory / "render" / f"{key}.json"
     with contextlib.suppress(OSError):
         target.parent.mkdir(parents=True, exist_ok=True)
         temp = target.with_name(f".{key}.{os.getpid()}.tmp")
-        temp.write_text(json.dumps([_encode(i) for i in items], separators=(",", ":")))
+        rows = [_encode(item, sources.get(i)) for i, item in enumerate(items)]
+        temp.write_text(json.dumps(rows, separators=(",", ":")))
         os.replace(temp, target)
 
 

@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitcops.engine.planning import read_one
+from gitcops.engine.planning import read_one, store_redactor
 from gitcops.engine.workspace import load_providers, project_of, tree_at
 from gitcops.model.errors import GitcopsError
 from gitcops.model.project import Environment, Project
+from gitcops.model.sensitive import token_paths
 from gitcops.plan.diff import DiffItem, diff, same
 from gitcops.source.git import Source
 from gitcops.state.records import EnvStatus, RunRecord
@@ -64,6 +65,7 @@ def detect_drift(source: Source, env_name: str, store: StateStore) -> DriftRepor
     base_dir = source.workdir if source.workdir is not None else Path.cwd()
     providers = load_providers(project, env, base_dir)
     report = DriftReport(scope, revision, 0)
+    redactor = store_redactor(store)
     for rid, entry in sorted(store.inventory(scope).items(), key=lambda kv: str(kv[0])):
         if entry.status != "applied":
             continue
@@ -71,7 +73,12 @@ def detect_drift(source: Source, env_name: str, store: StateStore) -> DriftRepor
         live = read_one(providers, rid, entry.spec)
         if live is None:
             report.items.append(DriftItem(str(rid), "missing"))
-        elif not same(live, entry.spec):
+            continue
+        # Secrets were stored as keyed hashes: hash what is live the same way to compare.
+        sensitive = tuple(token_paths(entry.spec))
+        if sensitive:
+            live = redactor().protect(live, sensitive)
+        if not same(live, entry.spec):
             report.items.append(DriftItem(str(rid), "modified", tuple(diff(entry.spec, live))))
     return report
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gitcops.engine.workspace import Workspace, desired_state
 from gitcops.model.errors import ProviderError
 from gitcops.model.identity import ResourceId
-from gitcops.plan.model import Plan, PlannedChange, live_fingerprint
+from gitcops.model.sensitive import Redactor
+from gitcops.plan.model import Plan, PlannedChange, live_fingerprint, spec_hash
 from gitcops.plan.planner import Applied, Desired, plan_changes
 from gitcops.providers.base import Declared, Provider, ReadRequest
 from gitcops.state.store import StateStore
@@ -26,7 +27,7 @@ class PlanResult:
     inventory_size: int = 0
 
 
-def to_desired(items: list[DesiredResource]) -> list[Desired]:
+def to_desired(items: list[DesiredResource], redactor: Callable[[], Redactor]) -> list[Desired]:
     return [
         Desired(
             id=i.resource.id,
@@ -36,9 +37,43 @@ def to_desired(items: list[DesiredResource]) -> list[Desired]:
             stateful=i.stateful,
             address=i.address,
             origin=f"{i.resource.origin.file}#{i.resource.origin.index + 1}",
+            sensitive=i.sensitive,
+            digest=spec_hash(redactor().protect(i.resource.spec, i.sensitive))
+            if i.sensitive
+            else "",
         )
         for i in items
     ]
+
+
+def store_redactor(store: StateStore) -> Callable[[], Redactor]:
+    """The installation's redactor, its key read only if a secret is about."""
+    made: list[Redactor] = []
+
+    def get() -> Redactor:
+        if not made:
+            made.append(Redactor(store.redaction_key()))
+        return made[0]
+
+    return get
+
+
+def protect(
+    changes: Sequence[PlannedChange], redactor: Callable[[], Redactor]
+) -> tuple[PlannedChange, ...]:
+    """Give every change with secrets its protected form (what plans and the state keep)."""
+    return tuple(
+        replace(
+            c,
+            protected=(
+                redactor().protect(c.before, c.sensitive),
+                redactor().protect(c.after, c.sensitive),
+            ),
+        )
+        if c.sensitive and c.protected is None
+        else c
+        for c in changes
+    )
 
 
 def read_one(
@@ -104,20 +139,22 @@ def still_needed(
     return needed
 
 
-def fingerprint(changes: tuple[PlannedChange, ...] | list[PlannedChange]) -> str:
-    return live_fingerprint([(str(c.id), c.before) for c in changes])
+def fingerprint(changes: Sequence[PlannedChange]) -> str:
+    """Over what was read, with secrets as their keyed hashes: a plan file may be shared."""
+    return live_fingerprint([(str(c.id), c.public_before) for c in changes])
 
 
 def make_plan(ws: Workspace, store: StateStore, *, with_fingerprint: bool = True) -> PlanResult:
     """`with_fingerprint` costs a hash per object; only saved and JSON plans need it."""
     items = desired_state(ws)
     started = time.perf_counter()
-    desired = to_desired(items)
+    redactor = store_redactor(store)
+    desired = to_desired(items, redactor)
     status = store.env_status(ws.scope)
     applied = store.inventory(ws.scope)
     live = read_live(ws.providers, desired, applied)
     ws.timings["read live"] = time.perf_counter() - started
-    changes = tuple(
+    changes = protect(
         plan_changes(
             desired,
             live.current,
@@ -125,7 +162,8 @@ def make_plan(ws: Workspace, store: StateStore, *, with_fingerprint: bool = True
             previous=live.previous,
             unreachable=live.unreachable,
             needed_by=still_needed(ws.providers, desired, applied),
-        )
+        ),
+        redactor,
     )
     ws.timings["plan"] = time.perf_counter() - started - ws.timings["read live"]
     plan = Plan(

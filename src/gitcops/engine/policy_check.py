@@ -15,6 +15,7 @@ from gitcops.engine.workspace import Workspace, desired_state
 from gitcops.model.diagnostics import Diagnostic
 from gitcops.model.errors import InvalidInputError
 from gitcops.model.findings import Finding, Severity
+from gitcops.model.sensitive import mask
 from gitcops.plan.model import Plan
 from gitcops.source.tree import SourceTree, walk_files
 from gitcops.validate.policy.exceptions import Subject, apply_exceptions, parse_exceptions
@@ -133,6 +134,9 @@ def _compile(ws: Workspace, options: PolicyOptions) -> Any:
 def resource_input(ws: Workspace, item: DesiredResource) -> dict[str, Any]:
     res = item.resource
     document = res.to_document()
+    if item.sensitive:
+        # Policies judge shapes, never secrets: they see the marker where a secret goes.
+        document["spec"] = mask(document["spec"], item.sensitive)
     document["gitcops"] = {
         "project": ws.project.name,
         "environment": ws.environment.name,
@@ -183,7 +187,8 @@ def _plaintext_secrets(items: Sequence[DesiredResource]) -> list[Finding]:
 
     findings = []
     for item in items:
-        for path, what in scan_values(_spec_strings(item.resource.spec)):
+        spec = mask(item.resource.spec, item.sensitive) if item.sensitive else item.resource.spec
+        for path, what in scan_values(_spec_strings(spec)):
             findings.append(
                 Finding(
                     source="builtin",
@@ -368,9 +373,9 @@ def plan_input(
                 "kind": c.id.kind,
                 "name": c.id.name,
                 "namespace": c.id.namespace or None,
-                "before": c.before if bodies else None,
-                "after": c.after if bodies else None,
-                "diff": [d.as_json() for d in c.diff] if bodies else [],
+                "before": c.public_before if bodies else None,
+                "after": c.public_after if bodies else None,
+                "diff": [d.as_json() for d in c.public_diff()] if bodies else [],
                 "reason": c.reason,
             }
             for c in plan.changes

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,16 @@ from gitcops.model.errors import GitcopsError, InvalidInputError
 from gitcops.model.project import Environment, Project
 from gitcops.providers.base import Provider, ProviderContext, ValidateRequest
 from gitcops.providers.registry import load_provider
+from gitcops.render import secretrefs
 from gitcops.render.pipeline import render_environment
 from gitcops.source.git import Revision, Source
 from gitcops.source.tree import SourceTree, WorkTree
-from gitcops.validate.resources import DesiredResource, validate_resources
+from gitcops.validate.resources import (
+    DesiredResource,
+    describe,
+    prepare_document,
+    validate_resources,
+)
 
 WORKTREE = "worktree"
 
@@ -103,15 +110,22 @@ def _desired_state(ws: Workspace) -> list[DesiredResource]:
         key = cache.cache_key(ws.tree.cache_key, ws.environment.name, _provider_settings(ws))
         cached = cache.load(cache_dir(), key)
         if cached is not None:
-            _recheck_on_disk(cached, ws.providers)
+            items = _with_secrets(ws, *cached)
+            _recheck_on_disk(items, ws.providers)
             ws.timings["desired (cached)"] = time.perf_counter() - started
-            return cached
+            return items
     render_problems = Diagnostics()
     documents = render_environment(ws.tree, ws.environment, render_problems)
     ws.timings["render"] = time.perf_counter() - started
+    resolved = secretrefs.resolve(
+        [(d.doc, d.origin) for d in documents], _resolver(ws), render_problems, describe
+    )
     try:
         result = validate_resources(
-            [(d.doc, d.origin) for d in documents], ws.providers, ws.tree.read
+            [(r.doc, r.origin) for r in resolved],
+            ws.providers,
+            ws.tree.read,
+            sensitive=[r.sensitive for r in resolved],
         )
     except InvalidInputError as exc:
         # Every problem at once: the overlay's and those of the documents that did render.
@@ -119,8 +133,52 @@ def _desired_state(ws: Workspace) -> list[DesiredResource]:
     render_problems.raise_if_errors()
     ws.timings["validate"] = time.perf_counter() - started - ws.timings["render"]
     if key is not None:
-        cache.store(cache_dir(), key, result)
+        # Documents with secrets are cached as written (references, not values).
+        sources = {i: r.source_doc for i, r in enumerate(resolved) if r.source_doc is not None}
+        cache.store(cache_dir(), key, result, sources)
     return result
+
+
+def _resolver(ws: Workspace) -> secretrefs.SecretResolver:
+    def identities() -> tuple[list[object], str]:
+        from gitcops.secrets.keys import load_identities
+
+        configured = ws.project.age_key_file(ws.environment)
+        extra = [Path(configured).expanduser()] if configured else []
+        found, tried = load_identities(os.environ, extra)
+        return list(found), tried
+
+    return secretrefs.SecretResolver(ws.tree, identities)
+
+
+def _with_secrets(
+    ws: Workspace, items: list[DesiredResource], sources: dict[int, dict[str, Any]]
+) -> list[DesiredResource]:
+    """Cached items whose specs hold secrets are resolved and prepared again, in memory."""
+    if not sources:
+        return items
+    diags = Diagnostics()
+    resolver = _resolver(ws)
+    out = list(items)
+    for index, doc in sources.items():
+        cached = items[index]
+        origin = cached.resource.origin
+        [resolved] = secretrefs.resolve([(doc, origin)], resolver, diags, describe)
+        prepared = prepare_document(
+            resolved.doc, origin, ws.providers, ws.tree.read, diags, resolved.sensitive
+        )
+        if prepared is None:
+            continue
+        resource, fields = prepared
+        provider = ws.providers[resource.id.provider]
+        out[index] = replace(
+            cached,
+            resource=resource,
+            address=provider.address(resource.id, resource.spec),
+            sensitive=fields,
+        )
+    diags.raise_if_errors()
+    return out
 
 
 def _recheck_on_disk(items: list[DesiredResource], providers: Mapping[str, Provider]) -> None:

@@ -23,6 +23,17 @@ _SETTINGS: dict[str, Any] = {
 }
 
 _ENABLED: dict[str, Any] = {"type": "boolean"}
+_SECRETS: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "ageKeyFile": {
+            "type": "string",
+            "minLength": 1,
+            "description": "age identities on the machine that runs gitcops (~ is expanded)",
+        },
+    },
+}
 _DATE = "^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ].*)?$"
 POLICY_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -142,11 +153,13 @@ SCHEMA: dict[str, Any] = {
                                 },
                             },
                             "providers": _SETTINGS,
+                            "secrets": _SECRETS,
                         },
                     },
                 },
                 "providers": _SETTINGS,
                 "policy": POLICY_SCHEMA,
+                "secrets": _SECRETS,
             },
         },
     },
@@ -172,6 +185,7 @@ class Environment:
     drift: DriftMode = DriftMode.DETECT
     approvals: Approvals = field(default_factory=Approvals)
     providers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    age_key_file: str | None = None  # overrides the project's
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +193,7 @@ class ProjectSpec:
     environments: tuple[Environment, ...]
     providers: dict[str, dict[str, Any]] = field(default_factory=dict)
     policy: dict[str, Any] = field(default_factory=dict)  # validated by POLICY_SCHEMA
+    age_key_file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +223,9 @@ class Project:
         merged = dict(self.spec.providers.get(provider, {}))
         merged.update(env.providers.get(provider, {}))
         return merged
+
+    def age_key_file(self, env: Environment) -> str | None:
+        return env.age_key_file or self.spec.age_key_file
 
     def provider_names(self, env: Environment) -> set[str]:
         return set(self.spec.providers) | set(env.providers)
@@ -243,13 +261,17 @@ class Project:
                     tuple(env.get("approvals", {}).get("approvers", ())),
                 ),
                 providers=dict(env.get("providers", {})),
+                age_key_file=env.get("secrets", {}).get("ageKeyFile"),
             )
             for env in spec["environments"]
         )
         return cls(
             name=document["metadata"]["name"],
             spec=ProjectSpec(
-                environments, dict(spec.get("providers", {})), dict(spec.get("policy", {}))
+                environments,
+                dict(spec.get("providers", {})),
+                dict(spec.get("policy", {})),
+                spec.get("secrets", {}).get("ageKeyFile"),
             ),
             document=document,
         )

@@ -17,9 +17,18 @@ if TYPE_CHECKING:
 
 
 class SchemaCache:
+    _shared: SchemaCache | None = None
+
     def __init__(self) -> None:
         self._fast: dict[int, Callable[[Any], Any]] = {}
         self._full: dict[int, Any] = {}
+
+    @classmethod
+    def shared(cls) -> SchemaCache:
+        """One per process: compiled validators are keyed by the schema objects providers own."""
+        if cls._shared is None:
+            cls._shared = cls()
+        return cls._shared
 
     def errors(
         self, schema: Mapping[str, Any], spec: Any

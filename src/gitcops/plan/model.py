@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from gitcops.model.identity import ResourceId
+from gitcops.model.sensitive import FieldPath, lookup, mask, under
 from gitcops.plan.diff import DiffItem
 
 PLAN_FORMAT = "gitcops.io/plan/v1"
@@ -36,12 +37,48 @@ class PlannedChange:
     origin: str = ""
     address: str | None = None  # the real-world object (a path): recorded in the inventory
     superseded: bool = False  # a delete of the object a resource managed before it moved
+    sensitive: tuple[FieldPath, ...] = ()  # spec fields holding secrets
+    # (before, after) with every sensitive field replaced by its token: what may leave memory.
+    protected: tuple[dict[str, Any] | None, dict[str, Any] | None] | None = None
 
     @property
     def is_change(self) -> bool:
         return self.action in (ChangeAction.CREATE, ChangeAction.UPDATE, ChangeAction.DELETE)
 
+    @property
+    def public_before(self) -> dict[str, Any] | None:
+        return self._public()[0]
+
+    @property
+    def public_after(self) -> dict[str, Any] | None:
+        return self._public()[1]
+
+    def _public(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        if not self.sensitive:
+            return self.before, self.after
+        if self.protected is None:
+            return mask(self.before, self.sensitive), mask(self.after, self.sensitive)
+        return self.protected
+
+    def public_diff(self) -> tuple[DiffItem, ...]:
+        """The diff as it may be shown or saved: sensitive values are their tokens."""
+        if not self.sensitive:
+            return self.diff
+        before, after = self._public()
+        return tuple(
+            DiffItem(
+                item.op,
+                item.path,
+                lookup(before, item.path)[1] if item.old is not None else None,
+                lookup(after, item.path)[1] if item.new is not None else None,
+            )
+            if under(item.path, self.sensitive)
+            else item
+            for item in self.diff
+        )
+
     def as_json(self) -> dict[str, Any]:
+        """Never holds a secret: this is what plan files, `-o json` and policies see."""
         return {
             "action": self.action.value,
             "id": str(self.id),
@@ -49,9 +86,10 @@ class PlannedChange:
             "kind": self.id.kind,
             "name": self.id.name,
             "namespace": self.id.namespace or None,
-            "before": self.before,
-            "after": self.after,
-            "diff": [d.as_json() for d in self.diff],
+            "before": self.public_before,
+            "after": self.public_after,
+            "diff": [d.as_json() for d in self.public_diff()],
+            "sensitive": [list(p) for p in self.sensitive],
             "dependsOn": [str(d) for d in self.depends_on],
             "reason": self.reason,
             "forgetOnly": self.forget_only,
@@ -62,6 +100,8 @@ class PlannedChange:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PlannedChange:
+        """A saved change: its sensitive fields hold tokens until the revision is rendered."""
+        sensitive = tuple(tuple(p) for p in data.get("sensitive", []))
         return cls(
             action=ChangeAction(data["action"]),
             id=ResourceId.parse(data["id"]),
@@ -75,6 +115,8 @@ class PlannedChange:
             origin=data.get("origin") or "",
             address=data.get("address"),
             superseded=bool(data.get("superseded", False)),
+            sensitive=sensitive,
+            protected=(data.get("before"), data.get("after")) if sensitive else None,
         )
 
 

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from gitcops.model.graph import topological_order
 from gitcops.model.identity import ResourceId
+from gitcops.model.sensitive import FieldPath, token_paths
 from gitcops.plan.diff import diff, same
 from gitcops.plan.model import ChangeAction, PlannedChange, spec_hash
 
@@ -21,6 +22,12 @@ class Desired:
     stateful: bool = True
     address: str | None = None
     origin: str = ""
+    sensitive: tuple[FieldPath, ...] = ()  # spec fields holding secrets
+    digest: str = ""  # the hash the state records (secrets hashed with a key); default spec_hash
+
+    @property
+    def applied_hash(self) -> str:
+        return self.digest or spec_hash(self.spec)
 
 
 class Applied(Protocol):
@@ -64,6 +71,7 @@ def _change(
         reason=reason,
         origin=want.origin,
         address=want.address,
+        sensitive=want.sensitive,
     )
 
 
@@ -83,7 +91,7 @@ def _desired_change(
             live,
             "" if applied is not None else "adopted: already in place",
         )
-    if applied is not None and applied.spec_hash == spec_hash(want.spec):
+    if applied is not None and applied.spec_hash == want.applied_hash:
         reason = "drifted: changed outside gitcops"
     elif applied is None:
         reason = "exists, not yet managed"
@@ -181,4 +189,5 @@ def _removal(
         forget_only=keep,
         address=entry.address,
         superseded=old.superseded,
+        sensitive=tuple(token_paths(entry.spec)) if now is not None else (),
     )

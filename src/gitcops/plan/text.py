@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from gitcops.model.sensitive import CHANGED, MARKER, is_token
 from gitcops.plan.diff import DiffOp
 from gitcops.plan.model import ChangeAction, Plan, PlannedChange
 
@@ -26,8 +27,20 @@ _VERB = {
 }
 
 
+def _masked(value: Any) -> Any:
+    if is_token(value):
+        return MARKER
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
 def show_value(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if is_token(value):
+        return MARKER
+    text = json.dumps(_masked(value), ensure_ascii=False, sort_keys=True)
     if len(text) > _MAX_VALUE:
         size = len(value.encode()) if isinstance(value, str) else len(text)
         text = f"{text[: _MAX_VALUE - 20]}… ({size} bytes)"
@@ -40,15 +53,17 @@ def _paint(symbol: str, text: str, colour: bool) -> str:
 
 def _fields(change: PlannedChange) -> Iterator[tuple[str, str]]:
     if change.action is ChangeAction.UPDATE:
-        for item in change.diff:
-            if item.op is DiffOp.ADD:
+        for item in change.public_diff():
+            if item.op is DiffOp.CHANGE and (is_token(item.old) or is_token(item.new)):
+                yield "~", f"{item.field}: {CHANGED}"
+            elif item.op is DiffOp.ADD:
                 yield "+", f"{item.field}: {show_value(item.new)}"
             elif item.op is DiffOp.REMOVE:
                 yield "-", f"{item.field}: {show_value(item.old)}"
             else:
                 yield "~", f"{item.field}: {show_value(item.old)} -> {show_value(item.new)}"
         return
-    body = change.after if change.action is not ChangeAction.DELETE else change.before
+    body = change.public_after if change.action is not ChangeAction.DELETE else change.public_before
     symbol = _SYMBOL[change.action]
     for key in sorted(body or {}):
         yield symbol, f"{key}: {show_value((body or {})[key])}"

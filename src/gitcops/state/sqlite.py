@@ -13,6 +13,7 @@ from typing import Any
 
 from gitcops.model.errors import StateError
 from gitcops.model.identity import ResourceId
+from gitcops.state import redaction_key
 from gitcops.state.audit import GENESIS, entry_hash, verify_chain
 from gitcops.state.locks import file_lock
 from gitcops.state.records import (
@@ -437,6 +438,9 @@ class SqliteStateStore:
 
     def verify_audit(self) -> AuditVerdict:
         return verify_chain(self.audit())
+
+    def redaction_key(self) -> bytes:
+        return redaction_key.load_or_create(redaction_key.key_path(self.path))
 
     def close(self) -> None:
         self._db.close()

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gitcops.model.diagnostics import Diagnostics
 from gitcops.model.graph import find_cycle
 from gitcops.model.identity import ResourceId, provider_for_group, split_api_version
 from gitcops.model.resource import DEPENDS_ON, Origin, Resource
+from gitcops.model.sensitive import MARKER, FieldPath, lookup, under
 from gitcops.providers.base import (
     Declared,
     PrepareError,
@@ -36,6 +38,12 @@ class DesiredResource:
     depends_on: tuple[ResourceId, ...]  # explicit and implicit edges
     stateful: bool
     address: str | None
+    sensitive: tuple[FieldPath, ...] = ()  # spec fields holding secret values
+
+
+def describe(doc: Mapping[str, Any], origin: Origin) -> str:
+    """How diagnostics name a document before it is known to be a valid resource."""
+    return _describe(doc, origin.index)
 
 
 def _describe(doc: Mapping[str, Any], index: int) -> str:
@@ -116,54 +124,128 @@ def validate_resources(
     documents: Sequence[tuple[dict[str, Any], Origin]],
     providers: Mapping[str, Provider],
     read_file: Callable[[str], bytes],
+    sensitive: Sequence[tuple[FieldPath, ...]] | None = None,
 ) -> list[DesiredResource]:
-    """Check everything, collect every problem, raise InvalidInputError if any."""
+    """Check everything, collect every problem, raise InvalidInputError if any.
+
+    `sensitive[i]` lists the fields of document i (document paths) that hold secret values.
+    """
+    diags = Diagnostics()
+    prepared: list[tuple[Resource, tuple[FieldPath, ...]]] = []
+    for i, (doc, origin) in enumerate(documents):
+        fields = sensitive[i] if sensitive is not None else ()
+        resource = prepare_document(doc, origin, providers, read_file, diags, fields)
+        if resource is not None:
+            prepared.append(resource)
+    resources = [r for r, _ in prepared]
+    _check_unique(resources, providers, diags)
+    result = _with_edges(resources, providers, diags)
+    diags.raise_if_errors()
+    return [
+        replace(item, sensitive=fields) if fields else item
+        for item, (_, fields) in zip(result, prepared, strict=True)
+    ]
+
+
+def prepare_document(
+    doc: dict[str, Any],
+    origin: Origin,
+    providers: Mapping[str, Provider],
+    read_file: Callable[[str], bytes],
+    diags: Diagnostics,
+    sensitive: tuple[FieldPath, ...] = (),
+) -> tuple[Resource, tuple[FieldPath, ...]] | None:
+    """One document's own checks and the provider's prepare; None (and diagnostics) if bad.
+
+    Returns the resource and its sensitive fields as spec paths.
+    """
     from gitcops.model.schema import SchemaCache  # validators are costly; cached runs skip them
 
-    diags = Diagnostics()
-    schemas = SchemaCache()
-    prepared: list[Resource] = []
-    for doc, origin in documents:
-        if not _shape_ok(doc, origin, diags):
-            continue
-        resource = Resource.from_document(doc, origin)
-        where = {"file": origin.file, "document": resource.where()}
-        problem = _kind_problem(resource, providers)
-        if problem is not None:
-            diags.error(problem[1], path=problem[0], **where)
-            continue
-        provider = providers[resource.id.provider]
-        info = provider.kinds()[resource.kind]
-        errors = list(schemas.errors(info.schema, resource.spec))
-        for path, message in errors:
-            diags.error(message, path=("spec", *path), **where)
-        if errors:
-            continue
-        base_dir = posixpath.dirname(origin.file)
+    if not _shape_ok(doc, origin, diags):
+        return None
+    resource = Resource.from_document(doc, origin)
+    where = {"file": origin.file, "document": resource.where()}
+    scrub = _Scrubber(doc, sensitive)
+    problem = _kind_problem(resource, providers)
+    if problem is not None:
+        diags.error(problem[1], path=problem[0], **where)
+        return None
+    provider = providers[resource.id.provider]
+    info = provider.kinds()[resource.kind]
+    errors = list(SchemaCache.shared().errors(info.schema, resource.spec))
+    for path, message in errors:
+        diags.error(scrub(message, ("spec", *path)), path=("spec", *path), **where)
+    if errors:
+        return None
+    base_dir = posixpath.dirname(origin.file)
 
-        def read_source(path: str, _base: str = base_dir) -> bytes:
-            return read_file(posixpath.normpath(posixpath.join(_base, path)))
+    def read_source(path: str) -> bytes:
+        return read_file(posixpath.normpath(posixpath.join(base_dir, path)))
 
-        try:
-            resource.spec = provider.prepare(
-                PrepareRequest(resource.id, resource.spec, read_source)
-            )
-        except PrepareError as exc:
-            diags.error(exc.message, path=exc.path, **where)
-            continue
-        except (FileNotFoundError, ValueError) as exc:
-            missing = exc.args[0] if exc.args else exc
-            diags.error(f"cannot read source file {missing}", path=("spec", "source"), **where)
-            continue
-        for path, message in provider.validate(
-            ValidateRequest(resource.id, resource.spec)
-        ).problems:
-            diags.error(message, path=path, **where)
-        prepared.append(resource)
-    _check_unique(prepared, providers, diags)
-    result = _with_edges(prepared, providers, diags)
-    diags.raise_if_errors()
-    return result
+    fields = tuple(p[1:] for p in sensitive if p[:1] == ("spec",))
+    before = dict(resource.spec)
+    try:
+        resource.spec = provider.prepare(PrepareRequest(resource.id, resource.spec, read_source))
+    except PrepareError as exc:
+        diags.error(scrub(exc.message, exc.path), path=exc.path, **where)
+        return None
+    except (FileNotFoundError, ValueError) as exc:
+        missing = exc.args[0] if exc.args else exc
+        diags.error(f"cannot read source file {missing}", path=("spec", "source"), **where)
+        return None
+    fields = _after_prepare(fields, before, resource.spec)
+    for path, message in provider.validate(ValidateRequest(resource.id, resource.spec)).problems:
+        diags.error(scrub(message, path), path=path, **where)
+    return resource, fields
+
+
+def _after_prepare(
+    fields: tuple[FieldPath, ...], before: dict[str, Any], after: dict[str, Any]
+) -> tuple[FieldPath, ...]:
+    """Where sensitive values sit once prepare reshaped the spec.
+
+    Prepare may replace a field by another (a File's `contentBase64` becomes `content`): the
+    fields it adds inherit the sensitivity of those it removed.
+    """
+    if not fields:
+        return ()
+    removed = {p[0] for p in fields if p and p[0] not in after}
+    kept = tuple(p for p in fields if not p or p[0] in after)
+    if not removed:
+        return kept
+    added = tuple((key,) for key in after if key not in before)
+    return kept + added
+
+
+class _Scrubber:
+    """Keeps secret values out of messages: a validator may quote the value it rejects."""
+
+    def __init__(self, doc: dict[str, Any], sensitive: tuple[FieldPath, ...]) -> None:
+        self.sensitive = sensitive
+        self.values: list[str] = []
+        for path in sensitive:
+            found, value = lookup(doc, path)
+            if found:
+                self.values.extend(_texts(value))
+
+    def __call__(self, message: str, path: Sequence[str | int]) -> str:
+        if not self.sensitive:
+            return message
+        for text in sorted(self.values, key=len, reverse=True):
+            message = message.replace(repr(text), MARKER).replace(text, MARKER)
+        if under(tuple(path), self.sensitive):
+            # Whatever the validator said, it said it about a secret: say only that much.
+            return f"{MARKER} is not valid here: {message}"
+        return message
+
+
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _texts(v)]
+    if isinstance(value, list):
+        return [t for v in value for t in _texts(v)]
+    text = value if isinstance(value, str) else json.dumps(value)
+    return [text] if text else []
 
 
 def _check_unique(

@@ -1,0 +1,106 @@
+"""Values that came from secrets: where they sit in a spec, and how they are shown and stored.
+
+A spec holds plaintext only in memory, on its way to a provider. Everywhere else (plans, state,
+policy input, output) each sensitive field is replaced: by MARKER where people or policies look,
+and by a token carrying a keyed hash (HMAC-SHA256, a per-installation key) where gitcops must
+later tell whether the value changed without knowing it.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+FieldPath = tuple[str | int, ...]
+
+MARKER = "(sensitive value)"
+_TOKEN_PREFIX = "(sensitive value, hmac-sha256:"  # noqa: S105 - a label, not a password
+CHANGED = "(sensitive value changed)"
+
+
+def is_token(value: object) -> bool:
+    return isinstance(value, str) and (
+        value == MARKER or (value.startswith(_TOKEN_PREFIX) and value.endswith(")"))
+    )
+
+
+def _canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _has(node: Any, part: str | int) -> bool:
+    if isinstance(node, dict):
+        return isinstance(part, str) and part in node
+    return isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+
+
+def lookup(tree: Any, path: FieldPath) -> tuple[bool, Any]:
+    node = tree
+    for part in path:
+        if not _has(node, part):
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def _replace(tree: Any, paths: Iterable[FieldPath], value_for: Any) -> Any:
+    out = copy.deepcopy(tree)
+    for path in paths:
+        if not path:
+            return value_for(out)
+        found, parent = lookup(out, path[:-1])
+        last = path[-1]
+        if not found:
+            continue
+        if _has(parent, last):
+            parent[last] = value_for(parent[last])
+    return out
+
+
+def mask(tree: Any, paths: Iterable[FieldPath]) -> Any:
+    """A copy for people and policies: every sensitive field says MARKER."""
+    return _replace(tree, paths, lambda _value: MARKER)
+
+
+def token_paths(tree: Any, prefix: FieldPath = ()) -> Iterator[FieldPath]:
+    """Where a stored (protected) spec holds tokens: the fields that were sensitive."""
+    if is_token(tree):
+        yield prefix
+    elif isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from token_paths(value, (*prefix, key))
+    elif isinstance(tree, list):
+        for index, value in enumerate(tree):
+            yield from token_paths(value, (*prefix, index))
+
+
+def under(path: FieldPath, sensitive: Iterable[FieldPath]) -> bool:
+    """Whether `path` is a sensitive field, inside one, or holds one."""
+    for field in sensitive:
+        shorter = min(len(field), len(path))
+        if field[:shorter] == path[:shorter]:
+            return True
+    return False
+
+
+class Redactor:
+    """Keyed hashing of sensitive values; one key per installation, never stored with them."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 32:
+            raise ValueError("the redaction key must be at least 32 bytes")
+        self._key = key
+
+    def token(self, value: Any) -> str:
+        if is_token(value):
+            return str(value)
+        digest = hmac.new(self._key, _canonical(value), hashlib.sha256).hexdigest()
+        return f"{_TOKEN_PREFIX}{digest})"
+
+    def protect(self, tree: Any, paths: Iterable[FieldPath]) -> Any:
+        """A copy to store or save: every sensitive field is its token."""
+        return _replace(tree, paths, self.token)
