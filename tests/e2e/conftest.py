@@ -114,9 +114,13 @@ class Cli:
         self, *args: str, repo: Path | str | None = None, expect: int | None = 0
     ) -> Result:
         argv = [GITCOPS, *args]
-        if repo is not None and args and args[0] not in ("init", "audit"):
+        if repo is not None and args and args[0] not in ("init", "audit", "secrets"):
             argv += ["--repo", str(repo)]
-        if args and args[0] not in ("init", "validate", "render") and "--state" not in args:
+        if (
+            args
+            and args[0] not in ("init", "validate", "render", "secrets")
+            and "--state" not in args
+        ):
             argv += ["--state", str(self.state)]
         self.calls.append(argv)
         done = subprocess.run(argv, capture_output=True, text=True, env=self.env, timeout=300)

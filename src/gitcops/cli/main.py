@@ -14,6 +14,7 @@ import typer
 
 from gitcops.cli.errors import fail, handle_errors
 from gitcops.cli.output import colour_stdout, emit_json, err, out
+from gitcops.cli.secrets_cmd import secrets_app
 
 if TYPE_CHECKING:
     from gitcops.engine.workspace import Workspace
@@ -29,6 +30,7 @@ app = typer.Typer(
 )
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+app.add_typer(secrets_app, name="secrets")
 
 Repo = Annotated[str, typer.Option("--repo", help="Repository path or URL.")]
 State = Annotated[
@@ -188,9 +190,15 @@ def render(env: Env, repo: Repo = ".", rev: Rev = None, worktree: Worktree = Fal
     import yaml
 
     from gitcops.engine.workspace import desired_state
+    from gitcops.model.sensitive import mask
 
     ws = _workspace(repo, env, rev, worktree)
-    docs = [item.resource.to_document() for item in desired_state(ws)]
+    docs = []
+    for item in desired_state(ws):
+        doc = item.resource.to_document()
+        if item.sensitive:
+            doc["spec"] = mask(doc["spec"], item.sensitive)
+        docs.append(doc)
     sys.stdout.write(
         yaml.dump_all(docs, Dumper=yaml.CSafeDumper, sort_keys=True, default_flow_style=False)
     )

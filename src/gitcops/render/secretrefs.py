@@ -22,7 +22,7 @@ from typing import Any
 from gitcops.model.diagnostics import Diagnostics
 from gitcops.model.errors import SecretError
 from gitcops.model.resource import Origin
-from gitcops.model.sensitive import FieldPath
+from gitcops.model.sensitive import MARKER, FieldPath
 from gitcops.source.tree import SourceTree
 
 VALUE_FROM = "valueFrom"
@@ -148,18 +148,19 @@ def resolve(
             if not path or path[0] != "spec":
                 diags.error("secret references are only allowed under `spec`", path=path, **where)
                 continue
+            # A reference that fails stands as MARKER, so the document's other checks still run
+            # (and report once) without a schema error about the reference itself.
+            value: Any = MARKER
             ref = _ref_at(node, posixpath.dirname(origin.file))
             if isinstance(ref, str):
                 diags.error(ref, path=(*path, VALUE_FROM), **where)
-                continue
-            if resolver is None:
+            elif resolver is None:
                 diags.error("secret references cannot be resolved here", path=path, **where)
-                continue
-            try:
-                value = resolver.value(ref)
-            except SecretError as exc:
-                diags.error(str(exc), path=(*path, VALUE_FROM, SECRET_REF), **where)
-                continue
+            else:
+                try:
+                    value = resolver.value(ref)
+                except SecretError as exc:
+                    diags.error(str(exc), path=(*path, VALUE_FROM, SECRET_REF), **where)
             _set(resolved, path, value)
             sensitive.append(path)
         out.append(Resolved(resolved, origin, tuple(sensitive), source_doc=doc))

@@ -1,0 +1,256 @@
+"""Secrets end to end: SOPS files in Git, values in resources, plaintext nowhere but the target."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import Cli, Repo, Result, file_doc
+
+pyrage = pytest.importorskip("pyrage")
+
+
+def _identity(path: Path) -> str:
+    """A fresh age identity in a key file; returns its recipient."""
+    ident = pyrage.x25519.Identity.generate()
+    path.write_text(f"# test key\n{ident}\n")
+    return str(ident.to_public())
+
+
+def _secret_ref(file: str, key: str) -> dict[str, object]:
+    return {"valueFrom": {"secretRef": {"file": file, "key": key}}}
+
+
+def _db_file(content: object, name: str = "db-password", path: str = "etc/db.pass") -> dict:
+    doc = file_doc(name, path)
+    doc["spec"] = {"path": path, "content": content, "mode": "0600"}  # type: ignore[index]
+    return doc
+
+
+@pytest.fixture
+def keyed(cli: Cli, tmp_path: Path) -> tuple[Cli, str]:
+    keys = tmp_path / "keys" / "age.txt"
+    keys.parent.mkdir()
+    recipient = _identity(keys)
+    cli.env["SOPS_AGE_KEY_FILE"] = str(keys)
+    cli.env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg-config")  # no default sops key file
+    return cli, recipient
+
+
+def _encrypt(cli: Cli, repo: Repo, rel: str, values: dict[str, object], recipient: str) -> None:
+    repo.write(rel, yaml.safe_dump(values))
+    cli("secrets", "encrypt", str(repo.path / rel), "--age", recipient)
+
+
+def _editor(tmp_path: Path, key: str, value: str) -> str:
+    """An $EDITOR that sets one key of a YAML file, as a person would."""
+    script = tmp_path / "editor.py"
+    script.write_text(
+        "import sys, yaml\n"
+        "p = sys.argv[1]\n"
+        "d = yaml.safe_load(open(p))\n"
+        f"d[{key!r}] = {value!r}\n"
+        "open(p, 'w').write(yaml.safe_dump(d))\n"
+    )
+    return f"{sys.executable} {script}"
+
+
+def _files_under(*roots: Path) -> list[Path]:
+    found = []
+    for root in roots:
+        if root.is_file():
+            found.append(root)
+        elif root.exists():
+            found.extend(p for p in root.rglob("*") if p.is_file())
+    return found
+
+
+def test_the_whole_loop_never_shows_or_stores_a_secret(
+    keyed: tuple[Cli, str], repo: Repo, tmp_path: Path
+) -> None:
+    cli, recipient = keyed
+    first = f"first-{secrets.token_hex(12)}"
+    second = f"second-{secrets.token_hex(12)}"
+    token = f"tok-{secrets.token_hex(12)}"
+    _encrypt(
+        cli, repo, "secrets/db.sops.yaml", {"password": first, "api": {"token": token}}, recipient
+    )
+    encrypted = (repo.path / "secrets/db.sops.yaml").read_text()
+    assert first not in encrypted and "ENC[AES256_GCM" in encrypted
+    repo.set_resources(
+        [
+            file_doc("motd", "etc/motd", "hello\n"),
+            _db_file(_secret_ref("../secrets/db.sops.yaml", "password")),
+            _db_file(_secret_ref("../secrets/db.sops.yaml", "api.token"), "api-token", "etc/api"),
+        ]
+    )
+    results: list[Result] = []
+
+    def run(*args: str, expect: int | None = 0) -> Result:
+        result = cli(*args, repo=repo.path, expect=expect)
+        results.append(result)
+        return result
+
+    run("validate", "-e", "dev")
+    rendered = run("render", "-e", "dev").stdout
+    assert "content: (sensitive value)" in rendered
+    plan = run("plan", "-e", "dev").stdout
+    assert "(sensitive value)" in plan
+    plan_json = json.loads(run("plan", "-e", "dev", "-o", "json").stdout)
+    changes = {c["id"]: c for c in plan_json["changes"]}
+    db = changes["local.gitcops.io/File/db-password"]
+    assert db["sensitive"] == [["content"]]
+    assert db["after"]["content"].startswith("(sensitive value, hmac-sha256:")
+    plan_file = tmp_path / "plan.json"
+    run("plan", "-e", "dev", "--out", str(plan_file))
+    run("apply", "-e", "dev", str(plan_file))
+    assert (repo.root / "etc/db.pass").read_text() == first
+    assert (repo.root / "etc/api").read_text() == token
+    assert run("plan", "-e", "dev", "--detailed-exitcode").code == 0
+
+    # A changed secret is a change, shown without its value.
+    cli.env["EDITOR"] = _editor(tmp_path, "password", second)
+    run("secrets", "edit", str(repo.path / "secrets/db.sops.yaml"))
+    assert second not in (repo.path / "secrets/db.sops.yaml").read_text()
+    repo.commit("rotate the password")
+    changed = run("plan", "-e", "dev", "--detailed-exitcode", expect=2).stdout
+    assert "content: (sensitive value changed)" in changed
+    assert "api-token" not in changed  # its value did not change
+    run("apply", "-e", "dev", "--yes")
+    assert (repo.root / "etc/db.pass").read_text() == second
+
+    # Drift on a secret is found by its keyed hash and reported without the value.
+    (repo.root / "etc/db.pass").write_text(first)
+    drift = run("drift", "-e", "dev", expect=2).stdout
+    assert "content: (sensitive value changed)" in drift
+    run("drift", "-e", "dev", "-o", "json", expect=2)
+    run("apply", "-e", "dev", "--yes")
+    assert (repo.root / "etc/db.pass").read_text() == second
+    run("drift", "-e", "dev")
+
+    run("rollback", "-e", "dev", "--to", "HEAD~1", "--yes")
+    assert (repo.root / "etc/db.pass").read_text() == first
+    for command in (
+        ("status",),
+        ("history", "-e", "dev"),
+        ("history", "-e", "dev", "-o", "json"),
+        ("audit", "log", "--state", str(cli.state)),
+        ("audit", "verify", "--state", str(cli.state)),
+    ):
+        run(*command)
+
+    plaintexts = [first, second, token]
+    for result in results:
+        for text in plaintexts:
+            assert text not in result.output, f"plaintext in output of {result}"
+    written = _files_under(
+        plan_file,
+        cli.state.parent,
+        Path(cli.env["GITCOPS_CACHE_DIR"]),
+        Path(cli.env["XDG_STATE_HOME"]),
+    )
+    assert any(p.name == "state.db" for p in written)
+    assert any("render" in p.parts for p in written)  # the desired-set cache was written
+    for path in written:
+        data = path.read_bytes()
+        for text in plaintexts:
+            assert text.encode() not in data, f"plaintext in {path}"
+
+
+def test_a_secret_in_state_is_a_keyed_hash_that_differs_per_installation(
+    keyed: tuple[Cli, str], repo: Repo, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    cli, recipient = keyed
+    _encrypt(cli, repo, "secrets/s.sops.yaml", {"password": "same-value"}, recipient)
+    repo.set_resources([_db_file(_secret_ref("../secrets/s.sops.yaml", "password"))])
+    stored = []
+    for install in ("a", "b"):
+        state = tmp_path / install / "state.db"
+        cli("apply", "-e", "dev", "--yes", "--state", str(state), repo=repo.path)
+        key_file = state.with_name("state.db.redaction-key")
+        assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+        with sqlite3.connect(state) as db:
+            [(spec,)] = db.execute("select spec from inventory").fetchall()
+        stored.append(json.loads(spec)["content"])
+        (repo.root / "etc/db.pass").unlink()
+    assert all(s.startswith("(sensitive value, hmac-sha256:") for s in stored)
+    assert stored[0] != stored[1]
+
+
+BAD = {
+    "missing identity": "no age identity",
+    "wrong identity": "",
+    "tampered MAC": "MAC",
+    "unknown version": "sops.version",
+    "missing key": "nope",
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_secrets_fail_clearly_and_change_nothing(
+    case: str, keyed: tuple[Cli, str], repo: Repo, tmp_path: Path
+) -> None:
+    cli, recipient = keyed
+    value = f"v-{secrets.token_hex(12)}"
+    rel = "secrets/app.sops.yaml"
+    _encrypt(cli, repo, rel, {"password": value, "other": "x"}, recipient)
+    key = "password"
+    if case == "missing identity":
+        del cli.env["SOPS_AGE_KEY_FILE"]
+    elif case == "wrong identity":
+        _identity(Path(cli.env["SOPS_AGE_KEY_FILE"]))
+    elif case in ("tampered MAC", "unknown version"):
+        doc = yaml.safe_load((repo.path / rel).read_text())
+        if case == "tampered MAC":
+            mac = doc["sops"]["mac"]
+            data = mac.split("data:")[1].split(",")[0]
+            flipped = ("B" if data[0] == "A" else "A") + data[1:]
+            doc["sops"]["mac"] = mac.replace(f"data:{data},", f"data:{flipped},")
+        else:
+            doc["sops"]["version"] = "4.0.0"
+        repo.write(rel, yaml.safe_dump(doc))
+    elif case == "missing key":
+        key = "nope"
+    repo.set_resources([_db_file(_secret_ref("../secrets/app.sops.yaml", key))])
+    for command in (("validate", "-e", "dev"), ("plan", "-e", "dev"), ("apply", "-e", "dev", "-y")):
+        result = cli(*command, repo=repo.path, expect=1)
+        assert value not in result.output
+        assert "secrets/app.sops.yaml" in result.output
+        assert BAD[case] in result.output
+        assert "base/resources.yaml" in result.stderr  # the resource that refers to it
+    assert not repo.root.exists()
+    assert not cli.state.exists()
+
+
+def test_secrets_commands_round_trip_and_rotate(
+    keyed: tuple[Cli, str], repo: Repo, tmp_path: Path
+) -> None:
+    cli, recipient = keyed
+    rel = "secrets/app.sops.env"
+    repo.write(rel, "USER=admin\nPASSWORD=hunter2-long\n")
+    cli("secrets", "encrypt", str(repo.path / rel), "--age", recipient, "--input-type", "dotenv")
+    assert "hunter2-long" not in (repo.path / rel).read_text()
+    shown = cli("secrets", "decrypt", str(repo.path / rel), "--input-type", "dotenv").stdout
+    assert shown == "USER=admin\nPASSWORD=hunter2-long\n"
+    os.chmod(repo.path / rel, 0o640)
+    other_keys = tmp_path / "keys" / "other.txt"
+    other = _identity(other_keys)
+    cli(
+        "secrets", "rotate", str(repo.path / rel), "--input-type", "dotenv",
+        "--add-age", other, "--rm-age", recipient,
+    )  # fmt: skip
+    cli("secrets", "decrypt", str(repo.path / rel), "--input-type", "dotenv", expect=1)
+    env = dict(cli.env, SOPS_AGE_KEY_FILE=str(other_keys))
+    again = Cli(env, cli.state)(
+        "secrets", "decrypt", str(repo.path / rel), "--input-type", "dotenv"
+    )
+    assert again.stdout == shown
+    assert os.stat(repo.path / rel).st_mode & 0o777 == 0o640  # rewritten in place, mode kept
