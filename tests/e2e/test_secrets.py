@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import Cli, Repo, Result, file_doc
 
 pyrage = pytest.importorskip("pyrage")
