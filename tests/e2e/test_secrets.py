@@ -253,3 +253,19 @@ def test_secrets_commands_round_trip_and_rotate(
     )
     assert again.stdout == shown
     assert os.stat(repo.path / rel).st_mode & 0o777 == 0o640  # rewritten in place, mode kept
+
+
+def test_a_validator_rejecting_a_secret_does_not_quote_it(
+    keyed: tuple[Cli, str], repo: Repo
+) -> None:
+    cli, recipient = keyed
+    bad_mode = f"mode-{secrets.token_hex(8)}"
+    _encrypt(cli, repo, "secrets/m.sops.yaml", {"mode": bad_mode, "n": 12345}, recipient)
+    doc = _db_file("x")
+    doc["spec"]["mode"] = _secret_ref("../secrets/m.sops.yaml", "mode")  # type: ignore[index]
+    doc["spec"]["content"] = _secret_ref("../secrets/m.sops.yaml", "n")  # type: ignore[index]
+    repo.set_resources([doc])
+    result = cli("validate", "-e", "dev", repo=repo.path, expect=1)
+    assert bad_mode not in result.output and "12345" not in result.output
+    assert "field spec.mode: (sensitive value) is not valid here" in result.stderr
+    assert "field spec.content: (sensitive value) is not valid here" in result.stderr
