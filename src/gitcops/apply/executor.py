@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from gitcops.apply.changeset import Action, ChangeSet, ChangeSetEntry
 from gitcops.model.errors import GitcopsError
 from gitcops.model.identity import ResourceId
+from gitcops.model.sensitive import scrub, texts_at
 from gitcops.plan.model import ChangeAction, PlannedChange
 from gitcops.providers.base import (
     CheckRequest,
@@ -54,7 +55,11 @@ def _perform(change: PlannedChange, provider: Provider, options: ApplyOptions) -
             entry = ChangeSetEntry(
                 change.id, Action.FAILED, f"internal error: {type(exc).__name__}: {exc}"
             )
-        return ChangeSetEntry(entry.id, entry.action, entry.message, time.perf_counter() - started)
+        message = entry.message
+        if change.sensitive and message:
+            # A provider's message may quote what it was given (a URL, a command line).
+            message = scrub(message, texts_at(change.after, change.sensitive))
+        return ChangeSetEntry(entry.id, entry.action, message, time.perf_counter() - started)
 
 
 def _dispatch(change: PlannedChange, provider: Provider) -> ChangeSetEntry:

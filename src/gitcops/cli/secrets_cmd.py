@@ -51,7 +51,8 @@ def _format(path: Path, given: str | None) -> SopsFormat:
     try:
         return SopsFormat(given)
     except ValueError:
-        return fail(f"--input-type must be one of {', '.join(f.value for f in SopsFormat)}")
+        choices = ", ".join(f.value for f in SopsFormat)
+        raise typer.BadParameter(f"must be one of {choices}", param_hint="--input-type") from None
 
 
 def _identities(key_files: list[Path] | None) -> tuple[list[Any], str]:

@@ -78,6 +78,33 @@ def token_paths(tree: Any, prefix: FieldPath = ()) -> Iterator[FieldPath]:
             yield from token_paths(value, (*prefix, index))
 
 
+def texts_at(tree: Any, paths: Iterable[FieldPath]) -> list[str]:
+    """The sensitive values of `tree` as they could appear in a message, longest first."""
+    found: list[str] = []
+    for path in paths:
+        present, value = lookup(tree, path)
+        if present:
+            found.extend(_texts(value))
+    return sorted(set(found), key=len, reverse=True)
+
+
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _texts(v)]
+    if isinstance(value, list):
+        return [t for v in value for t in _texts(v)]
+    if isinstance(value, str):
+        return [value, repr(value)] if value else []
+    return [json.dumps(value)]
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every occurrence of a secret replaced by MARKER (messages quote values)."""
+    for secret in secrets:
+        text = text.replace(secret, MARKER)
+    return text
+
+
 def under(path: FieldPath, sensitive: Iterable[FieldPath]) -> bool:
     """Whether `path` is a sensitive field, inside one, or holds one."""
     for field in sensitive:

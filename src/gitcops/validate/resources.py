@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -13,7 +12,7 @@ from gitcops.model.diagnostics import Diagnostics
 from gitcops.model.graph import find_cycle
 from gitcops.model.identity import ResourceId, provider_for_group, split_api_version
 from gitcops.model.resource import DEPENDS_ON, Origin, Resource
-from gitcops.model.sensitive import MARKER, FieldPath, lookup, under
+from gitcops.model.sensitive import MARKER, FieldPath, scrub, texts_at, under
 from gitcops.providers.base import (
     Declared,
     PrepareError,
@@ -222,30 +221,16 @@ class _Scrubber:
 
     def __init__(self, doc: dict[str, Any], sensitive: tuple[FieldPath, ...]) -> None:
         self.sensitive = sensitive
-        self.values: list[str] = []
-        for path in sensitive:
-            found, value = lookup(doc, path)
-            if found:
-                self.values.extend(_texts(value))
+        self.values = texts_at(doc, sensitive)
 
     def __call__(self, message: str, path: Sequence[str | int]) -> str:
         if not self.sensitive:
             return message
-        for text in sorted(self.values, key=len, reverse=True):
-            message = message.replace(repr(text), MARKER).replace(text, MARKER)
+        message = scrub(message, self.values)
         if under(tuple(path), self.sensitive):
             # Whatever the validator said, it said it about a secret: say only that much.
             return f"{MARKER} is not valid here: {message}"
         return message
-
-
-def _texts(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        return [t for v in value.values() for t in _texts(v)]
-    if isinstance(value, list):
-        return [t for v in value for t in _texts(v)]
-    text = value if isinstance(value, str) else json.dumps(value)
-    return [text] if text else []
 
 
 def _check_unique(
