@@ -302,3 +302,22 @@ def test_encrypt_follows_sops_yaml_and_sops_reads_the_result(
         capture_output=True, text=True, env=env, check=True,
     )  # fmt: skip
     assert yaml.safe_load(done.stdout) == {"user": "admin", "password": "pw-12345678"}
+
+
+def test_a_saved_plan_holds_tokens_and_an_edited_token_is_refused(
+    keyed: tuple[Cli, str], repo: Repo, tmp_path: Path
+) -> None:
+    cli, recipient = keyed
+    _encrypt(cli, repo, "secrets/s.sops.yaml", {"password": "pw-0123456789"}, recipient)
+    repo.set_resources([_db_file(_secret_ref("../secrets/s.sops.yaml", "password"))])
+    plan_file = tmp_path / "plan.json"
+    cli("plan", "-e", "dev", "--out", str(plan_file), repo=repo.path)
+    saved = json.loads(plan_file.read_text())
+    [change] = saved["changes"]
+    token = change["after"]["content"]
+    assert token.startswith("(sensitive value, hmac-sha256:")
+    change["after"]["content"] = token[:-2] + ("0" if token[-2] != "0" else "1") + ")"
+    plan_file.write_text(json.dumps(saved))
+    refused = cli("apply", "-e", "dev", str(plan_file), repo=repo.path, expect=1)
+    assert "not what revision" in refused.stderr
+    assert not repo.root.exists()

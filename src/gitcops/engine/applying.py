@@ -141,7 +141,9 @@ def check_saved_plan(ws: Workspace, plan: Plan, store: StateStore) -> Plan:
             "make a new plan"
         )
     executable = [
-        replace(c, after=wanted[c.id].resource.spec) if c.sensitive and c.id in wanted else c
+        replace(c, after=wanted[c.id].resource.spec)
+        if c.sensitive and c.after is not None and c.id in wanted
+        else c
         for c in plan.changes
     ]
     current = tuple(

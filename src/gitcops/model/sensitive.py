@@ -28,6 +28,11 @@ def is_token(value: object) -> bool:
     )
 
 
+def may_hold_tokens(text: str) -> bool:
+    """A cheap test on serialized text before walking it for tokens."""
+    return MARKER[:-1] in text
+
+
 def _canonical(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
