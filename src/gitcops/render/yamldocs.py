@@ -25,6 +25,17 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.reader import ReaderError
 
 from gitcops.model.diagnostics import Diagnostics
+from gitcops.model.goyaml import (
+    BINARY_TAG,
+    FIXED,
+    FLOAT_TAG,
+    MERGE_TAG,
+    NUMERIC_START,
+    STR_TAG,
+    TIMESTAMP_TAG,
+    GoScalarLoader,
+    number_tag,
+)
 
 __all__ = [
     "GoYamlLoader",
@@ -34,59 +45,14 @@ __all__ = [
     "load_documents",
 ]
 
-_TAG = "tag:yaml.org,2002:"
-STR_TAG = _TAG + "str"
-INT_TAG = _TAG + "int"
-FLOAT_TAG = _TAG + "float"
-BOOL_TAG = _TAG + "bool"
-NULL_TAG = _TAG + "null"
-TIMESTAMP_TAG = _TAG + "timestamp"
-MERGE_TAG = _TAG + "merge"
-MAP_TAG = _TAG + "map"
-SEQ_TAG = _TAG + "seq"
-
-_FIXED: Final[dict[str, tuple[str, Any]]] = {
-    **{word: (BOOL_TAG, True) for word in ("true", "True", "TRUE")},
-    **{word: (BOOL_TAG, False) for word in ("false", "False", "FALSE")},
-    **{word: (NULL_TAG, None) for word in ("", "~", "null", "Null", "NULL")},
-    **{word: (FLOAT_TAG, float("nan")) for word in (".nan", ".NaN", ".NAN")},
-    **{word: (FLOAT_TAG, float("inf")) for word in (".inf", ".Inf", ".INF")},
-    **{word: (FLOAT_TAG, float("inf")) for word in ("+.inf", "+.Inf", "+.INF")},
-    **{word: (FLOAT_TAG, float("-inf")) for word in ("-.inf", "-.Inf", "-.INF")},
-    "<<": (MERGE_TAG, "<<"),
-}
-# go-yaml only looks further at scalars starting with one of these characters.
-_NUMERIC_START = frozenset("+-0123456789")
-_INT = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)")
-_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+# "<<" is a merge key, as kubectl reads it.
+_FIXED: Final[dict[str, tuple[str, Any]]] = {**FIXED, "<<": (MERGE_TAG, "<<")}
 _DOT_FLOAT = re.compile(r"\.[0-9]+(?:[eE][-+]?[0-9]+)?")
 _TIMESTAMP = re.compile(
     r"(?P<y>[0-9]{4})-(?P<mo>[0-9]{1,2})-(?P<d>[0-9]{1,2})"
     r"(?:(?P<sep>[Tt ])(?P<h>[0-9]{1,2}):(?P<mi>[0-9]{1,2}):(?P<s>[0-9]{1,2})"
     r"(?:\.(?P<frac>[0-9]{1,9}))?(?P<tz>Z|[-+][0-9]{2}:[0-9]{2})?)?"
 )
-_INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
-
-
-def _go_int(text: str) -> int | None:
-    """strconv.ParseInt(text, 0, 64) (falling back to ParseUint) as go-yaml calls it."""
-    plain = text.replace("_", "")
-    if not _INT.fullmatch(plain):
-        return None
-    sign, digits = (-1, plain[1:]) if plain[0] == "-" else (1, plain.lstrip("+"))
-    if len(digits) > 1 and digits[0] == "0" and digits[1] in "0123456789":
-        value = sign * int(digits, 8)  # 0644: go-yaml keeps YAML 1.1 octals
-    else:
-        value = sign * int(digits, 0)
-    return value if _INT64_MIN <= value <= _UINT64_MAX else None
-
-
-def _go_float(text: str) -> float | None:
-    plain = text.replace("_", "")
-    if not _FLOAT.fullmatch(plain):
-        return None
-    value = float(plain)
-    return None if value in (float("inf"), float("-inf")) else value
 
 
 def _timestamp(text: str) -> str | None:
@@ -117,18 +83,14 @@ def _resolve_plain(value: str) -> str:
     first = value[0]
     if first == ".":
         return FLOAT_TAG if _DOT_FLOAT.fullmatch(value) else STR_TAG
-    if first not in _NUMERIC_START:
+    if first not in NUMERIC_START:
         return STR_TAG
     if first.isdigit() and _timestamp(value) is not None:
         return TIMESTAMP_TAG
-    if _go_int(value) is not None:
-        return INT_TAG
-    if _go_float(value) is not None:
-        return FLOAT_TAG
-    return STR_TAG
+    return number_tag(value, finite=True)
 
 
-class GoYamlLoader(yaml.CSafeLoader):
+class GoYamlLoader(GoScalarLoader):
     """CSafeLoader with go-yaml v3 scalar typing and strict, JSON-like mappings."""
 
     # PyYAML hands out one object for an anchor and all its aliases; set when that happens
@@ -140,10 +102,8 @@ class GoYamlLoader(yaml.CSafeLoader):
             self.aliased = True
         return super().construct_object(node, deep=deep)
 
-    def resolve(self, kind: type[Node], value: str | None, implicit: tuple[bool, bool]) -> str:
-        if kind is ScalarNode:
-            return _resolve_plain(value or "") if implicit[0] else STR_TAG
-        return SEQ_TAG if kind is SequenceNode else MAP_TAG
+    def plain_tag(self, value: str) -> str:
+        return _resolve_plain(value)
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         seen: dict[str, Node] = {}
@@ -175,45 +135,8 @@ def _node_text(node: Node) -> str:
     return "that is a list" if isinstance(node, SequenceNode) else "that is a map"
 
 
-def _scalar(loader: GoYamlLoader, node: Node) -> str:
-    if not isinstance(node, ScalarNode):
-        shape = "list" if isinstance(node, SequenceNode) else "map"
-        raise ConstructorError(None, None, f"expected a scalar, found a {shape}", node.start_mark)
-    return str(node.value)
-
-
-def _construct_int(loader: GoYamlLoader, node: Node) -> int:
-    value = _go_int(_scalar(loader, node))
-    if value is None:
-        raise ConstructorError(None, None, "invalid integer", node.start_mark)
-    return value
-
-
-def _construct_float(loader: GoYamlLoader, node: Node) -> float:
-    text = _scalar(loader, node)
-    fixed = _FIXED.get(text)
-    if fixed is not None and fixed[0] == FLOAT_TAG:
-        return float(fixed[1])
-    as_int = _go_int(text)
-    value = float(as_int) if as_int is not None else _go_float(text)
-    if value is None:
-        raise ConstructorError(None, None, "invalid float", node.start_mark)
-    return value
-
-
-def _construct_bool(loader: GoYamlLoader, node: Node) -> bool:
-    fixed = _FIXED.get(_scalar(loader, node))
-    if fixed is None or fixed[0] != BOOL_TAG:
-        raise ConstructorError(None, None, "invalid boolean", node.start_mark)
-    return bool(fixed[1])
-
-
-def _construct_null(loader: GoYamlLoader, node: Node) -> None:
-    return None
-
-
 def _construct_timestamp(loader: GoYamlLoader, node: Node) -> str:
-    value = _timestamp(_scalar(loader, node))
+    value = _timestamp(loader.scalar(node))
     if value is None:
         raise ConstructorError(None, None, "invalid timestamp", node.start_mark)
     return value
@@ -221,31 +144,14 @@ def _construct_timestamp(loader: GoYamlLoader, node: Node) -> str:
 
 def _construct_binary(loader: GoYamlLoader, node: Node) -> str:
     try:
-        raw = base64.b64decode(_scalar(loader, node), validate=False)
+        raw = base64.b64decode(loader.scalar(node), validate=False)
     except (binascii.Error, ValueError) as exc:
         raise ConstructorError(None, None, f"invalid base64: {exc}", node.start_mark) from exc
     return raw.decode("utf-8", errors="replace")
 
 
-def _construct_untagged(loader: GoYamlLoader, node: Node) -> Any:
-    """go-yaml ignores tags it does not know and reads the node by its shape."""
-    if isinstance(node, MappingNode):
-        return loader.construct_mapping(node, deep=True)
-    if isinstance(node, SequenceNode):
-        return loader.construct_sequence(node, deep=True)
-    return _scalar(loader, node)
-
-
-for _tag, _constructor in (
-    (INT_TAG, _construct_int),
-    (FLOAT_TAG, _construct_float),
-    (BOOL_TAG, _construct_bool),
-    (NULL_TAG, _construct_null),
-    (TIMESTAMP_TAG, _construct_timestamp),
-    (_TAG + "binary", _construct_binary),
-    (None, _construct_untagged),
-):
-    GoYamlLoader.add_constructor(_tag, _constructor)
+GoYamlLoader.add_constructor(TIMESTAMP_TAG, _construct_timestamp)
+GoYamlLoader.add_constructor(BINARY_TAG, _construct_binary)
 
 
 class YamlSyntaxError(Exception):

@@ -4,8 +4,8 @@ The MAC covers every value's bytes, so gitcops must type plain scalars exactly a
 when decoding into ``interface{}``: YAML 1.2 booleans only (``yes``/``on`` are strings), Go
 integer syntax (``0644`` and ``0o17`` are octal), and timestamps kept as the text written.
 ``<<`` is an ordinary key, as in sops's own tree. Non-string keys are refused (sops refuses
-them too). gitcops's render layer has a similar loader, but it prints timestamps as RFC 3339
-and the layering keeps secrets/ from importing render/.
+them too). The typing shared with render/'s loader is in gitcops.model.goyaml; render/ prints
+timestamps as RFC 3339 and reads ``<<`` as a merge key, so those parts stay apart.
 
 Writing mirrors sops: 4-space indentation, block style, keys in order, multi-line strings as
 literal blocks, and strings that yaml.v3 would read as another type are quoted. Comments are
@@ -24,29 +24,28 @@ import yaml
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from gitcops.model.goyaml import (
+    BINARY_TAG,
+    FIXED,
+    FLOAT_TAG,
+    MAP_TAG,
+    MERGE_TAG,
+    NUMERIC_START,
+    SEQ_TAG,
+    STR_TAG,
+    TIMESTAMP_TAG,
+    GoScalarLoader,
+    go_float,
+    number_tag,
+)
+
 __all__ = ["YamlError", "dump_documents", "load_documents"]
 
-_TAG = "tag:yaml.org,2002:"
-_STR, _INT, _FLOAT = _TAG + "str", _TAG + "int", _TAG + "float"
-_BOOL, _NULL, _TIMESTAMP = _TAG + "bool", _TAG + "null", _TAG + "timestamp"
-_MAP, _SEQ = _TAG + "map", _TAG + "seq"
-
-_FIXED: Final[dict[str, tuple[str, Any]]] = {
-    **{w: (_BOOL, True) for w in ("true", "True", "TRUE")},
-    **{w: (_BOOL, False) for w in ("false", "False", "FALSE")},
-    **{w: (_NULL, None) for w in ("", "~", "null", "Null", "NULL")},
-    **{w: (_FLOAT, float("nan")) for w in (".nan", ".NaN", ".NAN")},
-    **{w: (_FLOAT, float("inf")) for w in (".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF")},
-    **{w: (_FLOAT, float("-inf")) for w in ("-.inf", "-.Inf", "-.INF")},
-}
-_INT_RE = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)")
-_FLOAT_RE = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
 _TIMESTAMP_RE = re.compile(
     r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}"
     r"(?:(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?"
     r"(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?)?"
 )
-_INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
 # Aliases are expanded into copies; refuse a "billion laughs" document.
 _MAX_NODES: Final = 1_000_000
 
@@ -55,51 +54,36 @@ class YamlError(ValueError):
     """YAML that cannot be read as a SOPS tree; the message names no values."""
 
 
-def _go_int(text: str) -> int | None:
-    plain = text.replace("_", "")
-    if not _INT_RE.fullmatch(plain):
-        return None
-    sign, digits = (-1, plain[1:]) if plain[0] == "-" else (1, plain.lstrip("+"))
-    if len(digits) > 1 and digits[0] == "0" and digits[1].isdigit():
-        value = sign * int(digits, 8)
-    else:
-        value = sign * int(digits, 0)
-    return value if _INT64_MIN <= value <= _UINT64_MAX else None
-
-
-def _go_float(text: str) -> float | None:
-    plain = text.replace("_", "")
-    return float(plain) if _FLOAT_RE.fullmatch(plain) else None
-
-
 def resolve_plain(value: str) -> str:
     """The tag yaml.v3 gives an untagged plain scalar."""
-    fixed = _FIXED.get(value)
+    fixed = FIXED.get(value)
     if fixed is not None:
         return fixed[0]
     if value[0] == ".":
-        return _FLOAT if _go_float(value) is not None else _STR
-    if value[0] not in "+-0123456789":
-        return _STR
+        return FLOAT_TAG if go_float(value, finite=False) is not None else STR_TAG
+    if value[0] not in NUMERIC_START:
+        return STR_TAG
     if _TIMESTAMP_RE.fullmatch(value):
-        return _TIMESTAMP
-    if _go_int(value) is not None:
-        return _INT
-    if _go_float(value) is not None:
-        return _FLOAT
-    return _STR
+        return TIMESTAMP_TAG
+    return number_tag(value, finite=False)
 
 
-class _Loader(yaml.CSafeLoader):
-    def resolve(self, kind: type[Node], value: str | None, implicit: tuple[bool, bool]) -> str:
-        if kind is ScalarNode:
-            return resolve_plain(value or "") if implicit[0] else _STR
-        return _SEQ if kind is SequenceNode else _MAP
+class _Loader(GoScalarLoader):
+    finite_floats = False  # see go_float
+
+    def plain_tag(self, value: str) -> str:
+        return resolve_plain(value)
+
+    def scalar(self, node: Node) -> str:
+        # secrets/ has always said less here than the base; kept so its messages do not change.
+        if not isinstance(node, ScalarNode):
+            raise ConstructorError(None, None, "expected a scalar", node.start_mark)
+        return str(node.value)
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         seen: set[str] = set()
         for key_node, _ in node.value:
-            if not isinstance(key_node, ScalarNode) or key_node.tag != _STR:
+            if not isinstance(key_node, ScalarNode) or key_node.tag != STR_TAG:
                 raise ConstructorError(
                     None, None, "a mapping key is not a string; quote it", key_node.start_mark
                 )
@@ -111,73 +95,21 @@ class _Loader(yaml.CSafeLoader):
         return super().construct_mapping(node, deep=True)
 
 
-def _scalar(node: Node) -> str:
-    if not isinstance(node, ScalarNode):
-        raise ConstructorError(None, None, "expected a scalar", node.start_mark)
-    return str(node.value)
-
-
-def _construct_int(loader: _Loader, node: Node) -> int:
-    value = _go_int(_scalar(node))
-    if value is None:
-        raise ConstructorError(None, None, "invalid integer", node.start_mark)
-    return value
-
-
-def _construct_float(loader: _Loader, node: Node) -> float:
-    text = _scalar(node)
-    fixed = _FIXED.get(text)
-    if fixed is not None and fixed[0] == _FLOAT:
-        return float(fixed[1])
-    as_int = _go_int(text)
-    value = float(as_int) if as_int is not None else _go_float(text)
-    if value is None:
-        raise ConstructorError(None, None, "invalid float", node.start_mark)
-    return value
-
-
-def _construct_bool(loader: _Loader, node: Node) -> bool:
-    fixed = _FIXED.get(_scalar(node))
-    if fixed is None or fixed[0] != _BOOL:
-        raise ConstructorError(None, None, "invalid boolean", node.start_mark)
-    return bool(fixed[1])
-
-
-def _construct_null(loader: _Loader, node: Node) -> None:
-    return None
-
-
 def _construct_timestamp(loader: _Loader, node: Node) -> str:
     # yaml.v3 hands timestamps to interface{} as the original text.
-    return _scalar(node)
+    return loader.scalar(node)
 
 
 def _construct_binary(loader: _Loader, node: Node) -> str:
     try:
-        raw = base64.b64decode(_scalar(node))
+        raw = base64.b64decode(loader.scalar(node))
     except (binascii.Error, ValueError):
         raise ConstructorError(None, None, "invalid base64", node.start_mark) from None
     return raw.decode("utf-8", "surrogateescape")
 
 
-def _construct_untagged(loader: _Loader, node: Node) -> Any:
-    if isinstance(node, MappingNode):
-        return loader.construct_mapping(node, deep=True)
-    if isinstance(node, SequenceNode):
-        return loader.construct_sequence(node, deep=True)
-    return _scalar(node)
-
-
-for _tag, _constructor in (
-    (_INT, _construct_int),
-    (_FLOAT, _construct_float),
-    (_BOOL, _construct_bool),
-    (_NULL, _construct_null),
-    (_TIMESTAMP, _construct_timestamp),
-    (_TAG + "binary", _construct_binary),
-    (None, _construct_untagged),
-):
-    _Loader.add_constructor(_tag, _constructor)
+_Loader.add_constructor(TIMESTAMP_TAG, _construct_timestamp)
+_Loader.add_constructor(BINARY_TAG, _construct_binary)
 
 
 def _unshare(value: Any, budget: list[int]) -> Any:
@@ -218,10 +150,10 @@ class _Dumper(yaml.SafeDumper):
         # The emitter quotes a string exactly when this says a plain scalar would not be one.
         if kind is ScalarNode:
             if not implicit[0]:
-                return _STR
+                return STR_TAG
             # A plain "<<" is a merge key to yaml.v3; quote it to keep it a string.
-            return _TAG + "merge" if value == "<<" else resolve_plain(value or "")
-        return _SEQ if kind is SequenceNode else _MAP
+            return MERGE_TAG if value == "<<" else resolve_plain(value or "")
+        return SEQ_TAG if kind is SequenceNode else MAP_TAG
 
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)  # yaml.v3 indents list items under their key
@@ -229,7 +161,7 @@ class _Dumper(yaml.SafeDumper):
 
 def _represent_str(dumper: _Dumper, value: str) -> ScalarNode:
     style = "|" if "\n" in value else None
-    return dumper.represent_scalar(_STR, value, style=style)
+    return dumper.represent_scalar(STR_TAG, value, style=style)
 
 
 def _represent_float(dumper: _Dumper, value: float) -> ScalarNode:
@@ -241,7 +173,7 @@ def _represent_float(dumper: _Dumper, value: float) -> ScalarNode:
         text = repr(value)
         if "e" in text and "." not in text:
             text = text.replace("e", ".0e")  # 1e+20 would read as a string in YAML 1.1 tools
-    return dumper.represent_scalar(_FLOAT, text)
+    return dumper.represent_scalar(FLOAT_TAG, text)
 
 
 _Dumper.add_representer(str, _represent_str)
