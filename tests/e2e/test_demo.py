@@ -29,3 +29,5 @@ def test_demo_script_runs_end_to_end(tmp_path: Path) -> None:
     assert "No drift" in out
     assert "in-sync" in out and "healthy" in out
     assert "hash chain verified" in out
+    assert "content: (sensitive value)" in out
+    assert "demo-password-" not in done.stdout + done.stderr

@@ -191,6 +191,25 @@ def rotate(
         err(f"rotated the data key of {output or file}")
 
 
+@secrets_app.command()
+@handle_errors
+def keygen(
+    output: Annotated[Path, typer.Option("--output", help="The key file to create (mode 0600).")],
+) -> None:
+    """Create an age identity in a new key file; print its recipient (the public key)."""
+    from gitcops.secrets.age import generate_identity, identity_recipient
+
+    identity = generate_identity()
+    recipient = identity_recipient(identity)
+    output.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # O_EXCL: never overwrite a key; a lost identity is every file encrypted for it lost.
+    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(f"# public key: {recipient}\n{identity}\n")
+    sys.stdout.write(recipient + "\n")
+    err(f"wrote an age identity to {output}; keep it out of Git and back it up")
+
+
 def _editor() -> list[str]:
     command = os.environ.get("SOPS_EDITOR") or os.environ.get("EDITOR") or "vi"
     return shlex.split(command)
