@@ -56,9 +56,11 @@ def _perform(change: PlannedChange, provider: Provider, options: ApplyOptions) -
                 change.id, Action.FAILED, f"internal error: {type(exc).__name__}: {exc}"
             )
         message = entry.message
-        if change.sensitive and message:
+        if change.sensitive_before and message:
             # A provider's message may quote what it was given (a URL, a command line).
-            message = scrub(message, texts_at(change.after, change.sensitive))
+            secrets = texts_at(change.after, change.sensitive)
+            secrets += texts_at(change.before, change.sensitive_before)
+            message = scrub(message, sorted(set(secrets), key=len, reverse=True))
         return ChangeSetEntry(entry.id, entry.action, message, time.perf_counter() - started)
 
 

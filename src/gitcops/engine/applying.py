@@ -156,6 +156,7 @@ def check_saved_plan(ws: Workspace, plan: Plan, store: StateStore) -> Plan:
             else None,
             c.after,
             sensitive=c.sensitive,
+            was_sensitive=c.was_sensitive,
         )
         for c in executable
     )
@@ -173,7 +174,7 @@ def check_saved_plan(ws: Workspace, plan: Plan, store: StateStore) -> Plan:
     return replace(
         plan,
         changes=tuple(
-            replace(c, before=now.before) if c.sensitive else c
+            replace(c, before=now.before) if c.sensitive_before else c
             for c, now in zip(executable, current, strict=True)
         ),
     )

@@ -66,11 +66,11 @@ def protect(
         replace(
             c,
             protected=(
-                redactor().protect(c.before, c.sensitive),
+                redactor().protect(c.before, c.sensitive_before),
                 redactor().protect(c.after, c.sensitive),
             ),
         )
-        if c.sensitive and c.protected is None
+        if c.sensitive_before and c.protected is None
         else c
         for c in changes
     )

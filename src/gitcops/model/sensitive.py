@@ -12,6 +12,7 @@ import copy
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -84,23 +85,34 @@ def token_paths(tree: Any, prefix: FieldPath = ()) -> Iterator[FieldPath]:
 
 
 def texts_at(tree: Any, paths: Iterable[FieldPath]) -> list[str]:
-    """The sensitive values of `tree` as they could appear in a message, longest first."""
-    found: list[str] = []
+    """The sensitive values of `tree` as they could appear in a message, longest first.
+
+    Besides each value (and its repr), the pieces of a structured string, so that a message
+    quoting a URL with its credentials rewritten still loses the token in its query.
+    """
+    found: set[str] = set()
     for path in paths:
         present, value = lookup(tree, path)
         if present:
-            found.extend(_texts(value))
-    return sorted(set(found), key=len, reverse=True)
+            found.update(_texts(value))
+    return sorted(found, key=len, reverse=True)
+
+
+_PIECES = re.compile(r"[/:?&=@#;,\s]+")
+_MIN_PIECE = 6  # shorter pieces of a URL are its scheme, a port, a word: not worth hiding
 
 
 def _texts(value: Any) -> list[str]:
     if isinstance(value, dict):
-        return [t for v in value.values() for t in _texts(v)]
+        return [t for k, v in value.items() for t in (*_texts(k), *_texts(v))]
     if isinstance(value, list):
         return [t for v in value for t in _texts(v)]
     if isinstance(value, str):
-        return [value, repr(value)] if value else []
-    return [json.dumps(value)]
+        if not value:
+            return []
+        pieces = [p for p in _PIECES.split(value) if len(p) >= _MIN_PIECE]
+        return [value, repr(value), *pieces]
+    return [json.dumps(value), repr(value)]
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:

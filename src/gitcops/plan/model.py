@@ -38,6 +38,8 @@ class PlannedChange:
     address: str | None = None  # the real-world object (a path): recorded in the inventory
     superseded: bool = False  # a delete of the object a resource managed before it moved
     sensitive: tuple[FieldPath, ...] = ()  # spec fields holding secrets
+    # Fields that held secrets when last applied: the live `before` still holds them.
+    was_sensitive: tuple[FieldPath, ...] = ()
     # (before, after) with every sensitive field replaced by its token: what may leave memory.
     protected: tuple[dict[str, Any] | None, dict[str, Any] | None] | None = None
 
@@ -53,16 +55,20 @@ class PlannedChange:
     def public_after(self) -> dict[str, Any] | None:
         return self._public()[1]
 
+    @property
+    def sensitive_before(self) -> tuple[FieldPath, ...]:
+        return self.sensitive + self.was_sensitive
+
     def _public(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-        if not self.sensitive:
+        if not self.sensitive_before:
             return self.before, self.after
         if self.protected is None:
-            return mask(self.before, self.sensitive), mask(self.after, self.sensitive)
+            return mask(self.before, self.sensitive_before), mask(self.after, self.sensitive)
         return self.protected
 
     def public_diff(self) -> tuple[DiffItem, ...]:
         """The diff as it may be shown or saved: sensitive values are their tokens."""
-        if not self.sensitive:
+        if not self.sensitive_before:
             return self.diff
         before, after = self._public()
         return tuple(
@@ -72,7 +78,7 @@ class PlannedChange:
                 lookup(before, item.path)[1] if item.old is not None else None,
                 lookup(after, item.path)[1] if item.new is not None else None,
             )
-            if under(item.path, self.sensitive)
+            if under(item.path, self.sensitive_before)
             else item
             for item in self.diff
         )
@@ -90,6 +96,7 @@ class PlannedChange:
             "after": self.public_after,
             "diff": [d.as_json() for d in self.public_diff()],
             "sensitive": [list(p) for p in self.sensitive],
+            "wasSensitive": [list(p) for p in self.was_sensitive],
             "dependsOn": [str(d) for d in self.depends_on],
             "reason": self.reason,
             "forgetOnly": self.forget_only,
@@ -102,6 +109,7 @@ class PlannedChange:
     def from_json(cls, data: dict[str, Any]) -> PlannedChange:
         """A saved change: its sensitive fields hold tokens until the revision is rendered."""
         sensitive = tuple(tuple(p) for p in data.get("sensitive", []))
+        was_sensitive = tuple(tuple(p) for p in data.get("wasSensitive", []))
         return cls(
             action=ChangeAction(data["action"]),
             id=ResourceId.parse(data["id"]),
@@ -116,7 +124,10 @@ class PlannedChange:
             address=data.get("address"),
             superseded=bool(data.get("superseded", False)),
             sensitive=sensitive,
-            protected=(data.get("before"), data.get("after")) if sensitive else None,
+            was_sensitive=was_sensitive,
+            protected=(data.get("before"), data.get("after"))
+            if sensitive or was_sensitive
+            else None,
         )
 
 

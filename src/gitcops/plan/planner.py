@@ -59,6 +59,7 @@ def _change(
     want: Desired,
     before: dict[str, Any] | None,
     reason: str = "",
+    was_sensitive: tuple[FieldPath, ...] = (),
 ) -> PlannedChange:
     return PlannedChange(
         action,
@@ -72,6 +73,7 @@ def _change(
         origin=want.origin,
         address=want.address,
         sensitive=want.sensitive,
+        was_sensitive=tuple(p for p in was_sensitive if p not in want.sensitive),
     )
 
 
@@ -97,7 +99,9 @@ def _desired_change(
         reason = "exists, not yet managed"
     else:
         reason = ""
-    return _change(ChangeAction.UPDATE, want, live, reason)
+    # A field that held a secret when applied still holds it live, even if Git now says otherwise.
+    was = tuple(token_paths(applied.spec)) if applied is not None else ()
+    return _change(ChangeAction.UPDATE, want, live, reason, was)
 
 
 def _moved(applied: Applied, want: Desired) -> bool:

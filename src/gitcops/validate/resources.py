@@ -12,7 +12,7 @@ from gitcops.model.diagnostics import Diagnostics
 from gitcops.model.graph import find_cycle
 from gitcops.model.identity import ResourceId, provider_for_group, split_api_version
 from gitcops.model.resource import DEPENDS_ON, Origin, Resource
-from gitcops.model.sensitive import MARKER, FieldPath, scrub, texts_at, under
+from gitcops.model.sensitive import MARKER, FieldPath, lookup, mask, scrub, texts_at, under
 from gitcops.providers.base import (
     Declared,
     PrepareError,
@@ -137,8 +137,15 @@ def validate_resources(
         if resource is not None:
             prepared.append(resource)
     resources = [r for r, _ in prepared]
-    _check_unique(resources, providers, diags)
-    result = _with_edges(resources, providers, diags)
+    across = Diagnostics()  # messages about several resources may quote any of their secrets
+    _check_unique(resources, providers, across)
+    result = _with_edges(resources, providers, across)
+    secrets = sorted(
+        {t for r, fields in prepared if fields for t in texts_at(r.spec, fields)},
+        key=len,
+        reverse=True,
+    )
+    diags.extend(replace(d, message=scrub(d.message, secrets)) for d in across.items)
     diags.raise_if_errors()
     return [
         replace(item, sensitive=fields) if fields else item
@@ -195,7 +202,29 @@ def prepare_document(
     fields = _after_prepare(fields, before, resource.spec)
     for path, message in provider.validate(ValidateRequest(resource.id, resource.spec)).problems:
         diags.error(scrub(message, path), path=path, **where)
+    locating = _locating(provider, resource, fields)
+    if locating is not None:
+        diags.error(
+            "cannot come from a secret: it decides where the object is, and gitcops records "
+            "and shows every object's location",
+            path=("spec", *locating),
+            **where,
+        )
+        return None
     return resource, fields
+
+
+def _locating(
+    provider: Provider, resource: Resource, fields: tuple[FieldPath, ...]
+) -> FieldPath | None:
+    """The sensitive field the object's address depends on, if any."""
+    address = provider.address(resource.id, resource.spec) if fields else None
+    if address is None:
+        return None
+    for field in fields:
+        if provider.address(resource.id, mask(resource.spec, [field])) != address:
+            return field
+    return None
 
 
 def _after_prepare(
@@ -220,17 +249,20 @@ class _Scrubber:
     """Keeps secret values out of messages: a validator may quote the value it rejects."""
 
     def __init__(self, doc: dict[str, Any], sensitive: tuple[FieldPath, ...]) -> None:
+        self.doc = doc
         self.sensitive = sensitive
         self.values = texts_at(doc, sensitive)
 
     def __call__(self, message: str, path: Sequence[str | int]) -> str:
         if not self.sensitive:
             return message
-        message = scrub(message, self.values)
         if under(tuple(path), self.sensitive):
-            # Whatever the validator said, it said it about a secret: say only that much.
-            return f"{MARKER} is not valid here: {message}"
-        return message
+            # A schema message starts with the rejected value: keep only what is said of it.
+            found, value = lookup(self.doc, tuple(path))
+            if found and message.startswith(repr(value)):
+                message = message[len(repr(value)) :].lstrip()
+            return f"{MARKER} is not valid here: {scrub(message, self.values)}"
+        return scrub(message, self.values)
 
 
 def _check_unique(

@@ -574,6 +574,12 @@ class _StatusHandler(BaseHTTPRequestHandler):
     """GET /NNN answers with status NNN; a 3xx also points its Location at /200."""
 
     def do_GET(self) -> None:
+        if self.path.startswith("/auth"):  # 200 only with basic credentials u:p w
+            good = self.headers.get("Authorization") == "Basic dTpwIHc="
+            self.send_response(200 if good else 401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         status = int(self.path.strip("/"))
         self.send_response(status)
         if 300 <= status < 400:
@@ -626,3 +632,15 @@ def test_http_check_against_nothing_listening(provider: LocalProvider) -> None:
         port = server.getsockname()[1]
     healthy, message, _ = check(provider, {"http": {"url": f"http://127.0.0.1:{port}/"}})
     assert not healthy and message.startswith(f"GET http://127.0.0.1:{port}/: ")
+
+
+def test_http_check_sends_url_credentials_and_never_shows_them_or_the_query(
+    provider: LocalProvider, http_url: str
+) -> None:
+    authed = http_url.replace("http://", "http://u:p%20w@") + "/auth?token=t0ps3cr3t"
+    healthy, message, _ = check(provider, {"http": {"url": authed}})
+    assert healthy, message
+    assert "p%20w" not in message and "t0ps3cr3t" not in message
+    assert message == f"GET {http_url.replace('http://', 'http://***@')}/auth?...: 200"
+    healthy, _, _ = check(provider, {"http": {"url": f"{http_url}/auth"}})
+    assert not healthy

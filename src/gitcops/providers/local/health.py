@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import socket
 import subprocess
 import time
@@ -28,11 +29,28 @@ _OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 def _shown(url: str) -> str:
-    """The URL as messages, run records and the audit log show it: without credentials."""
+    """The URL as messages, run records and the audit log show it: no credentials, no query
+    (tokens travel in both)."""
     parts = urllib.parse.urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urllib.parse.urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@")[-1]))
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    if "@" in parts.netloc:
+        netloc = "***@" + netloc
+    return urllib.parse.urlunsplit(
+        parts._replace(netloc=netloc, query="..." if parts.query else "", fragment="")
+    )
+
+
+def _request(url: str) -> urllib.request.Request:
+    """urllib ignores user:password in a URL: send them as HTTP basic credentials instead."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None:
+        return urllib.request.Request(url)  # noqa: S310 - the schema admits http(s) only
+    bare = urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]))
+    user = urllib.parse.unquote(parts.username)
+    password = urllib.parse.unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    headers = {"Authorization": f"Basic {token}"}
+    return urllib.request.Request(bare, headers=headers)  # noqa: S310 - http(s) only
 
 
 def _http(spec: dict[str, Any]) -> Probe:
@@ -42,7 +60,7 @@ def _http(spec: dict[str, Any]) -> Probe:
 
     def probe(timeout: float) -> tuple[bool, str]:
         try:
-            with _OPENER.open(url, timeout=timeout) as response:
+            with _OPENER.open(_request(url), timeout=timeout) as response:
                 status = int(response.status)
         except urllib.error.HTTPError as exc:
             status = exc.code
