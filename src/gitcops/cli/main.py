@@ -639,4 +639,7 @@ def run() -> None:
     # A run is short-lived and allocates tens of thousands of small acyclic objects: frequent
     # cyclic-GC passes over them cost more than they reclaim (a third of a 10,000-file plan).
     gc.set_threshold(100_000, 50, 100)
+    from gitcops.cli.coercion import install
+
+    install()
     app()
