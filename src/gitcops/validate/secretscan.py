@@ -178,7 +178,7 @@ _SIMPLE_KEY = re.compile(r"^[\w.-]{1,253}$")
 
 
 @lru_cache(maxsize=1)
-def _settings_key() -> str:
+def settings_key() -> str:
     """What the results of a scan depend on besides the file: versions and configuration."""
     from importlib.metadata import version
 
@@ -198,7 +198,7 @@ def _settings_key() -> str:
 def _content_key(path: str, data: bytes) -> str:
     # The file name matters too: detect-secrets picks rules by extension (and skips lock files).
     digest = hashlib.sha256()
-    digest.update(_settings_key().encode())
+    digest.update(settings_key().encode())
     digest.update(b"\0" + posixpath.basename(path).encode("utf-8", "surrogateescape") + b"\0")
     digest.update(data)
     return digest.hexdigest()
