@@ -200,7 +200,7 @@ def _secret_rows(item: DesiredResource) -> list[findings_cache.SecretRow]:
 
     # Masked as policies see it: a secret from a reference is not plain text in Git.
     spec = mask(item.resource.spec, item.sensitive) if item.sensitive else item.resource.spec
-    return scan_values(_spec_strings(spec))
+    return scan_values(_spec_strings(spec), cache_dir=cache_dir())
 
 
 def _secret_finding(item: DesiredResource, path: tuple[str | int, ...], what: str) -> Finding:
