@@ -518,12 +518,19 @@ def test_the_saved_screen_finds_what_the_engine_finds(
     assert scan_values(spec_strings(_SCREEN_SPEC), cache_dir=tmp_path) == expected
     [saved] = (tmp_path / "secretscan").glob("screen-*.json")
     # A new process: no engine yet; the screen decides which values need it.
-    monkeypatch.setattr(secretscan, "_engine_instance", None)
-    assert scan_values(spec_strings(_SCREEN_SPEC), cache_dir=tmp_path) == expected
+    engine = secretscan._engine()
     for path, key, value in spec_strings(_SCREEN_SPEC):
+        monkeypatch.setattr(secretscan, "_engine_instance", engine)
         alone = scan_values([(path, key, value)])
+        monkeypatch.setattr(secretscan, "_engine_instance", None)
+        monkeypatch.setattr(secretscan, "_screens", {})
         assert scan_values([(path, key, value)], cache_dir=tmp_path) == alone
+        assert secretscan._screens[tmp_path / "secretscan"] is not None
+    monkeypatch.setattr(secretscan, "_engine_instance", None)
+    monkeypatch.setattr(secretscan, "_screens", {})
+    assert scan_values(spec_strings(_SCREEN_SPEC), cache_dir=tmp_path) == expected
     saved.write_text("not json")
+    monkeypatch.setattr(secretscan, "_screens", {})
     assert scan_values(spec_strings(_SCREEN_SPEC), cache_dir=tmp_path) == expected
 
 
@@ -533,12 +540,14 @@ def test_values_the_screen_clears_never_load_detect_secrets(
     from gitcops.validate import secretscan
 
     benign = {"path": "d000/f00001.txt", "content": "1:0:" + "ab12" * 40, "mode": "0644"}
+    monkeypatch.setattr(secretscan, "_screens", {})
     assert scan_values(spec_strings(benign), cache_dir=tmp_path) == []  # saves the screen
 
     def no_engine() -> None:
         raise AssertionError("detect-secrets was loaded")
 
     monkeypatch.setattr(secretscan, "_engine_instance", None)
+    monkeypatch.setattr(secretscan, "_screens", {})
     monkeypatch.setattr(secretscan, "_build_engine", no_engine)
     assert scan_values(spec_strings(benign), cache_dir=tmp_path) == []
     with pytest.raises(AssertionError, match="detect-secrets was loaded"):

@@ -163,7 +163,7 @@ def scan_values(
     if not items:
         return []
     cache = None if cache_dir is None else cache_dir / "secretscan"
-    session = _Session(screen=_load_screen(cache) if cache is not None else None)
+    session = _Session(screen=_screen_for(cache) if cache is not None else None)
     # A Kubernetes-style {name: DB_PASSWORD, value: hunter2} is scanned as `DB_PASSWORD: hunter2`.
     names = {p[:-1]: v for p, k, v in items if p and p[-1] == "name" and k == "name"}
     out: list[tuple[tuple[str | int, ...], str]] = []
@@ -174,7 +174,8 @@ def scan_values(
             found.extend(session.scan_value(alias, value))
         whats = (f"a possible {_label(hit)} (hash {hit.hash_prefix})" for hit in _dedupe(found))
         out.extend((path, what) for what in dict.fromkeys(whats))
-    if cache is not None and session.screen is None and session.built is not None:
+    if cache is not None and session.built is not None and cache not in _screens:
+        _screens[cache] = None  # saved once; this process has the engine from now on
         _save_screen(cache, session.built)
     return out
 
@@ -499,6 +500,18 @@ class _Screen:
                 if gate(piece):
                     return False
         return True
+
+
+# Per cache directory, loaded (or saved) once per process; scan_values runs once a document.
+_screens: dict[Path, _Screen | None] = {}
+
+
+def _screen_for(cache: Path) -> _Screen | None:
+    if _engine_instance is not None:
+        return None  # the engine is loaded: its own gates are at hand
+    if cache not in _screens:
+        _screens[cache] = _load_screen(cache)
+    return _screens[cache]
 
 
 def _screen_path(cache: Path) -> Path:
