@@ -49,11 +49,16 @@ def _actor() -> str:
     return os.environ.get("GITCOPS_ACTOR") or getpass.getuser()
 
 
+_opened_stores: list[StateStore] = []
+
+
 def _store(state: str | None) -> StateStore:
     from gitcops.engine.paths import default_state_location
     from gitcops.state.sqlite import open_store
 
-    return open_store(state or default_state_location())
+    store = open_store(state or default_state_location())
+    _opened_stores.append(store)
+    return store
 
 
 def _workspace(repo: str, env: str, rev: str | None, worktree: bool = False) -> Workspace:
@@ -642,4 +647,12 @@ def run() -> None:
     from gitcops.cli.coercion import install
 
     install()
-    app()
+    try:
+        app()
+    finally:
+        # Closed here, not whenever the garbage collector would get to them.
+        for store in _opened_stores:
+            store.close()
+        # Only exiting remains: exempt what is allocated from the final collection, which
+        # walks every object (~25 ms after a 1,000-file plan) to free memory the OS reclaims.
+        gc.freeze()
