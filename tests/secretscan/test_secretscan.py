@@ -552,3 +552,18 @@ def test_values_the_screen_clears_never_load_detect_secrets(
     assert scan_values(spec_strings(benign), cache_dir=tmp_path) == []
     with pytest.raises(AssertionError, match="detect-secrets was loaded"):
         scan_values(spec_strings({"password": PASSWORD}), cache_dir=tmp_path)
+
+
+def test_a_new_process_saves_the_screen_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitcops.validate import secretscan
+
+    monkeypatch.setattr(secretscan, "_engine_instance", None)
+    monkeypatch.setattr(secretscan, "_screens", {})
+    monkeypatch.setattr(secretscan, "_saved", set())
+    assert scan_values(spec_strings({"password": PASSWORD}), cache_dir=tmp_path)
+    [saved] = (tmp_path / "secretscan").glob("screen-*.json")
+    saved.unlink()
+    assert scan_values(spec_strings({"password": PASSWORD}), cache_dir=tmp_path)
+    assert not saved.exists()  # written once per process

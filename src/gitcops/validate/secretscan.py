@@ -174,8 +174,10 @@ def scan_values(
             found.extend(session.scan_value(alias, value))
         whats = (f"a possible {_label(hit)} (hash {hit.hash_prefix})" for hit in _dedupe(found))
         out.extend((path, what) for what in dict.fromkeys(whats))
-    if cache is not None and session.built is not None and cache not in _screens:
-        _screens[cache] = None  # saved once; this process has the engine from now on
+    # Saved once a process, by one that had to load the engine because no screen was saved.
+    loaded = cache is not None and _screens.get(cache) is not None
+    if cache is not None and session.built is not None and not loaded and cache not in _saved:
+        _saved.add(cache)
         _save_screen(cache, session.built)
     return out
 
@@ -504,6 +506,7 @@ class _Screen:
 
 # Per cache directory, loaded (or saved) once per process; scan_values runs once a document.
 _screens: dict[Path, _Screen | None] = {}
+_saved: set[Path] = set()
 
 
 def _screen_for(cache: Path) -> _Screen | None:
