@@ -286,7 +286,8 @@ def _decode(text: str) -> list[Finding]:
 
 
 def _resource_findings(ws: Workspace, options: PolicyOptions) -> list[Finding]:
-    """Raw (unwaived) findings about the environment's resources, cached by tree and config."""
+    """Raw (unwaived) findings about the environment's resources, cached by tree and config,
+    and per document below that (_evaluate_resources)."""
     key = _cache_key(ws, options)
     target = cache_dir() / "policy" / f"{key}.json"
     if key is not None and target.exists():
@@ -336,7 +337,7 @@ def _evaluate_resources(ws: Workspace, options: PolicyOptions) -> list[Finding]:
         for i, row in zip(missing, fresh, strict=True):
             rows[i] = row
     current = {k: r for k, r in zip(keys, rows, strict=True) if k is not None and r is not None}
-    if missing or len(current) != stored.size:  # new entries, or some of documents now gone
+    if missing or len(current) != stored.size:  # new entries, or entries of documents now gone
         stored.save(current)
     findings = [
         _to_finding(
