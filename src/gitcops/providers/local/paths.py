@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
 import re
@@ -14,6 +15,7 @@ class PathEscapeError(ValueError):
     pass
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a pure function, asked about each path several times
 def relative_path(path: str) -> str:
     """Check a spec path lexically and return it normalised ('etc/motd')."""
     if _CONTROL.search(path):
