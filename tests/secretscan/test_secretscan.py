@@ -481,3 +481,89 @@ def test_scan_values_finds_secret_material_in_nested_specs() -> None:
         assert_no_secret_material(what)
     assert scan_values([]) == []
     assert scan_values([(("spec", "name"), "name", "web")]) == []
+
+
+_SCREEN_SPEC = {
+    "containers": [
+        {
+            "image": "registry.example.com/app:3f786850e387",
+            "args": ["--verbose", f"--token={GITHUB_TOKEN}", f"--slack={SLACK_TOKEN}"],
+            "env": [
+                {"name": "DB_PASSWORD", "value": PASSWORD},
+                {"name": "LOG_LEVEL", "value": "info"},
+            ],
+        }
+    ],
+    "auth": {"password": PASSWORD, "jwt": JWT, "stripe": STRIPE_KEY},
+    "cloud": {"accessKeyId": AWS_KEY_ID, "secretAccessKey": AWS_SECRET_KEY},
+    "files": {
+        "config.ini": f"[db]\nuser = app\npassword = {PASSWORD}\n",
+        "waived.ini": f"# pragma: allowlist nextline secret\npassword = {PASSWORD}\n",
+        "key.pem": PRIVATE_KEY,
+        "long.json": json.dumps({"k": "v" * 9000, "token": GITHUB_TOKEN}),
+    },
+    "checksum": "9fceb02d0ae598e95dc970b74767f19372d61af8",
+    "content": "0123456789abcdef" * 12,
+    "motd": "hello\nworld\n",
+}
+
+
+def test_the_saved_screen_finds_what_the_engine_finds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitcops.validate import secretscan
+
+    expected = scan_values(spec_strings(_SCREEN_SPEC))
+    assert len(expected) >= 8
+    assert scan_values(spec_strings(_SCREEN_SPEC), cache_dir=tmp_path) == expected
+    [saved] = (tmp_path / "secretscan").glob("screen-*.json")
+    # A new process: no engine yet; the screen decides which values need it.
+    engine = secretscan._engine()
+    for path, key, value in spec_strings(_SCREEN_SPEC):
+        monkeypatch.setattr(secretscan, "_engine_instance", engine)
+        alone = scan_values([(path, key, value)])
+        monkeypatch.setattr(secretscan, "_engine_instance", None)
+        monkeypatch.setattr(secretscan, "_screens", {})
+        assert scan_values([(path, key, value)], cache_dir=tmp_path) == alone
+        assert secretscan._screens[tmp_path / "secretscan"] is not None
+    monkeypatch.setattr(secretscan, "_engine_instance", None)
+    monkeypatch.setattr(secretscan, "_screens", {})
+    assert scan_values(spec_strings(_SCREEN_SPEC), cache_dir=tmp_path) == expected
+    saved.write_text("not json")
+    monkeypatch.setattr(secretscan, "_screens", {})
+    assert scan_values(spec_strings(_SCREEN_SPEC), cache_dir=tmp_path) == expected
+
+
+def test_values_the_screen_clears_never_load_detect_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitcops.validate import secretscan
+
+    benign = {"path": "d000/f00001.txt", "content": "1:0:" + "ab12" * 40, "mode": "0644"}
+    monkeypatch.setattr(secretscan, "_screens", {})
+    assert scan_values(spec_strings(benign), cache_dir=tmp_path) == []  # saves the screen
+
+    def no_engine() -> None:
+        raise AssertionError("detect-secrets was loaded")
+
+    monkeypatch.setattr(secretscan, "_engine_instance", None)
+    monkeypatch.setattr(secretscan, "_screens", {})
+    monkeypatch.setattr(secretscan, "_build_engine", no_engine)
+    assert scan_values(spec_strings(benign), cache_dir=tmp_path) == []
+    with pytest.raises(AssertionError, match="detect-secrets was loaded"):
+        scan_values(spec_strings({"password": PASSWORD}), cache_dir=tmp_path)
+
+
+def test_a_new_process_saves_the_screen_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitcops.validate import secretscan
+
+    monkeypatch.setattr(secretscan, "_engine_instance", None)
+    monkeypatch.setattr(secretscan, "_screens", {})
+    monkeypatch.setattr(secretscan, "_saved", set())
+    assert scan_values(spec_strings({"password": PASSWORD}), cache_dir=tmp_path)
+    [saved] = (tmp_path / "secretscan").glob("screen-*.json")
+    saved.unlink()
+    assert scan_values(spec_strings({"password": PASSWORD}), cache_dir=tmp_path)
+    assert not saved.exists()  # written once per process

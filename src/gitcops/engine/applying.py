@@ -245,13 +245,25 @@ def apply_workspace(
     with store.lock(ws.scope, lock_timeout):
         if saved_plan is not None:
             plan = check_saved_plan(ws, saved_plan, store)
+            inventory = store.inventory(ws.scope)
         else:
-            plan = make_plan(ws, store, with_fingerprint=False).plan
-        notes = gate(plan, len(store.inventory(ws.scope))) if gate is not None else []
+            result = make_plan(ws, store, with_fingerprint=False)
+            plan = result.plan
+            inventory = result.inventory if result.inventory is not None else {}
+        notes = gate(plan, len(inventory)) if gate is not None else []
         if on_plan is not None and not on_plan(plan):
             return None
         return _execute(
-            ws, store, plan, options or ApplyOptions(), actor, trigger, kind, progress, notes
+            ws,
+            store,
+            plan,
+            inventory,
+            options or ApplyOptions(),
+            actor,
+            trigger,
+            kind,
+            progress,
+            notes,
         )
 
 
@@ -259,6 +271,7 @@ def _execute(
     ws: Workspace,
     store: StateStore,
     plan: Plan,
+    inventory: dict[ResourceId, InventoryEntry],
     options: ApplyOptions,
     actor: str,
     trigger: str,
@@ -267,7 +280,6 @@ def _execute(
     notes: list[str],
 ) -> ApplyOutcome:
     started = time.perf_counter()
-    inventory = store.inventory(ws.scope)
     run_id = store.begin_run(
         ws.scope,
         kind=kind,

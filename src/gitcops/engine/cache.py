@@ -13,7 +13,7 @@ from gitcops import __version__
 from gitcops.model.identity import ResourceId
 from gitcops.model.project import Project
 from gitcops.model.resource import Origin, Resource
-from gitcops.render.pipeline import load_project as parse_project
+from gitcops.render.pipeline import parse_project, read_project_file
 from gitcops.source.tree import SourceTree
 from gitcops.validate.resources import DesiredResource
 
@@ -115,17 +115,37 @@ def store(
 
 
 def load_project(directory: Path, tree: SourceTree) -> Project:
-    """The validated Project of a tree, from the cache when this tree was seen before."""
+    """The validated Project of a tree: from the cache when this tree was seen before, or when
+    its gitcops.yaml was (most commits change documents, not the project file)."""
     key = tree.cache_key
-    target = directory / "projects" / f"{key}.json"
     if key is not None:
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-            return Project.from_trusted(json.loads(target.read_bytes()))
-    project = parse_project(tree)
+        cached = _load_project(directory, key)
+        if cached is not None:
+            return cached
+    data = read_project_file(tree)
+    material = json.dumps([_FORMAT, __version__, hashlib.sha256(data).hexdigest()])
+    content_key = "content-" + hashlib.sha256(material.encode()).hexdigest()
+    project = _load_project(directory, content_key)
+    if project is None:
+        project = parse_project(data)
+        _store_project(directory, content_key, project)
     if key is not None:
-        with contextlib.suppress(OSError):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temp = target.with_name(f".{key}.{os.getpid()}.tmp")
-            temp.write_text(json.dumps(project.document))
-            os.replace(temp, target)
+        _store_project(directory, key, project)
     return project
+
+
+def _load_project(directory: Path, key: str) -> Project | None:
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        return Project.from_trusted(
+            json.loads((directory / "projects" / f"{key}.json").read_bytes())
+        )
+    return None
+
+
+def _store_project(directory: Path, key: str, project: Project) -> None:
+    target = directory / "projects" / f"{key}.json"
+    with contextlib.suppress(OSError):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(f".{key}.{os.getpid()}.tmp")
+        temp.write_text(json.dumps(project.document))
+        os.replace(temp, target)

@@ -14,6 +14,7 @@ from gitcops.model.sensitive import Redactor
 from gitcops.plan.model import Plan, PlannedChange, live_fingerprint, spec_hash
 from gitcops.plan.planner import Applied, Desired, plan_changes
 from gitcops.providers.base import Declared, Provider, ReadRequest
+from gitcops.state.records import InventoryEntry
 from gitcops.state.store import StateStore
 from gitcops.validate.resources import DesiredResource
 
@@ -25,6 +26,9 @@ class PlanResult:
     plan: Plan
     desired: list[DesiredResource]
     inventory_size: int = 0
+    # What the plan was made against: an apply holding the lock reuses it instead of reading
+    # (and decoding) every row again.
+    inventory: dict[ResourceId, InventoryEntry] | None = None
 
 
 def to_desired(items: list[DesiredResource], redactor: Callable[[], Redactor]) -> list[Desired]:
@@ -178,4 +182,4 @@ def make_plan(ws: Workspace, store: StateStore, *, with_fingerprint: bool = True
         inventory_serial=status.serial if status else 0,
         live_fingerprint=fingerprint(changes) if with_fingerprint else "",
     )
-    return PlanResult(plan, items, len(applied))
+    return PlanResult(plan, items, len(applied), applied)

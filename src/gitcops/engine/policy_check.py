@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gitcops import __version__
+from gitcops.engine import findings_cache
 from gitcops.engine.paths import cache_dir
 from gitcops.engine.workspace import Workspace, desired_state
 from gitcops.model.diagnostics import Diagnostic
@@ -148,6 +150,18 @@ def resource_input(ws: Workspace, item: DesiredResource) -> dict[str, Any]:
     return document
 
 
+@dataclass(frozen=True, slots=True)
+class _Raw:
+    """A policy result as the engine reports it (its RawFinding), rebuilt from the cache."""
+
+    index: int
+    namespace: str
+    rule: str
+    message: str
+    details: dict[str, Any]
+    policy_file: str | None
+
+
 def _to_finding(raw: Any, source: str, items: Sequence[DesiredResource] | None) -> Finding:
     severity = Severity.FAILURE if raw.rule in _FAILING_RULES else Severity.WARNING
     details = dict(raw.details)
@@ -181,27 +195,27 @@ def _spec_strings(
         yield path, key, value
 
 
-def _plaintext_secrets(items: Sequence[DesiredResource]) -> list[Finding]:
-    from gitcops.model.diagnostics import format_path
+def _secret_rows(item: DesiredResource) -> list[findings_cache.SecretRow]:
     from gitcops.validate.secretscan import scan_values
 
-    findings = []
-    for item in items:
-        spec = mask(item.resource.spec, item.sensitive) if item.sensitive else item.resource.spec
-        for path, what in scan_values(_spec_strings(spec)):
-            findings.append(
-                Finding(
-                    source="builtin",
-                    rule="builtin.plaintext_secrets",
-                    severity=Severity.FAILURE,
-                    message=f"field {format_path(path)} holds {what} in plain text; "
-                    "encrypt it with SOPS and reference it instead",
-                    file=item.resource.origin.file,
-                    document=item.resource.where(),
-                    resource=str(item.resource.id),
-                )
-            )
-    return findings
+    # Masked as policies see it: a secret from a reference is not plain text in Git.
+    spec = mask(item.resource.spec, item.sensitive) if item.sensitive else item.resource.spec
+    return scan_values(_spec_strings(spec), cache_dir=cache_dir())
+
+
+def _secret_finding(item: DesiredResource, path: tuple[str | int, ...], what: str) -> Finding:
+    from gitcops.model.diagnostics import format_path
+
+    return Finding(
+        source="builtin",
+        rule="builtin.plaintext_secrets",
+        severity=Severity.FAILURE,
+        message=f"field {format_path(path)} holds {what} in plain text; "
+        "encrypt it with SOPS and reference it instead",
+        file=item.resource.origin.file,
+        document=item.resource.where(),
+        resource=str(item.resource.id),
+    )
 
 
 def _subjects(items: Sequence[DesiredResource]) -> dict[str, Subject]:
@@ -219,7 +233,14 @@ def _cache_key(ws: Workspace, options: PolicyOptions) -> str | None:
         return None
     extra = extra_policy_files(options.extra_dirs)
     material = json.dumps(
-        [ws.tree.cache_key, ws.environment.name, _settings(ws), list(options.namespaces), extra],
+        [
+            __version__,  # the built-in policies and the scanner ship with gitcops
+            ws.tree.cache_key,
+            ws.environment.name,
+            _settings(ws),
+            list(options.namespaces),
+            extra,
+        ],
         sort_keys=True,
         default=str,
     )
@@ -265,7 +286,8 @@ def _decode(text: str) -> list[Finding]:
 
 
 def _resource_findings(ws: Workspace, options: PolicyOptions) -> list[Finding]:
-    """Raw (unwaived) findings about the environment's resources, cached by tree and config."""
+    """Raw (unwaived) findings about the environment's resources, cached by tree and config,
+    and per document below that (_evaluate_resources)."""
     key = _cache_key(ws, options)
     target = cache_dir() / "policy" / f"{key}.json"
     if key is not None and target.exists():
@@ -286,19 +308,124 @@ def _resource_findings(ws: Workspace, options: PolicyOptions) -> list[Finding]:
 
 
 def _evaluate_resources(ws: Workspace, options: PolicyOptions) -> list[Finding]:
+    """Evaluate each document, or take its cached findings when nothing they depend on changed."""
     items = desired_state(ws)
     settings = _settings(ws)
-    engine = _engine(ws, options)
-    inputs = [resource_input(ws, item) for item in items]
     # One pass over the inputs for user and built-in namespaces: converting inputs is the cost.
     namespaces = [*_namespaces(settings, options, "namespaces", "main"), RESOURCE_BUILTIN]
+    secrets = _enabled(settings, "plaintextSecrets")
+    inputs = [resource_input(ws, item) for item in items]
+    keys = [findings_cache.document_key(document) for document in inputs]
+    stored = findings_cache.DocumentFindings(
+        cache_dir(), _bundle_key(ws, options, namespaces, secrets)
+    )
+    rows = [stored.get(key) for key in keys]
+    missing = [i for i, row in enumerate(rows) if row is None]
+    if missing:
+        fresh = _evaluate_documents(
+            ws,
+            options,
+            [items[i] for i in missing],
+            [inputs[i] for i in missing],
+            namespaces,
+            secrets,
+        )
+        if fresh is None:
+            # A policy failed at run time: evaluated as a whole, the error names the input's
+            # position among all documents (and nothing is cached).
+            return _evaluate_all(ws, options, items, inputs, namespaces, secrets)
+        for i, row in zip(missing, fresh, strict=True):
+            rows[i] = row
+    current = {k: r for k, r in zip(keys, rows, strict=True) if k is not None and r is not None}
+    if missing or len(current) != stored.size:  # new entries, or entries of documents now gone
+        stored.save(current)
+    findings = [
+        _to_finding(
+            _Raw(i, namespace, rule, message, details, policy_file),
+            "builtin" if namespace == RESOURCE_BUILTIN else "policy",
+            items,
+        )
+        for i, row in enumerate(rows)
+        if row is not None
+        for namespace, rule, message, details, policy_file in row[0]
+    ]
+    findings += [
+        _secret_finding(items[i], path, what)
+        for i, row in enumerate(rows)
+        if row is not None
+        for path, what in row[1]
+    ]
+    return findings
+
+
+def _evaluate_all(
+    ws: Workspace,
+    options: PolicyOptions,
+    items: Sequence[DesiredResource],
+    inputs: Sequence[dict[str, Any]],
+    namespaces: Sequence[str],
+    secrets: bool,
+) -> list[Finding]:
     findings = [
         _to_finding(raw, "builtin" if raw.namespace == RESOURCE_BUILTIN else "policy", items)
-        for raw in engine.evaluate(inputs, namespaces)
+        for raw in _engine(ws, options).evaluate(inputs, namespaces)
     ]
-    if _enabled(settings, "plaintextSecrets"):
-        findings += _plaintext_secrets(items)
+    if secrets:
+        findings += [
+            _secret_finding(item, path, what) for item in items for path, what in _secret_rows(item)
+        ]
     return findings
+
+
+def _evaluate_documents(
+    ws: Workspace,
+    options: PolicyOptions,
+    items: Sequence[DesiredResource],
+    inputs: Sequence[dict[str, Any]],
+    namespaces: Sequence[str],
+    secrets: bool,
+) -> list[tuple[list[findings_cache.PolicyRow], list[findings_cache.SecretRow]]] | None:
+    """Fresh findings of each of *items*; None when a policy fails at run time on one of them
+    (the index in that error would be a position among *items*, not among all documents)."""
+    from gitcops.validate.policy.engine import PolicyRuntimeError
+
+    results: list[tuple[list[findings_cache.PolicyRow], list[findings_cache.SecretRow]]] = [
+        ([], []) for _ in items
+    ]
+    try:
+        raws = _engine(ws, options).evaluate(inputs, namespaces)
+    except PolicyRuntimeError:
+        return None
+    for raw in raws:
+        row = (raw.namespace, raw.rule, raw.message, dict(raw.details), raw.policy_file)
+        results[raw.index][0].append(row)
+    if secrets:
+        for n, item in enumerate(items):
+            results[n][1].extend(_secret_rows(item))
+    return results
+
+
+def _bundle_key(
+    ws: Workspace, options: PolicyOptions, namespaces: Sequence[str], secrets: bool
+) -> str:
+    """Everything a document's findings depend on besides its own policy input."""
+    from gitcops.validate.policy.builtin import builtin_policies
+
+    scanner = None
+    if secrets:
+        from gitcops.validate.secretscan import settings_key
+
+        scanner = settings_key()
+    return findings_cache.bundle_key(
+        {
+            "environment": ws.environment.name,  # one entry file per environment
+            "policies": policy_files(ws.tree, options.extra_dirs),
+            "builtin": builtin_policies(),
+            "settings": _settings(ws),
+            "namespaces": list(namespaces),
+            "scanner": scanner,
+        }
+    )
 
 
 def check_resources(ws: Workspace, options: PolicyOptions) -> PolicyReport:

@@ -13,13 +13,17 @@ if TYPE_CHECKING:
     from gitcops.render.kustomize import RenderedDocument
 
 
-def load_project(tree: SourceTree) -> Project:
+def read_project_file(tree: SourceTree) -> bytes:
     try:
-        data = tree.read(PROJECT_FILE)
+        return tree.read(PROJECT_FILE)
     except FileNotFoundError:
         raise InvalidInputError(
             [Diagnostic(f"no {PROJECT_FILE} at the repository root", PROJECT_FILE)]
         ) from None
+
+
+def parse_project(data: bytes) -> Project:
+    """The Project of gitcops.yaml's bytes: a function of them alone."""
     from gitcops.render.yamldocs import load_documents  # YAML is only needed on a cache miss
 
     diags = Diagnostics()

@@ -27,10 +27,15 @@ from yaml.reader import ReaderError
 from gitcops.model.diagnostics import Diagnostics
 from gitcops.model.goyaml import (
     BINARY_TAG,
+    BOOL_TAG,
     FIXED,
     FLOAT_TAG,
+    INT_TAG,
+    MAP_TAG,
     MERGE_TAG,
+    NULL_TAG,
     NUMERIC_START,
+    SEQ_TAG,
     STR_TAG,
     TIMESTAMP_TAG,
     GoScalarLoader,
@@ -105,6 +110,17 @@ class GoYamlLoader(GoScalarLoader):
     def plain_tag(self, value: str) -> str:
         return _resolve_plain(value)
 
+    def construct_document(self, node: Any) -> Any:
+        # PyYAML's general construction (generators for recursive structures, a state machine
+        # per node) is most of the cost of loading; plain documents take a direct route.
+        try:
+            value = _construct_plain(self, node, set())
+        except Exception:  # anything unusual, invalid included: the general route decides
+            value = _NOT_PLAIN
+        if value is _NOT_PLAIN:
+            return super().construct_document(node)
+        return value
+
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         seen: dict[str, Node] = {}
         for key_node, _ in node.value:
@@ -127,6 +143,48 @@ class GoYamlLoader(GoScalarLoader):
                     key_node.start_mark,
                 )
         return super().construct_mapping(node, deep=deep)
+
+
+_NOT_PLAIN: Final = object()
+
+
+def _construct_plain(loader: GoYamlLoader, node: Node, seen: set[int]) -> Any:
+    """What the general construction gives for a document of maps with string keys, lists and
+    scalars of the core tags; _NOT_PLAIN for anything else: merge keys, duplicate or
+    non-string keys, other tags, and any node reached twice (aliases: the general route
+    counts their expansion), which keeps this route to trees."""
+    tag = node.tag
+    if type(node) is ScalarNode:
+        if tag == STR_TAG:
+            return node.value
+        if tag not in _PLAIN_SCALAR_TAGS:
+            return _NOT_PLAIN
+        return loader.yaml_constructors[tag](loader, node)
+    if id(node) in seen:
+        return _NOT_PLAIN
+    seen.add(id(node))
+    if type(node) is MappingNode and tag == MAP_TAG:
+        mapping: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if type(key_node) is not ScalarNode or key_node.tag != STR_TAG:
+                return _NOT_PLAIN
+            key = key_node.value
+            if key in mapping:
+                return _NOT_PLAIN
+            value = _construct_plain(loader, value_node, seen)
+            if value is _NOT_PLAIN:
+                return _NOT_PLAIN
+            mapping[key] = value
+        return mapping
+    if type(node) is SequenceNode and tag == SEQ_TAG:
+        items = []
+        for item_node in node.value:
+            item = _construct_plain(loader, item_node, seen)
+            if item is _NOT_PLAIN:
+                return _NOT_PLAIN
+            items.append(item)
+        return items
+    return _NOT_PLAIN
 
 
 def _node_text(node: Node) -> str:
@@ -152,6 +210,9 @@ def _construct_binary(loader: GoYamlLoader, node: Node) -> str:
 
 GoYamlLoader.add_constructor(TIMESTAMP_TAG, _construct_timestamp)
 GoYamlLoader.add_constructor(BINARY_TAG, _construct_binary)
+
+# Scalars the direct route builds, with the constructors registered for them.
+_PLAIN_SCALAR_TAGS: Final = frozenset({INT_TAG, FLOAT_TAG, BOOL_TAG, NULL_TAG, TIMESTAMP_TAG})
 
 
 class YamlSyntaxError(Exception):

@@ -25,6 +25,7 @@ SHA-1 of the secret, which also appears in messages so findings can be told apar
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -138,7 +139,7 @@ def scan_tree(
         hits = None if target is None else _load(target)
         if hits is None:
             if session is None:
-                session = _Session(_engine())
+                session = _Session()
             hits = session.scan_file(path, data)
             if target is not None:
                 _store(target, hits)
@@ -149,14 +150,20 @@ def scan_tree(
 
 def scan_values(
     values: Iterable[tuple[tuple[str | int, ...], str | None, str]],
+    *,
+    cache_dir: Path | None = None,
 ) -> list[tuple[tuple[str | int, ...], str]]:
     """For resource specs: each item is (field path, key name or None, string value); return
     (field path, what was found) for values that look like secret material. Used by the
-    built-in policy 'no plaintext secret material in resource specs'."""
+    built-in policy 'no plaintext secret material in resource specs'.
+
+    With `cache_dir`, values that no detector's necessary condition matches are cleared
+    without loading detect-secrets (see _Screen)."""
     items = list(values)
     if not items:
         return []
-    session = _Session(_engine())
+    cache = None if cache_dir is None else cache_dir / "secretscan"
+    session = _Session(screen=_screen_for(cache) if cache is not None else None)
     # A Kubernetes-style {name: DB_PASSWORD, value: hunter2} is scanned as `DB_PASSWORD: hunter2`.
     names = {p[:-1]: v for p, k, v in items if p and p[-1] == "name" and k == "name"}
     out: list[tuple[tuple[str | int, ...], str]] = []
@@ -167,6 +174,11 @@ def scan_values(
             found.extend(session.scan_value(alias, value))
         whats = (f"a possible {_label(hit)} (hash {hit.hash_prefix})" for hit in _dedupe(found))
         out.extend((path, what) for what in dict.fromkeys(whats))
+    # Saved once a process, by one that had to load the engine because no screen was saved.
+    loaded = cache is not None and _screens.get(cache) is not None
+    if cache is not None and session.built is not None and not loaded and cache not in _saved:
+        _saved.add(cache)
+        _save_screen(cache, session.built)
     return out
 
 
@@ -178,13 +190,11 @@ _SIMPLE_KEY = re.compile(r"^[\w.-]{1,253}$")
 
 
 @lru_cache(maxsize=1)
-def _settings_key() -> str:
+def settings_key() -> str:
     """What the results of a scan depend on besides the file: versions and configuration."""
-    from importlib.metadata import version
-
     material = json.dumps(
         {
-            "detect-secrets": version("detect-secrets"),
+            "detect-secrets": _detect_secrets_version(),
             # this module: any change to the scan logic invalidates the cache
             "scanner": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
             "plugins": [_DISABLED_PLUGINS, _PLUGIN_OPTIONS],
@@ -195,10 +205,24 @@ def _settings_key() -> str:
     return hashlib.sha256(material.encode()).hexdigest()
 
 
+def _detect_secrets_version() -> str:
+    """Its version module's text, read without importing the package (whose import loads
+    every plugin, ~0.1 s) or importlib.metadata (~20 ms); the metadata when that fails."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("detect_secrets")
+    for location in (spec.submodule_search_locations or []) if spec is not None else []:
+        with contextlib.suppress(OSError):
+            return (Path(location) / "__version__.py").read_text()
+    from importlib.metadata import version
+
+    return version("detect-secrets")
+
+
 def _content_key(path: str, data: bytes) -> str:
     # The file name matters too: detect-secrets picks rules by extension (and skips lock files).
     digest = hashlib.sha256()
-    digest.update(_settings_key().encode())
+    digest.update(settings_key().encode())
     digest.update(b"\0" + posixpath.basename(path).encode("utf-8", "surrogateescape") + b"\0")
     digest.update(data)
     return digest.hexdigest()
@@ -310,6 +334,7 @@ class _Plugin:
     secret_type: str
     gate: Callable[[str], Any] | None  # a cheap necessary condition for any result
     whole: bool  # sees long lines whole (linear); others see them in overlapping pieces
+    gate_spec: _GateSpec | None  # what `gate` was built from
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,17 +387,18 @@ def _build_engine() -> _Engine:
 
     plugins = []
     for instance in instances:
-        gate: Callable[[str], Any] | None = None
+        spec: _GateSpec | None = None
         if isinstance(instance, RegexBasedDetector):
-            gate = _any_search(tuple(instance.denylist))
+            spec = ("any", tuple(_spell(p) for p in instance.denylist))
         elif isinstance(instance, HighEntropyStringsPlugin) and instance.regex.groups == 3:
             hex_only = isinstance(instance, HexHighEntropyString)
-            gate = _entropy_gate(instance.regex, instance.entropy_limit, hex_only)
+            spec = ("entropy", _spell(instance.regex), instance.entropy_limit, hex_only)
         elif isinstance(instance, KeywordDetector):
-            gate = _lowered(re.compile(DENYLIST_REGEX))
+            spec = ("lowered", _spell(re.compile(DENYLIST_REGEX)))
         whole = isinstance(instance, HighEntropyStringsPlugin)
+        gate = None if spec is None else _gate(spec)
         plugins.append(
-            _Plugin(instance, type(instance).__name__, instance.secret_type, gate, whole)
+            _Plugin(instance, type(instance).__name__, instance.secret_type, gate, whole, spec)
         )
 
     file_filters = []
@@ -397,6 +423,28 @@ def _build_engine() -> _Engine:
         tuple(secret_filters),
         tuple(place_filters),
     )
+
+
+# How a gate is built, as data, so it can be saved and rebuilt without detect-secrets:
+# ("any", patterns) | ("entropy", pattern, limit, hex_only) | ("lowered", pattern), where a
+# pattern is (source, flags).
+_GateSpec = tuple[Any, ...]
+
+
+def _spell(pattern: re.Pattern[str]) -> tuple[str, int]:
+    return (pattern.pattern, pattern.flags)
+
+
+def _gate(spec: _GateSpec) -> Callable[[str], Any]:
+    kind = spec[0]
+    if kind == "any":
+        return _any_search(tuple(re.compile(p, f) for p, f in spec[1]))
+    if kind == "entropy":
+        (source, flags), limit, hex_only = spec[1], spec[2], spec[3]
+        return _entropy_gate(re.compile(source, flags), float(limit), bool(hex_only))
+    if kind == "lowered":
+        return _lowered(re.compile(*spec[1]))
+    raise ValueError(f"unknown gate {kind!r}")
 
 
 def _any_search(patterns: tuple[re.Pattern[str], ...]) -> Callable[[str], Any]:
@@ -439,10 +487,79 @@ def _lowered(pattern: re.Pattern[str]) -> Callable[[str], bool]:
 # One scan: analysing units, with a memo shared by all the files of the scan
 
 
+class _Screen:
+    """Every plugin's gate, rebuilt from saved specs: a text that passes none of them is one on
+    which _analyse would call no plugin and so find nothing, and detect-secrets (~0.1 s to
+    import and configure) is not needed for it."""
+
+    def __init__(self, gates: list[tuple[Callable[[str], Any], bool]]) -> None:
+        self._gates = gates
+
+    def clears(self, text: str) -> bool:
+        pieces = _pieces(text)
+        for gate, whole in self._gates:
+            for piece in (text,) if whole else pieces:
+                if gate(piece):
+                    return False
+        return True
+
+
+# Per cache directory, loaded (or saved) once per process; scan_values runs once a document.
+_screens: dict[Path, _Screen | None] = {}
+_saved: set[Path] = set()
+
+
+def _screen_for(cache: Path) -> _Screen | None:
+    if _engine_instance is not None:
+        return None  # the engine is loaded: its own gates are at hand
+    if cache not in _screens:
+        _screens[cache] = _load_screen(cache)
+    return _screens[cache]
+
+
+def _screen_path(cache: Path) -> Path:
+    return cache / f"screen-{settings_key()}.json"
+
+
+def _load_screen(cache: Path) -> _Screen | None:
+    """From the specs saved by a process that built the engine with the same settings_key
+    (detect-secrets version, this module's source, the configuration)."""
+    try:
+        specs = json.loads(_screen_path(cache).read_bytes())
+        return _Screen([(_gate(_unjson(spec)), bool(whole)) for spec, whole in specs])
+    except (OSError, ValueError, TypeError, IndexError, re.error):
+        return None
+
+
+def _unjson(value: Any) -> Any:
+    return tuple(_unjson(v) for v in value) if isinstance(value, list) else value
+
+
+def _save_screen(cache: Path, engine: _Engine) -> None:
+    if any(p.gate_spec is None for p in engine.plugins):
+        return  # a plugin without a gate runs on every text: nothing can be cleared early
+    target = _screen_path(cache)
+    specs = [[p.gate_spec, p.whole] for p in engine.plugins]
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(f".{target.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
+        temp.write_text(json.dumps(specs))
+        temp.replace(target)
+    except (OSError, TypeError, ValueError):
+        return
+
+
 @dataclass
 class _Session:
-    engine: _Engine
+    screen: _Screen | None = None
     memo: dict[tuple[str, str], list[tuple[str, str, str]]] = field(default_factory=dict)
+    built: _Engine | None = None
+
+    @property
+    def engine(self) -> _Engine:
+        if self.built is None:
+            self.built = _engine()
+        return self.built
 
     def analyse(self, filename: str, ext: str, text: str) -> list[tuple[str, str, str]]:
         """(detector, secret type, secret hash prefix) for what the plugins find in text.
@@ -453,7 +570,9 @@ class _Session:
         key = (ext, text)
         found = self.memo.get(key)
         if found is None:
-            found = self._analyse(filename, text)
+            screen = self.screen if self.built is None else None
+            cleared = screen is not None and screen.clears(text)
+            found = [] if cleared else self._analyse(filename, text)
             if len(self.memo) > 500_000:
                 self.memo.clear()
             self.memo[key] = found
@@ -503,11 +622,11 @@ class _Session:
         from detect_secrets.util.code_snippet import get_code_snippet
 
         cache: dict[int, bool] = {}
-        filters = self.engine.place_filters
 
         def dropped(number: int) -> bool:
             if number in cache:
                 return cache[number]
+            filters = self.engine.place_filters  # only asked about lines where something was found
             line = lines[number - 1].rstrip() if 0 < number <= len(lines) else ""
             previous = lines[number - 2] if 1 < number <= len(lines) + 1 else ""
             context = None

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
+import re
 from pathlib import Path
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # one scan in C: every path is checked several times
 
 
 class PathEscapeError(ValueError):
     pass
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a pure function, asked about each path several times
 def relative_path(path: str) -> str:
     """Check a spec path lexically and return it normalised ('etc/motd')."""
-    if any(ord(ch) < 32 or ch == "\x7f" for ch in path):
+    if _CONTROL.search(path):
         raise PathEscapeError(f"{path!r} contains control characters")
     if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
         raise PathEscapeError(f"{path!r} is absolute; paths are relative to the provider root")
