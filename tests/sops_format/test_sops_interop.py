@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import AgeKey, SopsRunner
 
 from gitcops.secrets.dotenv import load_dotenv
 from gitcops.secrets.ini import load_ini
@@ -20,6 +19,7 @@ from gitcops.secrets.sops import (
     rotate,
 )
 from gitcops.secrets.yamlio import load_documents
+from sops_format.helpers import AgeKey, SopsRunner
 
 PLAIN: dict[SopsFormat, bytes] = {
     SopsFormat.YAML: (

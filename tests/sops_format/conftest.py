@@ -6,17 +6,12 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import pytest
-from pyrage import x25519
 
-# CI clones the repository alone, without ../shared beside it.
-VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors"
-
-SopsRunner = Callable[..., subprocess.CompletedProcess[bytes]]
+from sops_format.helpers import VECTORS, AgeKey, SopsRunner
 
 
 @pytest.fixture(scope="session")
@@ -24,17 +19,6 @@ def vectors() -> Path:
     if not (VECTORS / "sops" / "expected.json").is_file():
         pytest.skip(f"conformance vectors not found at {VECTORS} (../shared is not checked out)")
     return VECTORS
-
-
-class AgeKey:
-    """A throwaway age identity, with its recipient and a key file for sops."""
-
-    def __init__(self, directory: Path, name: str) -> None:
-        self.identity: Any = x25519.Identity.generate()
-        self.recipient = str(self.identity.to_public())
-        self.secret = str(self.identity)
-        self.path = directory / f"{name}.txt"
-        self.path.write_text(f"# public key: {self.recipient}\n{self.secret}\n")
 
 
 @pytest.fixture

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import AgeKey
 
 from gitcops.model.errors import SecretError, SecretKeyError
 from gitcops.secrets.config import CreationRule, find_config, rule_for
 from gitcops.secrets.keys import default_key_file, load_identities, parse_recipients
 from gitcops.secrets.sops import EncryptionRules, SopsFormat, decrypt, encrypt
+from sops_format.helpers import AgeKey
 
 
 def _recipients(identities: list[object]) -> list[str]:

@@ -6,10 +6,10 @@ import re
 from collections.abc import Callable
 
 import pytest
-from conftest import AgeKey
 
 from gitcops.model.errors import SecretError, SecretIntegrityError, SecretKeyError
 from gitcops.secrets.sops import SopsFormat, decrypt, encrypt, rotate
+from sops_format.helpers import AgeKey
 
 SECRET = "hunter2-very-secret"
 PLAIN = f"app2:\n    db:\n        password: {SECRET}\n    user: eve\n".encode()

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import pytest
-from conftest import AgeKey
 
 from gitcops.secrets.sops import (
     Decrypted,
@@ -21,6 +20,7 @@ from gitcops.secrets.sops import (
     rotate,
 )
 from gitcops.secrets.yamlio import load_documents
+from sops_format.helpers import AgeKey
 
 YAML_PLAIN = """\
 name: ünïcode ✓
