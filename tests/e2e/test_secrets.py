@@ -321,3 +321,32 @@ def test_a_saved_plan_holds_tokens_and_an_edited_token_is_refused(
     refused = cli("apply", "-e", "dev", str(plan_file), repo=repo.path, expect=1)
     assert "not what revision" in refused.stderr
     assert not repo.root.exists()
+
+
+def test_the_environment_names_its_key_file(
+    keyed: tuple[Cli, str], repo: Repo, tmp_path: Path
+) -> None:
+    cli, recipient = keyed
+    key_file = cli.env.pop("SOPS_AGE_KEY_FILE")
+    _encrypt_with(cli, repo, key_file, recipient)
+    project = (repo.path / "gitcops.yaml").read_text()
+    with_key = project.replace(
+        "      drift: heal\n", f"      drift: heal\n      secrets: {{ageKeyFile: {key_file}}}\n", 1
+    )
+    repo.write("gitcops.yaml", with_key)
+    repo.commit("dev decrypts with its own key")
+    cli("apply", "-e", "dev", "--yes", repo=repo.path)
+    assert (repo.root / "etc/db.pass").read_text() == "from-env-key"
+    # prod names no key file: the same reference cannot be decrypted there
+    refused = cli("plan", "-e", "prod", repo=repo.path, expect=1)
+    assert "no age identity is configured" in refused.stderr
+    repo.write("gitcops.yaml", with_key.replace("ageKeyFile:", "ageKeyFiel:"))
+    repo.commit("typo")
+    bad = cli("validate", "-e", "dev", repo=repo.path, expect=1)
+    assert "gitcops.yaml" in bad.stderr and "ageKeyFiel" in bad.stderr
+
+
+def _encrypt_with(cli: Cli, repo: Repo, key_file: str, recipient: str) -> None:
+    repo.write("secrets/db.sops.yaml", yaml.safe_dump({"password": "from-env-key"}))
+    cli("secrets", "encrypt", str(repo.path / "secrets/db.sops.yaml"), "--age", recipient)
+    repo.set_resources([_db_file(_secret_ref("../secrets/db.sops.yaml", "password"))])
