@@ -1,0 +1,19 @@
+"""The Typer application the command modules register on."""
+
+from __future__ import annotations
+
+import typer
+
+from gitcops.cli.secrets_cmds import secrets_app
+
+app = typer.Typer(
+    name="gitcops",
+    help="GitOps engine: Git is the source of truth; plan, apply, verify, reconcile, audit.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+app.add_typer(secrets_app, name="secrets")
