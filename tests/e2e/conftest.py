@@ -203,3 +203,51 @@ def tree_snapshot(root: Path) -> dict[str, str]:
 
 def copy_tree(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, symlinks=True)
+
+
+# -- secrets -----------------------------------------------------------------------------------
+
+
+def age_identity(path: Path) -> str:
+    """A fresh age identity in a key file; returns its recipient."""
+    from pyrage import x25519
+
+    identity = x25519.Identity.generate()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"# test key\n{identity}\n")
+    return str(identity.to_public())
+
+
+def secret_ref(file: str, key: str | None = None) -> dict[str, object]:
+    ref: dict[str, object] = {"file": file}
+    if key is not None:
+        ref["key"] = key
+    return {"valueFrom": {"secretRef": ref}}
+
+
+def encrypt_values(
+    cli: Cli, repo: Repo, rel: str, values: dict[str, object], recipient: str
+) -> None:
+    """Write `values` as YAML at `rel` and encrypt it in place with `gitcops secrets`."""
+    repo.write(rel, yaml.safe_dump(values))
+    cli("secrets", "encrypt", str(repo.path / rel), "--age", recipient)
+
+
+def files_under(*roots: Path) -> list[Path]:
+    found: list[Path] = []
+    for root in roots:
+        if root.is_file():
+            found.append(root)
+        elif root.exists():
+            found.extend(p for p in root.rglob("*") if p.is_file())
+    return found
+
+
+@pytest.fixture
+def keyed(cli: Cli, tmp_path: Path) -> tuple[Cli, str]:
+    """The CLI with an age key (SOPS_AGE_KEY_FILE) and no default sops key file."""
+    keys = tmp_path / "keys" / "age.txt"
+    recipient = age_identity(keys)
+    cli.env["SOPS_AGE_KEY_FILE"] = str(keys)
+    cli.env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg-config")
+    return cli, recipient

@@ -15,44 +15,23 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import Cli, Repo, Result, file_doc, symlink_doc
-
-pyrage = pytest.importorskip("pyrage")
-
+from conftest import (
+    Cli,
+    Repo,
+    Result,
+    age_identity,
+    encrypt_values,
+    file_doc,
+    files_under,
+    secret_ref,
+    symlink_doc,
+)
 
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def _identity(path: Path) -> str:
-    ident = pyrage.x25519.Identity.generate()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"# test key\n{ident}\n")
-    return str(ident.to_public())
-
-
-def _ref(file: str, key: str | None = None) -> dict[str, object]:
-    ref: dict[str, object] = {"file": file}
-    if key is not None:
-        ref["key"] = key
-    return {"valueFrom": {"secretRef": ref}}
-
-
 def _plain(prefix: str = "s") -> str:
     return f"{prefix}-{secrets.token_hex(12)}"
-
-
-@pytest.fixture
-def keyed(cli: Cli, tmp_path: Path) -> tuple[Cli, str]:
-    keys = tmp_path / "keys" / "age.txt"
-    recipient = _identity(keys)
-    cli.env["SOPS_AGE_KEY_FILE"] = str(keys)
-    cli.env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg-config")
-    return cli, recipient
-
-
-def _encrypt(cli: Cli, repo: Repo, rel: str, values: dict[str, object], recipient: str) -> None:
-    repo.write(rel, yaml.safe_dump(values))
-    cli("secrets", "encrypt", str(repo.path / rel), "--age", recipient)
 
 
 class Run:
@@ -69,16 +48,6 @@ class Run:
         return result
 
 
-def _files_under(*roots: Path) -> list[Path]:
-    found: list[Path] = []
-    for root in roots:
-        if root.is_file():
-            found.append(root)
-        elif root.exists():
-            found.extend(p for p in root.rglob("*") if p.is_file())
-    return found
-
-
 def _leaks(run: Run, plaintexts: list[str], *extra: Path) -> list[str]:
     """Where any plaintext shows: outputs and every file gitcops wrote outside the target."""
     where: list[str] = []
@@ -93,7 +62,7 @@ def _leaks(run: Run, plaintexts: list[str], *extra: Path) -> list[str]:
         Path(cli.env["XDG_STATE_HOME"]),
         *extra,
     ]
-    for path in _files_under(*roots):
+    for path in files_under(*roots):
         data = path.read_bytes()
         for text in plaintexts:
             if text.encode() in data:
@@ -137,9 +106,12 @@ def test_content_base64_from_a_secret_is_written_and_never_shown(
     cli, recipient = keyed
     first, second = _plain("b64a"), _plain("b64b")
     enc = {"blob": base64.b64encode(first.encode()).decode()}
-    _encrypt(cli, repo, "secrets/b.sops.yaml", enc, recipient)
+    encrypt_values(cli, repo, "secrets/b.sops.yaml", enc, recipient)
     doc = file_doc("blob", "etc/blob")
-    doc["spec"] = {"path": "etc/blob", "contentBase64": _ref("../secrets/b.sops.yaml", "blob")}
+    doc["spec"] = {
+        "path": "etc/blob",
+        "contentBase64": secret_ref("../secrets/b.sops.yaml", "blob"),
+    }
     repo.set_resources([doc])
     run = Run(cli, repo)
     run("validate", "-e", "dev")
@@ -151,7 +123,7 @@ def test_content_base64_from_a_secret_is_written_and_never_shown(
     run("apply", "-e", "dev", "--yes")
     assert (repo.root / "etc/blob").read_text() == first
     run("plan", "-e", "dev", "--detailed-exitcode")
-    _encrypt(
+    encrypt_values(
         cli,
         repo,
         "secrets/b.sops.yaml",
@@ -177,15 +149,15 @@ def test_typed_secrets_in_health_checks_and_lists_do_not_leak(
     port = 40000 + secrets.randbelow(20000)
     values = {"port": port, "argv": ["/bin/sh", "-c", f"exit 0 # {arg}"], "arg": arg}
     values["shared"] = shared
-    _encrypt(cli, repo, "secrets/h.sops.yaml", values, recipient)
+    encrypt_values(cli, repo, "secrets/h.sops.yaml", values, recipient)
     ref = "../secrets/h.sops.yaml"
     repo.set_resources(
         [
-            _health("cmd-list", {"command": {"argv": _ref(ref, "argv")}}),
-            _health("cmd-elem", {"command": {"argv": ["/bin/sh", "-c", _ref(ref, "arg")]}}),
-            _health("tcp", {"tcp": {"host": "127.0.0.1", "port": _ref(ref, "port")}}),
-            _file("one", "etc/one", _ref(ref, "shared")),
-            _file("two", "etc/two", _ref(ref, "shared")),
+            _health("cmd-list", {"command": {"argv": secret_ref(ref, "argv")}}),
+            _health("cmd-elem", {"command": {"argv": ["/bin/sh", "-c", secret_ref(ref, "arg")]}}),
+            _health("tcp", {"tcp": {"host": "127.0.0.1", "port": secret_ref(ref, "port")}}),
+            _file("one", "etc/one", secret_ref(ref, "shared")),
+            _file("two", "etc/two", secret_ref(ref, "shared")),
         ]
     )
     run = Run(cli, repo)
@@ -212,7 +184,7 @@ def test_a_policy_printing_input_values_sees_only_the_marker(
 ) -> None:
     cli, recipient = keyed
     value = _plain("pol")
-    _encrypt(cli, repo, "secrets/p.sops.yaml", {"password": value}, recipient)
+    encrypt_values(cli, repo, "secrets/p.sops.yaml", {"password": value}, recipient)
     repo.write(
         "policies/leak.rego",
         "package main\n\nimport rego.v1\n\n"
@@ -229,7 +201,7 @@ def test_a_policy_printing_input_values_sees_only_the_marker(
         '    msg := sprintf("plan %v", [c])\n'
         "}\n",
     )
-    repo.set_resources([_file("db", "etc/db", _ref("../secrets/p.sops.yaml", "password"))])
+    repo.set_resources([_file("db", "etc/db", secret_ref("../secrets/p.sops.yaml", "password"))])
     run = Run(cli, repo)
     denied = run("validate", "-e", "dev", expect=1)
     assert "content is (sensitive value)" in denied.output
@@ -251,7 +223,7 @@ def test_an_overlay_patch_may_add_a_reference(
     cli, recipient = keyed
     file = "../secrets/o.sops.yaml"
     value = _plain("ovl")
-    _encrypt(cli, repo, "secrets/o.sops.yaml", {"k": value}, recipient)
+    encrypt_values(cli, repo, "secrets/o.sops.yaml", {"k": value}, recipient)
     repo.write(
         "environments/dev/kustomization.yaml",
         "resources:\n  - ../../base\n"
@@ -288,24 +260,24 @@ def test_bad_references_are_refused(
 ) -> None:
     cli, recipient = keyed
     value = _plain("bad")
-    _encrypt(cli, repo, "secrets/x.sops.yaml", {"k": value}, recipient)
+    encrypt_values(cli, repo, "secrets/x.sops.yaml", {"k": value}, recipient)
     repo.write("secrets/plain.yaml", f"k: {value}\n")
     doc = _file("x", "etc/x", "x")
-    ref = _ref("../secrets/x.sops.yaml", "k")
+    ref = secret_ref("../secrets/x.sops.yaml", "k")
     if where == "metadata":
         doc["metadata"]["labels"] = {"a": ref}  # type: ignore[index]
     elif where == "escape":
-        doc["spec"]["content"] = _ref("../../outside.sops.yaml", "k")  # type: ignore[index]
+        doc["spec"]["content"] = secret_ref("../../outside.sops.yaml", "k")  # type: ignore[index]
     elif where == "absolute":
-        doc["spec"]["content"] = _ref("/etc/passwd", "k")  # type: ignore[index]
+        doc["spec"]["content"] = secret_ref("/etc/passwd", "k")  # type: ignore[index]
     elif where == "extra":
         doc["spec"]["content"] = {  # type: ignore[index]
             "valueFrom": {"secretRef": {"file": "../secrets/x.sops.yaml", "key": "k", "x": 1}}
         }
     elif where == "missing file":
-        doc["spec"]["content"] = _ref("../secrets/nope.sops.yaml", "k")  # type: ignore[index]
+        doc["spec"]["content"] = secret_ref("../secrets/nope.sops.yaml", "k")  # type: ignore[index]
     else:
-        doc["spec"]["content"] = _ref("../secrets/plain.yaml", "k")  # type: ignore[index]
+        doc["spec"]["content"] = secret_ref("../secrets/plain.yaml", "k")  # type: ignore[index]
     repo.set_resources([doc])
     run = Run(cli, repo)
     for command in (("validate", "-e", "dev"), ("plan", "-e", "dev"), ("apply", "-e", "dev", "-y")):
@@ -320,15 +292,15 @@ def test_cached_render_detects_a_changed_secret_and_caches_no_value(
 ) -> None:
     cli, recipient = keyed
     first, second = _plain("c1"), _plain("c2")
-    _encrypt(cli, repo, "secrets/c.sops.yaml", {"k": first}, recipient)
-    repo.set_resources([_file("c", "etc/c", _ref("../secrets/c.sops.yaml", "k"))])
+    encrypt_values(cli, repo, "secrets/c.sops.yaml", {"k": first}, recipient)
+    repo.set_resources([_file("c", "etc/c", secret_ref("../secrets/c.sops.yaml", "k"))])
     run = Run(cli, repo)
     run("plan", "-e", "dev")
     run("plan", "-e", "dev")  # cached
     run("apply", "-e", "dev", "--yes")  # cached
     assert (repo.root / "etc/c").read_text() == first
     run("plan", "-e", "dev", "--detailed-exitcode")
-    _encrypt(cli, repo, "secrets/c.sops.yaml", {"k": second}, recipient)
+    encrypt_values(cli, repo, "secrets/c.sops.yaml", {"k": second}, recipient)
     repo.commit("new secret")
     for _ in range(2):
         out = run("plan", "-e", "dev", "--detailed-exitcode", expect=2).stdout
@@ -348,11 +320,11 @@ def test_prune_and_noop_of_a_secret_bearing_resource_hold_tokens(
 ) -> None:
     cli, recipient = keyed
     value = _plain("prn")
-    _encrypt(cli, repo, "secrets/p.sops.yaml", {"k": value}, recipient)
+    encrypt_values(cli, repo, "secrets/p.sops.yaml", {"k": value}, recipient)
     repo.set_resources(
         [
             file_doc("motd", "etc/motd", "hello\n"),
-            _file("p", "etc/p", _ref("../secrets/p.sops.yaml", "k")),
+            _file("p", "etc/p", secret_ref("../secrets/p.sops.yaml", "k")),
         ]
     )
     run = Run(cli, repo)
@@ -381,10 +353,10 @@ def test_worktree_plan_and_render_show_no_value(
 ) -> None:
     cli, recipient = keyed
     value = _plain("wt")
-    _encrypt(cli, repo, "secrets/w.sops.yaml", {"k": value}, recipient)
+    encrypt_values(cli, repo, "secrets/w.sops.yaml", {"k": value}, recipient)
     repo.write(
         "base/resources.yaml",
-        yaml.safe_dump_all([_file("w", "etc/w", _ref("../secrets/w.sops.yaml", "k"))]),
+        yaml.safe_dump_all([_file("w", "etc/w", secret_ref("../secrets/w.sops.yaml", "k"))]),
     )  # not committed
     run = Run(cli, repo)
     assert "(sensitive value)" in run("render", "-e", "dev", "--worktree").stdout
@@ -398,8 +370,8 @@ def test_apply_failure_on_a_secret_resource_records_no_value(
 ) -> None:
     cli, recipient = keyed
     value = _plain("fail")
-    _encrypt(cli, repo, "secrets/f.sops.yaml", {"k": value}, recipient)
-    repo.set_resources([_file("f", "etc/f", _ref("../secrets/f.sops.yaml", "k"))])
+    encrypt_values(cli, repo, "secrets/f.sops.yaml", {"k": value}, recipient)
+    repo.set_resources([_file("f", "etc/f", secret_ref("../secrets/f.sops.yaml", "k"))])
     (repo.root / "etc/f").mkdir(parents=True)  # a directory where the file goes
     run = Run(cli, repo)
     failed = run("apply", "-e", "dev", "--yes", expect=1)
@@ -418,8 +390,8 @@ def test_a_lost_redaction_key_re_records_tokens_without_leaking(
 ) -> None:
     cli, recipient = keyed
     value = _plain("rk")
-    _encrypt(cli, repo, "secrets/r.sops.yaml", {"k": value}, recipient)
-    repo.set_resources([_file("r", "etc/r", _ref("../secrets/r.sops.yaml", "k"))])
+    encrypt_values(cli, repo, "secrets/r.sops.yaml", {"k": value}, recipient)
+    repo.set_resources([_file("r", "etc/r", secret_ref("../secrets/r.sops.yaml", "k"))])
     run = Run(cli, repo)
     run("apply", "-e", "dev", "--yes")
     key_file = cli.state.with_name(cli.state.name + ".redaction-key")
@@ -451,8 +423,8 @@ def test_a_bad_redaction_key_is_a_clear_error(
 ) -> None:
     cli, recipient = keyed
     value = _plain("bk")
-    _encrypt(cli, repo, "secrets/r.sops.yaml", {"k": value}, recipient)
-    repo.set_resources([_file("r", "etc/r", _ref("../secrets/r.sops.yaml", "k"))])
+    encrypt_values(cli, repo, "secrets/r.sops.yaml", {"k": value}, recipient)
+    repo.set_resources([_file("r", "etc/r", secret_ref("../secrets/r.sops.yaml", "k"))])
     cli.env["GITCOPS_REDACTION_KEY"] = key
     run = Run(cli, repo)
     for command in (("plan", "-e", "dev"), ("apply", "-e", "dev", "--yes")):
@@ -471,7 +443,7 @@ def test_secrets_commands_fail_cleanly(keyed: tuple[Cli, str], repo: Repo, tmp_p
     value = _plain("cmd")
     rel = "secrets/s.sops.yaml"
     path = repo.path / rel
-    _encrypt(cli, repo, rel, {"k": value}, recipient)
+    encrypt_values(cli, repo, rel, {"k": value}, recipient)
     original = path.read_bytes()
     results: list[Result] = []
 
@@ -483,7 +455,7 @@ def test_secrets_commands_fail_cleanly(keyed: tuple[Cli, str], repo: Repo, tmp_p
     assert "already encrypted" in sec("encrypt", str(path), "--age", recipient, expect=1).stderr
     assert path.read_bytes() == original
     other = tmp_path / "keys" / "other.txt"
-    _identity(other)
+    age_identity(other)
     sec("decrypt", str(path), expect=1, env=dict(cli.env, SOPS_AGE_KEY_FILE=str(other)))
     # an editor that fails: the file is unchanged, no plaintext left in the temp dir
     tmpdir = tmp_path / "tmp"
@@ -495,7 +467,7 @@ def test_secrets_commands_fail_cleanly(keyed: tuple[Cli, str], repo: Repo, tmp_p
     bad_env = dict(cli.env, EDITOR=f"{sys.executable} {script}", TMPDIR=str(tmpdir))
     sec("edit", str(path), expect=1, env=bad_env)
     assert path.read_bytes() == original
-    assert _files_under(tmpdir) == []
+    assert files_under(tmpdir) == []
     assert list(tmpdir.iterdir()) == []
     # removing the only recipient must not produce a file nobody can decrypt
     removed = sec("rotate", str(path), "--rm-age", recipient, expect=None)
@@ -519,8 +491,8 @@ def test_replacing_a_secret_by_a_literal_does_not_show_the_old_secret(
     # desired side; the inventory's token paths (as _removal uses) are ignored for updates.
     cli, recipient = keyed
     value = _plain("old")
-    _encrypt(cli, repo, "secrets/l.sops.yaml", {"k": value}, recipient)
-    repo.set_resources([_file("l", "etc/l", _ref("../secrets/l.sops.yaml", "k"))])
+    encrypt_values(cli, repo, "secrets/l.sops.yaml", {"k": value}, recipient)
+    repo.set_resources([_file("l", "etc/l", secret_ref("../secrets/l.sops.yaml", "k"))])
     run = Run(cli, repo)
     run("apply", "-e", "dev", "--yes")
     repo.set_resources([_file("l", "etc/l", "now public\n")])
@@ -540,9 +512,9 @@ def test_a_path_from_a_secret_is_refused(
     # object at its stored (tokenized) spec. A field the address depends on is now refused.
     cli, recipient = keyed
     secret_dir = _plain("dir")
-    _encrypt(cli, repo, "secrets/p.sops.yaml", {"path": f"{secret_dir}/f"}, recipient)
+    encrypt_values(cli, repo, "secrets/p.sops.yaml", {"path": f"{secret_dir}/f"}, recipient)
     doc = file_doc("hidden", "x")
-    doc["spec"] = {"path": _ref("../secrets/p.sops.yaml", "path"), "content": "x\n"}
+    doc["spec"] = {"path": secret_ref("../secrets/p.sops.yaml", "path"), "content": "x\n"}
     repo.set_resources([doc])
     run = Run(cli, repo)
     for command in (("validate", "-e", "dev"), ("plan", "-e", "dev"), ("apply", "-e", "dev", "-y")):
@@ -561,9 +533,9 @@ def test_a_symlink_target_secret_is_not_quoted_by_the_set_validator(
     # reported unscrubbed by validate/resources.py _with_edges().
     cli, recipient = keyed
     value = _plain("tgt")
-    _encrypt(cli, repo, "secrets/t.sops.yaml", {"target": f"../{value}"}, recipient)
+    encrypt_values(cli, repo, "secrets/t.sops.yaml", {"target": f"../{value}"}, recipient)
     inner = symlink_doc("inner", "a/b", "x")
-    inner["spec"]["target"] = _ref("../secrets/t.sops.yaml", "target")  # type: ignore[index]
+    inner["spec"]["target"] = secret_ref("../secrets/t.sops.yaml", "target")  # type: ignore[index]
     repo.set_resources([symlink_doc("outer", "a", "real"), inner])
     run = Run(cli, repo)
     result = run("validate", "-e", "dev", expect=1)
@@ -590,8 +562,8 @@ def test_a_failing_http_check_with_credentials_in_a_secret_url_does_not_leak(
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed once the block ends: connection refused
     url = f"http://user:{password}@127.0.0.1:{port}/health?token={token}"
-    _encrypt(cli, repo, "secrets/u.sops.yaml", {"url": url}, recipient)
-    check = _health("web", {"http": {"url": _ref("../secrets/u.sops.yaml", "url")}})
+    encrypt_values(cli, repo, "secrets/u.sops.yaml", {"url": url}, recipient)
+    check = _health("web", {"http": {"url": secret_ref("../secrets/u.sops.yaml", "url")}})
     check["spec"]["timeoutSeconds"] = 1  # type: ignore[index]
     repo.set_resources([file_doc("motd", "etc/motd", "hello\n"), check])
     run = Run(cli, repo)
@@ -614,11 +586,11 @@ def test_a_secret_map_or_bool_rejected_by_the_schema_is_not_quoted(
     cli, recipient = keyed
     key_name = _plain("user")
     values = {"m": {key_name: "x" * 20}, "b": True}
-    _encrypt(cli, repo, "secrets/t.sops.yaml", values, recipient)
+    encrypt_values(cli, repo, "secrets/t.sops.yaml", values, recipient)
     repo.set_resources(
         [
-            _file("m", "etc/m", _ref("../secrets/t.sops.yaml", "m")),
-            _file("b", "etc/b", _ref("../secrets/t.sops.yaml", "b")),
+            _file("m", "etc/m", secret_ref("../secrets/t.sops.yaml", "m")),
+            _file("b", "etc/b", secret_ref("../secrets/t.sops.yaml", "b")),
         ]
     )
     run = Run(cli, repo)
@@ -633,11 +605,11 @@ def test_two_resources_on_one_secret_path_do_not_quote_it(
     # Regression: the duplicate-object check quoted the address, which held the secret path.
     cli, recipient = keyed
     value = _plain("dup")
-    _encrypt(cli, repo, "secrets/p.sops.yaml", {"path": value}, recipient)
+    encrypt_values(cli, repo, "secrets/p.sops.yaml", {"path": value}, recipient)
     docs = []
     for name in ("one", "two"):
         doc = file_doc(name, "x")
-        doc["spec"] = {"path": _ref("../secrets/p.sops.yaml", "path"), "content": "x\n"}
+        doc["spec"] = {"path": secret_ref("../secrets/p.sops.yaml", "path"), "content": "x\n"}
         docs.append(doc)
     repo.set_resources(docs)
     run = Run(cli, repo)
@@ -650,8 +622,8 @@ def test_a_saved_plan_is_refused_under_another_redaction_key(
 ) -> None:
     cli, recipient = keyed
     value = _plain("sk")
-    _encrypt(cli, repo, "secrets/s.sops.yaml", {"k": value}, recipient)
-    repo.set_resources([_file("s", "etc/s", _ref("../secrets/s.sops.yaml", "k"))])
+    encrypt_values(cli, repo, "secrets/s.sops.yaml", {"k": value}, recipient)
+    repo.set_resources([_file("s", "etc/s", secret_ref("../secrets/s.sops.yaml", "k"))])
     cli.env["GITCOPS_REDACTION_KEY"] = secrets.token_hex(32)
     run = Run(cli, repo)
     plan_file = tmp_path / "plan.json"
@@ -675,8 +647,8 @@ def test_binary_and_dotenv_secret_files_can_be_referenced(
     cli("secrets", "encrypt", str(repo.path / "secrets/app.sops.env"), "--age", recipient)
     repo.set_resources(
         [
-            _file("cert", "etc/cert", _ref("../secrets/cert.bin")),
-            _file("env", "etc/env", _ref("../secrets/app.sops.env", "TOKEN")),
+            _file("cert", "etc/cert", secret_ref("../secrets/cert.bin")),
+            _file("env", "etc/env", secret_ref("../secrets/app.sops.env", "TOKEN")),
         ]
     )
     run = Run(cli, repo)
@@ -693,12 +665,12 @@ def test_a_tampered_value_is_refused_without_plaintext(
     cli, recipient = keyed
     good, other = _plain("good"), _plain("other")
     rel = "secrets/v.sops.yaml"
-    _encrypt(cli, repo, rel, {"a": good, "b": other}, recipient)
+    encrypt_values(cli, repo, rel, {"a": good, "b": other}, recipient)
     doc = yaml.safe_load((repo.path / rel).read_text())
     # swap two encrypted values: each GCM tag binds its key path, so both must fail
     doc["a"], doc["b"] = doc["b"], doc["a"]
     repo.write(rel, yaml.safe_dump(doc))
-    repo.set_resources([_file("v", "etc/v", _ref("../secrets/v.sops.yaml", "a"))])
+    repo.set_resources([_file("v", "etc/v", secret_ref("../secrets/v.sops.yaml", "a"))])
     run = Run(cli, repo)
     run("plan", "-e", "dev", expect=1)
     run.results.append(cli("secrets", "decrypt", str(repo.path / rel), expect=1))

@@ -10,41 +10,22 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import Cli, Repo, Result, file_doc
-
-pyrage = pytest.importorskip("pyrage")
-
-
-def _identity(path: Path) -> str:
-    """A fresh age identity in a key file; returns its recipient."""
-    ident = pyrage.x25519.Identity.generate()
-    path.write_text(f"# test key\n{ident}\n")
-    return str(ident.to_public())
-
-
-def _secret_ref(file: str, key: str) -> dict[str, object]:
-    return {"valueFrom": {"secretRef": {"file": file, "key": key}}}
+from conftest import (
+    Cli,
+    Repo,
+    Result,
+    age_identity,
+    encrypt_values,
+    file_doc,
+    files_under,
+    secret_ref,
+)
 
 
 def _db_file(content: object, name: str = "db-password", path: str = "etc/db.pass") -> dict:
     doc = file_doc(name, path)
     doc["spec"] = {"path": path, "content": content, "mode": "0600"}  # type: ignore[index]
     return doc
-
-
-@pytest.fixture
-def keyed(cli: Cli, tmp_path: Path) -> tuple[Cli, str]:
-    keys = tmp_path / "keys" / "age.txt"
-    keys.parent.mkdir()
-    recipient = _identity(keys)
-    cli.env["SOPS_AGE_KEY_FILE"] = str(keys)
-    cli.env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg-config")  # no default sops key file
-    return cli, recipient
-
-
-def _encrypt(cli: Cli, repo: Repo, rel: str, values: dict[str, object], recipient: str) -> None:
-    repo.write(rel, yaml.safe_dump(values))
-    cli("secrets", "encrypt", str(repo.path / rel), "--age", recipient)
 
 
 def _editor(tmp_path: Path, key: str, value: str) -> str:
@@ -60,16 +41,6 @@ def _editor(tmp_path: Path, key: str, value: str) -> str:
     return f"{sys.executable} {script}"
 
 
-def _files_under(*roots: Path) -> list[Path]:
-    found = []
-    for root in roots:
-        if root.is_file():
-            found.append(root)
-        elif root.exists():
-            found.extend(p for p in root.rglob("*") if p.is_file())
-    return found
-
-
 def test_the_whole_loop_never_shows_or_stores_a_secret(
     keyed: tuple[Cli, str], repo: Repo, tmp_path: Path
 ) -> None:
@@ -77,7 +48,7 @@ def test_the_whole_loop_never_shows_or_stores_a_secret(
     first = f"first-{secrets.token_hex(12)}"
     second = f"second-{secrets.token_hex(12)}"
     token = f"tok-{secrets.token_hex(12)}"
-    _encrypt(
+    encrypt_values(
         cli, repo, "secrets/db.sops.yaml", {"password": first, "api": {"token": token}}, recipient
     )
     encrypted = (repo.path / "secrets/db.sops.yaml").read_text()
@@ -85,8 +56,8 @@ def test_the_whole_loop_never_shows_or_stores_a_secret(
     repo.set_resources(
         [
             file_doc("motd", "etc/motd", "hello\n"),
-            _db_file(_secret_ref("../secrets/db.sops.yaml", "password")),
-            _db_file(_secret_ref("../secrets/db.sops.yaml", "api.token"), "api-token", "etc/api"),
+            _db_file(secret_ref("../secrets/db.sops.yaml", "password")),
+            _db_file(secret_ref("../secrets/db.sops.yaml", "api.token"), "api-token", "etc/api"),
         ]
     )
     results: list[Result] = []
@@ -148,7 +119,7 @@ def test_the_whole_loop_never_shows_or_stores_a_secret(
     for result in results:
         for text in plaintexts:
             assert text not in result.output, f"plaintext in output of {result}"
-    written = _files_under(
+    written = files_under(
         plan_file,
         cli.state.parent,
         Path(cli.env["GITCOPS_CACHE_DIR"]),
@@ -168,8 +139,8 @@ def test_a_secret_in_state_is_a_keyed_hash_that_differs_per_installation(
     import sqlite3
 
     cli, recipient = keyed
-    _encrypt(cli, repo, "secrets/s.sops.yaml", {"password": "same-value"}, recipient)
-    repo.set_resources([_db_file(_secret_ref("../secrets/s.sops.yaml", "password"))])
+    encrypt_values(cli, repo, "secrets/s.sops.yaml", {"password": "same-value"}, recipient)
+    repo.set_resources([_db_file(secret_ref("../secrets/s.sops.yaml", "password"))])
     stored = []
     for install in ("a", "b"):
         state = tmp_path / install / "state.db"
@@ -200,12 +171,12 @@ def test_bad_secrets_fail_clearly_and_change_nothing(
     cli, recipient = keyed
     value = f"v-{secrets.token_hex(12)}"
     rel = "secrets/app.sops.yaml"
-    _encrypt(cli, repo, rel, {"password": value, "other": "x"}, recipient)
+    encrypt_values(cli, repo, rel, {"password": value, "other": "x"}, recipient)
     key = "password"
     if case == "missing identity":
         del cli.env["SOPS_AGE_KEY_FILE"]
     elif case == "wrong identity":
-        _identity(Path(cli.env["SOPS_AGE_KEY_FILE"]))
+        age_identity(Path(cli.env["SOPS_AGE_KEY_FILE"]))
     elif case in ("tampered MAC", "unknown version"):
         doc = yaml.safe_load((repo.path / rel).read_text())
         if case == "tampered MAC":
@@ -218,7 +189,7 @@ def test_bad_secrets_fail_clearly_and_change_nothing(
         repo.write(rel, yaml.safe_dump(doc))
     elif case == "missing key":
         key = "nope"
-    repo.set_resources([_db_file(_secret_ref("../secrets/app.sops.yaml", key))])
+    repo.set_resources([_db_file(secret_ref("../secrets/app.sops.yaml", key))])
     for command in (("validate", "-e", "dev"), ("plan", "-e", "dev"), ("apply", "-e", "dev", "-y")):
         result = cli(*command, repo=repo.path, expect=1)
         assert value not in result.output
@@ -241,7 +212,7 @@ def test_secrets_commands_round_trip_and_rotate(
     assert shown == "USER=admin\nPASSWORD=hunter2-long\n"
     os.chmod(repo.path / rel, 0o640)
     other_keys = tmp_path / "keys" / "other.txt"
-    other = _identity(other_keys)
+    other = age_identity(other_keys)
     cli(
         "secrets", "rotate", str(repo.path / rel), "--input-type", "dotenv",
         "--add-age", other, "--rm-age", recipient,
@@ -260,10 +231,10 @@ def test_a_validator_rejecting_a_secret_does_not_quote_it(
 ) -> None:
     cli, recipient = keyed
     bad_mode = f"mode-{secrets.token_hex(8)}"
-    _encrypt(cli, repo, "secrets/m.sops.yaml", {"mode": bad_mode, "n": 12345}, recipient)
+    encrypt_values(cli, repo, "secrets/m.sops.yaml", {"mode": bad_mode, "n": 12345}, recipient)
     doc = _db_file("x")
-    doc["spec"]["mode"] = _secret_ref("../secrets/m.sops.yaml", "mode")  # type: ignore[index]
-    doc["spec"]["content"] = _secret_ref("../secrets/m.sops.yaml", "n")  # type: ignore[index]
+    doc["spec"]["mode"] = secret_ref("../secrets/m.sops.yaml", "mode")  # type: ignore[index]
+    doc["spec"]["content"] = secret_ref("../secrets/m.sops.yaml", "n")  # type: ignore[index]
     repo.set_resources([doc])
     result = cli("validate", "-e", "dev", repo=repo.path, expect=1)
     assert bad_mode not in result.output and "12345" not in result.output
@@ -308,8 +279,8 @@ def test_a_saved_plan_holds_tokens_and_an_edited_token_is_refused(
     keyed: tuple[Cli, str], repo: Repo, tmp_path: Path
 ) -> None:
     cli, recipient = keyed
-    _encrypt(cli, repo, "secrets/s.sops.yaml", {"password": "pw-0123456789"}, recipient)
-    repo.set_resources([_db_file(_secret_ref("../secrets/s.sops.yaml", "password"))])
+    encrypt_values(cli, repo, "secrets/s.sops.yaml", {"password": "pw-0123456789"}, recipient)
+    repo.set_resources([_db_file(secret_ref("../secrets/s.sops.yaml", "password"))])
     plan_file = tmp_path / "plan.json"
     cli("plan", "-e", "dev", "--out", str(plan_file), repo=repo.path)
     saved = json.loads(plan_file.read_text())
@@ -349,4 +320,4 @@ def test_the_environment_names_its_key_file(
 def _encrypt_with(cli: Cli, repo: Repo, key_file: str, recipient: str) -> None:
     repo.write("secrets/db.sops.yaml", yaml.safe_dump({"password": "from-env-key"}))
     cli("secrets", "encrypt", str(repo.path / "secrets/db.sops.yaml"), "--age", recipient)
-    repo.set_resources([_db_file(_secret_ref("../secrets/db.sops.yaml", "password"))])
+    repo.set_resources([_db_file(secret_ref("../secrets/db.sops.yaml", "password"))])
