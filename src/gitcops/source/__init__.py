@@ -1,1 +1,1 @@
-"""Read a revision's tree from Git (pygit2) or, for pre-commit checks, from the work tree."""
+"""Read a revision's tree from Git objects or, for pre-commit checks, from the work tree."""

@@ -1,4 +1,4 @@
-"""Revisions straight from Git objects (pygit2), local or fetched from a remote; no checkout."""
+"""Revisions straight from Git objects (git CLI), local or fetched from a remote; no checkout."""
 
 from __future__ import annotations
 
@@ -7,18 +7,15 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    import pygit2
 
 from gitcops.model.errors import SourceError
 from gitcops.source.tree import EntryKind, normalize
 
-# Git's tree entry modes (pygit2.GIT_FILEMODE_*), spelled out to keep pygit2 out of import time.
+# Git's tree entry modes.
 _MODE_TREE = 0o040000
 _MODE_LINK = 0o120000
 _MODE_COMMIT = 0o160000
@@ -54,43 +51,112 @@ class Revision:
         return self.commit[:12]
 
 
+class ObjectReader:
+    """Objects of one repository through a single `git cat-file --batch` process.
+
+    Faster to start than loading a Git library (~5 ms against ~55 ms for pygit2), and a run
+    answered from the render cache never starts it at all.
+    """
+
+    def __init__(self, git_dir: Path) -> None:
+        self._git_dir = git_dir
+        self._process: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+
+    def read(self, oid: str) -> tuple[str, bytes]:
+        """(type, content) of an object; KeyError if the repository does not have it."""
+        with self._lock:
+            process = self._start()
+            assert process.stdin is not None and process.stdout is not None
+            process.stdin.write(oid.encode("ascii") + b"\n")
+            process.stdin.flush()
+            header = process.stdout.readline().split()
+            if len(header) != 3:  # "<oid> missing", or the process died
+                raise KeyError(oid)
+            size = int(header[2])
+            data = process.stdout.read(size)
+            process.stdout.read(1)  # the newline after each object
+            if len(data) != size:
+                raise SourceError(f"git cat-file ended early reading {oid} in {self._git_dir}")
+            return header[1].decode("ascii"), data
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        if self._process is None or self._process.poll() is not None:
+            self._process = subprocess.Popen(
+                ["git", f"--git-dir={self._git_dir}", "cat-file", "--batch"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+        return self._process
+
+    def close(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.stdin is not None:
+            process.stdin.close()
+            process.wait()
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    mode: int
+    oid: str
+
+
+def parse_tree(data: bytes, oid_size: int) -> dict[str, _Entry]:
+    """Git's tree format: `<octal mode> <name>\\0<raw object id>`, repeated."""
+    entries: dict[str, _Entry] = {}
+    at = 0
+    while at < len(data):
+        space = data.index(b" ", at)
+        nul = data.index(b"\0", space)
+        mode = int(data[at:space], 8)
+        name = data[space + 1 : nul].decode("utf-8", "surrogateescape")
+        entries[name] = _Entry(mode, data[nul + 1 : nul + 1 + oid_size].hex())
+        at = nul + 1 + oid_size
+    return entries
+
+
 class GitTree:
     """The files of one commit, read from the object database when first asked for."""
 
     def __init__(self, source: Source, revision: Revision) -> None:
         self._source = source
         self._revision = revision
-        self._tree: Any = None
+        self._trees: dict[str, dict[str, _Entry]] = {}
+        self._oid_size = len(revision.tree) // 2  # SHA-1 or SHA-256 repositories
 
     @property
     def cache_key(self) -> str | None:
         return self._revision.tree
 
-    @property
-    def _root(self) -> Any:
-        if self._tree is None:
-            import pygit2
-
-            commit = self._source.repo.get(self._revision.commit)
-            if commit is None:
+    def _tree(self, oid: str) -> dict[str, _Entry]:
+        entries = self._trees.get(oid)
+        if entries is None:
+            try:
+                kind, data = self._source.objects.read(oid)
+            except KeyError:
                 raise SourceError(
-                    f"commit {self._revision.commit} is not in {self._source.location}"
-                )
-            self._tree = commit.peel(pygit2.Commit).tree
-        return self._tree
+                    f"commit {self._revision.commit} is not complete in {self._source.location}"
+                ) from None
+            if kind != "tree":
+                raise SourceError(f"object {oid} in {self._source.location} is not a tree")
+            entries = self._trees[oid] = parse_tree(data, self._oid_size)
+        return entries
 
-    @property
-    def _repo(self) -> Any:
-        return self._source.repo
-
-    def _entry(self, path: str) -> Any | None:
+    def _entry(self, path: str) -> _Entry | None:
         norm = normalize(path)
         if not norm:
             return None
-        try:
-            return self._root[norm]
-        except KeyError:
-            return None
+        entry = _Entry(_MODE_TREE, self._revision.tree)
+        for part in norm.split("/"):
+            if entry.mode != _MODE_TREE:
+                return None
+            found = self._tree(entry.oid).get(part)
+            if found is None:
+                return None
+            entry = found
+        return entry
 
     def kind(self, path: str) -> EntryKind | None:
         if not normalize(path):
@@ -98,34 +164,29 @@ class GitTree:
         entry = self._entry(path)
         if entry is None:
             return None
-        if entry.filemode == _MODE_TREE:
+        if entry.mode == _MODE_TREE:
             return "dir"
-        if entry.filemode == _MODE_LINK:
+        if entry.mode == _MODE_LINK:
             return "symlink"
-        if entry.filemode == _MODE_COMMIT:
+        if entry.mode == _MODE_COMMIT:
             return None
         return "file"
 
     def read(self, path: str) -> bytes:
         entry = self._entry(path)
-        if entry is None or entry.filemode in (
-            _MODE_TREE,
-            _MODE_LINK,
-            _MODE_COMMIT,
-        ):
+        if entry is None or entry.mode in (_MODE_TREE, _MODE_LINK, _MODE_COMMIT):
             raise FileNotFoundError(path)
-        data: bytes = self._repo[entry.id].read_raw()
-        return data
+        return self._source.objects.read(entry.oid)[1]
 
     def list_dir(self, path: str) -> list[str]:
         if not normalize(path):
-            tree = self._root
+            oid = self._revision.tree
         else:
             entry = self._entry(path)
-            if entry is None or entry.filemode != _MODE_TREE:
+            if entry is None or entry.mode != _MODE_TREE:
                 raise FileNotFoundError(path)
-            tree = self._repo[entry.id]
-        return sorted(e.name for e in tree)
+            oid = entry.oid
+        return sorted(self._tree(oid))
 
 
 def _mirror_path(cache_dir: Path, url: str) -> Path:
@@ -178,8 +239,9 @@ _FORMAT = "%H%x00%T%x00%an <%ae>%x00%ct%x00%s"
 class Source:
     """One repository: a local path (work tree or bare) or a remote URL mirrored in the cache.
 
-    Revisions are resolved with the git CLI (one process, a few milliseconds); pygit2 is only
-    loaded when a tree is actually read, which a run answered from the render cache never does.
+    Revisions are resolved with the git CLI (one process, a few milliseconds); objects are read
+    through `git cat-file`, started only when a tree is actually read, which a run answered
+    from the render cache never does.
     """
 
     def __init__(self, location: str, cache_dir: Path) -> None:
@@ -213,19 +275,7 @@ class Source:
             self.git_dir = Path(lines[0])
             if lines[1] == "false" and len(lines) > 2:
                 self.workdir = Path(lines[2])
-        self._repo: Any = None
-
-    @property
-    def repo(self) -> pygit2.Repository:
-        if self._repo is None:
-            import pygit2
-
-            try:
-                self._repo = pygit2.Repository(str(self.git_dir))
-            except pygit2.GitError as exc:
-                raise SourceError(f"repository {self.location}: not a Git repository") from exc
-        repo: pygit2.Repository = self._repo
-        return repo
+        self.objects = ObjectReader(self.git_dir)
 
     def resolve(self, rev: str | None) -> Revision:
         wanted = rev or "HEAD"
