@@ -21,7 +21,6 @@ from gitcops.secrets.yamlio import YamlError, load_documents
 __all__ = ["CONFIG_NAMES", "CreationRule", "find_config", "rule_for"]
 
 CONFIG_NAMES = (".sops.yaml", ".sops.yml")
-_RULE_FIELDS = ("unencrypted_suffix", "encrypted_suffix", "unencrypted_regex", "encrypted_regex")
 _UNSUPPORTED = ("encrypted_comment_regex", "unencrypted_comment_regex")
 
 
@@ -114,15 +113,6 @@ def _rule(rule: dict[str, Any], where: str) -> CreationRule:
         raise SecretError(f"{where}.age: {exc}") from None
     except AttributeError:
         raise SecretError(f"{where}.age must be a string or a list of strings") from None
-    values: dict[str, str | None] = {}
-    for name in _RULE_FIELDS:
-        value = rule.get(name)
-        if value is not None and not isinstance(value, str):
-            raise SecretError(f"{where}.{name} is not a string")
-        values[name] = value or None
-    mac_only = rule.get("mac_only_encrypted", False)
-    if not isinstance(mac_only, bool):
-        raise SecretError(f"{where}.mac_only_encrypted is not a boolean")
-    rules = EncryptionRules(**values, mac_only_encrypted=mac_only)
+    rules = EncryptionRules.from_mapping(rule, f"{where}.")
     rules.effective(where)  # reject two selectors or a bad regex now, not at encryption
     return CreationRule(recipients, rules)

@@ -112,16 +112,7 @@ def _valid_time(text: str) -> bool:
 
 
 def _rules(raw: dict[str, Any], source: str) -> EncryptionRules:
-    values: dict[str, str | None] = {}
-    for name in ("unencrypted_suffix", "encrypted_suffix", "unencrypted_regex", "encrypted_regex"):
-        value = raw.get(name)
-        if value is not None and not isinstance(value, str):
-            raise SecretError(f"{source}: sops.{name} is not a string")
-        values[name] = value or None
-    mac_only = raw.get("mac_only_encrypted", False)
-    if not isinstance(mac_only, bool):
-        raise SecretError(f"{source}: sops.mac_only_encrypted is not a boolean")
-    return EncryptionRules(**values, mac_only_encrypted=mac_only).effective(source)
+    return EncryptionRules.from_mapping(raw, f"{source}: sops.").effective(source)
 
 
 def _entries(raw: Mapping[str, Any], name: str, where: str, source: str) -> list[Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
@@ -41,6 +41,12 @@ __all__ = [
 ]
 
 DEFAULT_UNENCRYPTED_SUFFIX: Final = "_unencrypted"
+SELECTOR_FIELDS: Final = (
+    "unencrypted_suffix",
+    "encrypted_suffix",
+    "unencrypted_regex",
+    "encrypted_regex",
+)
 # sops seeds the MAC with sha256(b"sops") when only encrypted values count, so the two MAC
 # modes never agree on the same tree.
 _MAC_ONLY_ENCRYPTED_SEED: Final = hashlib.sha256(b"sops").digest()
@@ -64,14 +70,24 @@ class EncryptionRules:
     encrypted_regex: str | None = None
     mac_only_encrypted: bool = False
 
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any], where: str) -> EncryptionRules:
+        """The rules a `sops` block or a creation rule states; `where` prefixes field names in
+        errors (`"f.yaml: sops."`, `".sops.yaml creation_rules[0]."`)."""
+        values: dict[str, str | None] = {}
+        for name in SELECTOR_FIELDS:
+            value = raw.get(name)
+            if value is not None and not isinstance(value, str):
+                raise SecretError(f"{where}{name} is not a string")
+            values[name] = value or None
+        mac_only = raw.get("mac_only_encrypted", False)
+        if not isinstance(mac_only, bool):
+            raise SecretError(f"{where}mac_only_encrypted is not a boolean")
+        return cls(**values, mac_only_encrypted=mac_only)
+
     def selectors(self) -> dict[str, str]:
         """The selectors that are set, by their metadata name."""
-        named = {
-            "unencrypted_suffix": self.unencrypted_suffix,
-            "encrypted_suffix": self.encrypted_suffix,
-            "unencrypted_regex": self.unencrypted_regex,
-            "encrypted_regex": self.encrypted_regex,
-        }
+        named = {name: getattr(self, name) for name in SELECTOR_FIELDS}
         return {name: value for name, value in named.items() if value}
 
     def effective(self, source: str) -> EncryptionRules:
