@@ -173,7 +173,6 @@ def rotate(
 ) -> None:
     """Re-encrypt FILE with a new data key, optionally changing its recipients."""
     from gitcops.secrets import sops
-    from gitcops.secrets.keys import parse_recipients
 
     fmt = _format(file, input_type)
     identities, tried = _identities(key_file)
@@ -181,8 +180,8 @@ def rotate(
         _read(file),
         fmt,
         identities,
-        add=parse_recipients(add_age) if add_age else (),
-        remove=parse_recipients(rm_age) if rm_age else (),
+        add=add_age or (),
+        remove=rm_age or (),
         source=str(file),
         tried=tried,
     )
