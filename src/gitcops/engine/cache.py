@@ -48,7 +48,8 @@ def _encode(item: DesiredResource, source: dict[str, Any] | None) -> list[Any]:
     ]
 
 
-def _decode(row: list[Any]) -> DesiredResource:
+def _decode(row: list[Any]) -> tuple[DesiredResource, dict[str, Any] | None]:
+    """A cached item, and its document as written if its secrets must be resolved again."""
     (
         api,
         group,
@@ -63,9 +64,9 @@ def _decode(row: list[Any]) -> DesiredResource:
         deps,
         stateful,
         addr,
-        _,
+        source,
     ) = row
-    return DesiredResource(
+    item = DesiredResource(
         resource=Resource(
             id=ResourceId(group, kind, name, ns),
             api_version=api,
@@ -78,6 +79,7 @@ def _decode(row: list[Any]) -> DesiredResource:
         stateful=stateful,
         address=addr,
     )
+    return item, source
 
 
 Cached = tuple[list[DesiredResource], dict[int, dict[str, Any]]]
@@ -90,11 +92,11 @@ def load(directory: Path, key: str) -> Cached | None:
     except (OSError, ValueError):
         return None
     try:
-        items = [_decode(row) for row in rows]
-        sources = {i: row[13] for i, row in enumerate(rows) if row[13] is not None}
-    except (TypeError, ValueError, IndexError):
+        decoded = [_decode(row) for row in rows]
+    except (TypeError, ValueError):
         return None
-    return items, sources
+    sources = {i: source for i, (_, source) in enumerate(decoded) if source is not None}
+    return [item for item, _ in decoded], sources
 
 
 def store(
