@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -52,14 +53,7 @@ def to_desired(items: list[DesiredResource], redactor: Callable[[], Redactor]) -
 
 def store_redactor(store: StateStore) -> Callable[[], Redactor]:
     """The installation's redactor, its key read only if a secret is about."""
-    made: list[Redactor] = []
-
-    def get() -> Redactor:
-        if not made:
-            made.append(Redactor(store.redaction_key()))
-        return made[0]
-
-    return get
+    return functools.cache(lambda: Redactor(store.redaction_key()))
 
 
 def protect(
