@@ -11,6 +11,7 @@ import json
 import secrets
 import sqlite3
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -397,7 +398,7 @@ def test_a_lost_redaction_key_re_records_tokens_without_leaking(
     key_file = cli.state.with_name(cli.state.name + ".redaction-key")
 
     def token() -> str:
-        with sqlite3.connect(cli.state) as db:
+        with closing(sqlite3.connect(cli.state)) as db:
             [(spec,)] = db.execute("select spec from inventory").fetchall()
         return str(json.loads(spec)["content"])
 

@@ -6,6 +6,7 @@ import json
 import os
 import secrets
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -147,7 +148,7 @@ def test_a_secret_in_state_is_a_keyed_hash_that_differs_per_installation(
         cli("apply", "-e", "dev", "--yes", "--state", str(state), repo=repo.path)
         key_file = state.with_name("state.db.redaction-key")
         assert oct(key_file.stat().st_mode & 0o777) == "0o600"
-        with sqlite3.connect(state) as db:
+        with closing(sqlite3.connect(state)) as db:
             [(spec,)] = db.execute("select spec from inventory").fetchall()
         stored.append(json.loads(spec)["content"])
         (repo.root / "etc/db.pass").unlink()
