@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 FieldPath = tuple[str | int, ...]
@@ -72,16 +72,23 @@ def mask(tree: Any, paths: Iterable[FieldPath]) -> Any:
     return _replace(tree, paths, lambda _value: MARKER)
 
 
-def token_paths(tree: Any, prefix: FieldPath = ()) -> Iterator[FieldPath]:
-    """Where a stored (protected) spec holds tokens: the fields that were sensitive."""
-    if is_token(tree):
-        yield prefix
+def find(
+    tree: Any, match: Callable[[Any], bool], prefix: FieldPath = ()
+) -> Iterator[tuple[FieldPath, Any]]:
+    """Every node `match` accepts, with its path; accepted nodes are not searched further."""
+    if match(tree):
+        yield prefix, tree
     elif isinstance(tree, dict):
         for key, value in tree.items():
-            yield from token_paths(value, (*prefix, key))
+            yield from find(value, match, (*prefix, key))
     elif isinstance(tree, list):
         for index, value in enumerate(tree):
-            yield from token_paths(value, (*prefix, index))
+            yield from find(value, match, (*prefix, index))
+
+
+def token_paths(tree: Any) -> Iterator[FieldPath]:
+    """Where a stored (protected) spec holds tokens: the fields that were sensitive."""
+    return (path for path, _ in find(tree, is_token))
 
 
 def texts_at(tree: Any, paths: Iterable[FieldPath]) -> list[str]:

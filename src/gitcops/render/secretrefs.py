@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import copy
 import posixpath
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from gitcops.model.diagnostics import Diagnostics
 from gitcops.model.errors import SecretError
 from gitcops.model.resource import Origin
-from gitcops.model.sensitive import MARKER, FieldPath
+from gitcops.model.sensitive import MARKER, FieldPath, find
 from gitcops.source.tree import SourceTree
 
 VALUE_FROM = "valueFrom"
@@ -106,21 +106,6 @@ def _is_ref(node: Any) -> bool:
     return isinstance(inner, dict) and SECRET_REF in inner
 
 
-def _walk(node: Any, path: FieldPath) -> Iterator[tuple[FieldPath, dict[str, Any]]]:
-    if _is_ref(node):
-        yield path, node
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            yield from _walk(value, (*path, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from _walk(value, (*path, index))
-
-
-def has_refs(doc: dict[str, Any]) -> bool:
-    return next(_walk(doc, ()), None) is not None
-
-
 def _set(doc: dict[str, Any], path: FieldPath, value: Any) -> None:
     node: Any = doc
     for part in path[:-1]:
@@ -137,7 +122,7 @@ def resolve(
     """Replace every reference by its value; each problem is a diagnostic, nothing is raised."""
     out: list[Resolved] = []
     for doc, origin in documents:
-        found = list(_walk(doc, ()))
+        found = list(find(doc, _is_ref))
         if not found:
             out.append(Resolved(doc, origin))
             continue
