@@ -124,15 +124,9 @@ def render(env: Env, repo: Repo = ".", rev: Rev = None, worktree: Worktree = Fal
     import yaml
 
     from gitcops.engine.workspace import desired_state
-    from gitcops.model.sensitive import mask
 
     ws = workspace(repo, env, rev, worktree)
-    docs = []
-    for item in desired_state(ws):
-        doc = item.resource.to_document()
-        if item.sensitive:
-            doc["spec"] = mask(doc["spec"], item.sensitive)
-        docs.append(doc)
+    docs = [item.public_document() for item in desired_state(ws)]
     sys.stdout.write(
         yaml.dump_all(docs, Dumper=yaml.CSafeDumper, sort_keys=True, default_flow_style=False)
     )

@@ -17,7 +17,6 @@ from gitcops.engine.workspace import Workspace, desired_state
 from gitcops.model.diagnostics import Diagnostic
 from gitcops.model.errors import InvalidInputError
 from gitcops.model.findings import Finding, Severity
-from gitcops.model.sensitive import mask
 from gitcops.plan.model import Plan
 from gitcops.source.tree import SourceTree, walk_files
 from gitcops.validate.policy.exceptions import Subject, apply_exceptions, parse_exceptions
@@ -135,10 +134,8 @@ def _compile(ws: Workspace, options: PolicyOptions) -> Any:
 
 def resource_input(ws: Workspace, item: DesiredResource) -> dict[str, Any]:
     res = item.resource
-    document = res.to_document()
-    if item.sensitive:
-        # Policies judge shapes, never secrets: they see the marker where a secret goes.
-        document["spec"] = mask(document["spec"], item.sensitive)
+    # Policies judge shapes, never secrets: they see the marker where a secret goes.
+    document = item.public_document()
     document["gitcops"] = {
         "project": ws.project.name,
         "environment": ws.environment.name,
@@ -199,8 +196,7 @@ def _secret_rows(item: DesiredResource) -> list[findings_cache.SecretRow]:
     from gitcops.validate.secretscan import scan_values
 
     # Masked as policies see it: a secret from a reference is not plain text in Git.
-    spec = mask(item.resource.spec, item.sensitive) if item.sensitive else item.resource.spec
-    return scan_values(_spec_strings(spec), cache_dir=cache_dir())
+    return scan_values(_spec_strings(item.public_spec), cache_dir=cache_dir())
 
 
 def _secret_finding(item: DesiredResource, path: tuple[str | int, ...], what: str) -> Finding:

@@ -39,6 +39,18 @@ class DesiredResource:
     address: str | None
     sensitive: tuple[FieldPath, ...] = ()  # spec fields holding secret values
 
+    @property
+    def public_spec(self) -> dict[str, Any]:
+        """The spec as people and policies may see it: MARKER where a secret goes."""
+        spec = self.resource.spec
+        return mask(spec, self.sensitive) if self.sensitive else spec
+
+    def public_document(self) -> dict[str, Any]:
+        document = self.resource.to_document()
+        if self.sensitive:
+            document["spec"] = self.public_spec
+        return document
+
 
 def describe(doc: Mapping[str, Any], origin: Origin) -> str:
     """How diagnostics name a document before it is known to be a valid resource."""
