@@ -59,8 +59,8 @@ def _perform(change: PlannedChange, provider: Provider, options: ApplyOptions) -
         if change.sensitive_before and message:
             # A provider's message may quote what it was given (a URL, a command line).
             secrets = texts_at(change.after, change.sensitive)
-            secrets += texts_at(change.before, change.sensitive_before)
-            message = scrub(message, sorted(set(secrets), key=len, reverse=True))
+            secrets |= texts_at(change.before, change.sensitive_before)
+            message = scrub(message, secrets)
         return ChangeSetEntry(entry.id, entry.action, message, time.perf_counter() - started)
 
 

@@ -91,8 +91,8 @@ def token_paths(tree: Any) -> Iterator[FieldPath]:
     return (path for path, _ in find(tree, is_token))
 
 
-def texts_at(tree: Any, paths: Iterable[FieldPath]) -> list[str]:
-    """The sensitive values of `tree` as they could appear in a message, longest first.
+def texts_at(tree: Any, paths: Iterable[FieldPath]) -> set[str]:
+    """The sensitive values of `tree` as they could appear in a message.
 
     Besides each value (and its repr), the pieces of a structured string, so that a message
     quoting a URL with its credentials rewritten still loses the token in its query.
@@ -102,7 +102,7 @@ def texts_at(tree: Any, paths: Iterable[FieldPath]) -> list[str]:
         present, value = lookup(tree, path)
         if present:
             found.update(_texts(value))
-    return sorted(found, key=len, reverse=True)
+    return found
 
 
 _PIECES = re.compile(r"[/:?&=@#;,\s]+")
@@ -123,8 +123,10 @@ def _texts(value: Any) -> list[str]:
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every occurrence of a secret replaced by MARKER (messages quote values)."""
-    for secret in secrets:
+    """`text` with every occurrence of a secret replaced by MARKER (messages quote values).
+
+    Longest first: a secret that contains another must go whole, not leave its remainder."""
+    for secret in sorted(set(secrets), key=len, reverse=True):
         text = text.replace(secret, MARKER)
     return text
 

@@ -152,11 +152,7 @@ def validate_resources(
     across = Diagnostics()  # messages about several resources may quote any of their secrets
     _check_unique(resources, providers, across)
     result = _with_edges(resources, providers, across)
-    secrets = sorted(
-        {t for r, fields in prepared if fields for t in texts_at(r.spec, fields)},
-        key=len,
-        reverse=True,
-    )
+    secrets = {t for r, fields in prepared if fields for t in texts_at(r.spec, fields)}
     diags.extend(replace(d, message=scrub(d.message, secrets)) for d in across.items)
     diags.raise_if_errors()
     return [
