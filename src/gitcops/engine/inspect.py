@@ -10,7 +10,6 @@ from gitcops.engine.planning import read_one, store_redactor
 from gitcops.engine.workspace import load_providers, project_of, tree_at
 from gitcops.model.errors import GitcopsError
 from gitcops.model.project import Environment, Project
-from gitcops.model.sensitive import may_hold_tokens, token_paths
 from gitcops.plan.diff import DiffItem, diff, same
 from gitcops.source.git import Source
 from gitcops.state.records import EnvStatus, RunRecord
@@ -75,7 +74,7 @@ def detect_drift(source: Source, env_name: str, store: StateStore) -> DriftRepor
             report.items.append(DriftItem(str(rid), "missing"))
             continue
         # Secrets were stored as keyed hashes: hash what is live the same way to compare.
-        sensitive = tuple(token_paths(entry.spec)) if may_hold_tokens(entry.spec_json) else ()
+        sensitive = entry.sensitive
         if sensitive:
             live = redactor().protect(live, sensitive)
         if not same(live, entry.spec):

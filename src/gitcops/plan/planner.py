@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from gitcops.model.graph import topological_order
 from gitcops.model.identity import ResourceId
-from gitcops.model.sensitive import FieldPath, token_paths
+from gitcops.model.sensitive import FieldPath
 from gitcops.plan.diff import diff, same
 from gitcops.plan.model import ChangeAction, PlannedChange, spec_hash
 
@@ -51,6 +51,11 @@ class Applied(Protocol):
     @property
     def spec(self) -> dict[str, Any]:
         """Only prunes need the old spec, so implementations may parse it on demand."""
+        ...
+
+    @property
+    def sensitive(self) -> tuple[FieldPath, ...]:
+        """The spec fields that held secrets when it was applied."""
         ...
 
 
@@ -100,7 +105,7 @@ def _desired_change(
     else:
         reason = ""
     # A field that held a secret when applied still holds it live, even if Git now says otherwise.
-    was = tuple(token_paths(applied.spec)) if applied is not None else ()
+    was = applied.sensitive if applied is not None else ()
     return _change(ChangeAction.UPDATE, want, live, reason, was)
 
 
@@ -193,5 +198,5 @@ def _removal(
         forget_only=keep,
         address=entry.address,
         superseded=old.superseded,
-        sensitive=tuple(token_paths(entry.spec)) if now is not None else (),
+        sensitive=entry.sensitive if now is not None else (),
     )

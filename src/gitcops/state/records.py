@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from gitcops.model.identity import ResourceId
+from gitcops.model.sensitive import FieldPath, may_hold_tokens, token_paths
 
 
 class InventoryEntry(NamedTuple):
@@ -29,6 +30,14 @@ class InventoryEntry(NamedTuple):
     def spec(self) -> dict[str, Any]:
         value: dict[str, Any] = json.loads(self.spec_json)
         return value
+
+    @property
+    def sensitive(self) -> tuple[FieldPath, ...]:
+        """The fields that held secrets when applied (stored as tokens); most specs hold none,
+        and a glance at the text spares parsing them."""
+        if not may_hold_tokens(self.spec_json):
+            return ()
+        return tuple(token_paths(self.spec))
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,7 @@ class AppliedRecord:
     spec_hash: str
     depends_on: tuple[ResourceId, ...] = ()
     address: str | None = None
+    sensitive: tuple[tuple[str | int, ...], ...] = ()
 
 
 @dataclass(frozen=True)
