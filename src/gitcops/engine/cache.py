@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from gitcops import __version__
+from gitcops.engine.paths import write_cache
 from gitcops.model.identity import ResourceId
 from gitcops.model.project import Project
 from gitcops.model.resource import Origin, Resource
@@ -107,13 +107,8 @@ def store(
 ) -> None:
     """Best effort: a cache that cannot be written only costs speed."""
     sources = sources or {}
-    target = directory / "render" / f"{key}.json"
-    with contextlib.suppress(OSError):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temp = target.with_name(f".{key}.{os.getpid()}.tmp")
-        rows = [_encode(item, sources.get(i)) for i, item in enumerate(items)]
-        temp.write_text(json.dumps(rows, separators=(",", ":")))
-        os.replace(temp, target)
+    rows = [_encode(item, sources.get(i)) for i, item in enumerate(items)]
+    write_cache(directory / "render" / f"{key}.json", json.dumps(rows, separators=(",", ":")))
 
 
 def load_project(directory: Path, tree: SourceTree) -> Project:
@@ -145,9 +140,4 @@ def _load_project(directory: Path, key: str) -> Project | None:
 
 
 def _store_project(directory: Path, key: str, project: Project) -> None:
-    target = directory / "projects" / f"{key}.json"
-    with contextlib.suppress(OSError):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temp = target.with_name(f".{key}.{os.getpid()}.tmp")
-        temp.write_text(json.dumps(project.document))
-        os.replace(temp, target)
+    write_cache(directory / "projects" / f"{key}.json", json.dumps(project.document))

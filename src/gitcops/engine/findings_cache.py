@@ -16,12 +16,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from gitcops import __version__
+from gitcops.engine.paths import write_cache
 
 _FORMAT = 1
 _SUBDIR = "policy-documents"
@@ -81,8 +81,4 @@ class DocumentFindings:
             key: [[list(r) for r in policy], [[list(p), what] for p, what in secrets]]
             for key, (policy, secrets) in rows.items()
         }
-        with contextlib.suppress(OSError):
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            temp = self._path.with_name(f".{self._path.name}.{os.getpid()}.tmp")
-            temp.write_text(json.dumps(data, separators=(",", ":")))
-            os.replace(temp, self._path)
+        write_cache(self._path, json.dumps(data, separators=(",", ":")))

@@ -12,7 +12,7 @@ from typing import Any
 
 from gitcops import __version__
 from gitcops.engine import findings_cache
-from gitcops.engine.paths import cache_dir
+from gitcops.engine.paths import cache_dir, write_cache
 from gitcops.engine.workspace import Workspace, desired_state
 from gitcops.model.diagnostics import Diagnostic
 from gitcops.model.errors import InvalidInputError
@@ -293,13 +293,7 @@ def _resource_findings(ws: Workspace, options: PolicyOptions) -> list[Finding]:
             pass
     findings = _evaluate_resources(ws, options)
     if key is not None:
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temp = target.with_name(f".{key}.tmp")
-            temp.write_text(_encode(findings))
-            temp.replace(target)
-        except OSError:
-            pass
+        write_cache(target, _encode(findings))
     return findings
 
 
