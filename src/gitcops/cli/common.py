@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -85,3 +86,22 @@ def source_with_env(repo: str, env: str | None) -> Any:
 def check_output(output: str) -> None:
     if output not in ("text", "json"):
         fail(f"--output must be text or json, not {output!r}")
+
+
+def write_atomically(target: Path, data: bytes, new_mode: int = 0o644) -> None:
+    """Replace `target` whole (temp file, fsync, rename), keeping its mode if it exists."""
+    try:
+        mode = target.stat().st_mode & 0o777
+    except FileNotFoundError:
+        mode = new_mode
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, mode)
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -25,6 +24,7 @@ from gitcops.cli.common import (
     open_state,
     policy_options,
     workspace,
+    write_atomically,
 )
 from gitcops.cli.errors import fail, handle_errors
 from gitcops.cli.output import colour_stdout, emit_json, err, out
@@ -211,9 +211,7 @@ def policy_findings(
 
 
 def save_plan(path: Path, data: dict[str, Any]) -> None:
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.write_text(json.dumps(data, indent=1, ensure_ascii=False))
-    os.replace(temp, path)
+    write_atomically(path, json.dumps(data, indent=1, ensure_ascii=False).encode())
 
 
 def load_plan(path: Path) -> Any:
