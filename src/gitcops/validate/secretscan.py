@@ -40,6 +40,7 @@ from typing import Any, NamedTuple
 
 from gitcops.model.findings import Finding, Severity
 from gitcops.source.tree import SourceTree, walk_files
+from gitcops.validate.regex_literals import Literal, required_literal, with_literal
 
 # ---------------------------------------------------------------------------------------------
 # Configuration: detect-secrets' default plugin and filter sets, with these changes.
@@ -389,7 +390,7 @@ def _build_engine() -> _Engine:
     for instance in instances:
         spec: _GateSpec | None = None
         if isinstance(instance, RegexBasedDetector):
-            spec = ("any", tuple(_spell(p) for p in instance.denylist))
+            spec = ("any", tuple(_spell_any(p) for p in instance.denylist))
         elif isinstance(instance, HighEntropyStringsPlugin) and instance.regex.groups == 3:
             hex_only = isinstance(instance, HexHighEntropyString)
             spec = ("entropy", _spell(instance.regex), instance.entropy_limit, hex_only)
@@ -427,7 +428,7 @@ def _build_engine() -> _Engine:
 
 # How a gate is built, as data, so it can be saved and rebuilt without detect-secrets:
 # ("any", patterns) | ("entropy", pattern, limit, hex_only) | ("lowered", pattern), where a
-# pattern is (source, flags).
+# pattern is (source, flags), and in "any" (source, flags, the text each match contains).
 _GateSpec = tuple[Any, ...]
 
 
@@ -435,10 +436,19 @@ def _spell(pattern: re.Pattern[str]) -> tuple[str, int]:
     return (pattern.pattern, pattern.flags)
 
 
+def _spell_any(pattern: re.Pattern[str]) -> tuple[str, int, Literal | None]:
+    return (pattern.pattern, pattern.flags, required_literal(pattern.pattern, pattern.flags))
+
+
 def _gate(spec: _GateSpec) -> Callable[[str], Any]:
     kind = spec[0]
     if kind == "any":
-        return _any_search(tuple(re.compile(p, f) for p, f in spec[1]))
+        return _any_search(
+            tuple(
+                with_literal(re.compile(p, f), None if lit is None else (lit[0], bool(lit[1])))
+                for p, f, lit in spec[1]
+            )
+        )
     if kind == "entropy":
         (source, flags), limit, hex_only = spec[1], spec[2], spec[3]
         return _entropy_gate(re.compile(source, flags), float(limit), bool(hex_only))
@@ -447,12 +457,12 @@ def _gate(spec: _GateSpec) -> Callable[[str], Any]:
     raise ValueError(f"unknown gate {kind!r}")
 
 
-def _any_search(patterns: tuple[re.Pattern[str], ...]) -> Callable[[str], Any]:
-    if len(patterns) == 1:
-        return patterns[0].search
+def _any_search(searches: tuple[Callable[[str], object | None], ...]) -> Callable[[str], Any]:
+    if len(searches) == 1:
+        return searches[0]
 
     def gate(text: str) -> bool:
-        return any(pattern.search(text) for pattern in patterns)
+        return any(search(text) for search in searches)
 
     return gate
 
