@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitcops import __version__
 from gitcops.engine.paths import write_cache
@@ -16,6 +17,9 @@ from gitcops.model.resource import Origin, Resource
 from gitcops.render.pipeline import parse_project, read_project_file
 from gitcops.source.tree import SourceTree
 from gitcops.validate.resources import DesiredResource
+
+if TYPE_CHECKING:
+    from gitcops.render.docmemo import DocumentMemo
 
 _FORMAT = 2
 
@@ -109,6 +113,44 @@ def store(
     sources = sources or {}
     rows = [_encode(item, sources.get(i)) for i, item in enumerate(items)]
     write_cache(directory / "render" / f"{key}.json", json.dumps(rows, separators=(",", ":")))
+
+
+def load_memo(directory: Path, scope: str) -> DocumentMemo:
+    """The documents parsed for this repository and environment before; empty if none or
+    unreadable."""
+    from gitcops.render.docmemo import DocumentMemo  # with the parser: for cache misses
+
+    path = _memo_path(directory, scope)
+    try:
+        known = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return DocumentMemo()
+    if not isinstance(known, dict) or not all(isinstance(v, str) for v in known.values()):
+        return DocumentMemo()
+    return DocumentMemo(known)
+
+
+def store_memo(directory: Path, scope: str, memo: DocumentMemo) -> None:
+    if memo.stale:
+        write_cache(_memo_path(directory, scope), json.dumps(memo.used, separators=(",", ":")))
+
+
+def _memo_path(directory: Path, scope: str) -> Path:
+    material = json.dumps([_FORMAT, __version__, _parser_fingerprint(), scope])
+    return directory / "documents" / f"{hashlib.sha256(material.encode()).hexdigest()}.json"
+
+
+@functools.cache
+def _parser_fingerprint() -> str:
+    """The modules that decide a document's value: a development build changes them without
+    changing the version."""
+    from gitcops.model import goyaml
+    from gitcops.render import docmemo, yamldocs
+
+    digest = hashlib.sha256()
+    for module in (docmemo, yamldocs, goyaml):
+        digest.update(Path(str(module.__file__)).read_bytes())
+    return digest.hexdigest()
 
 
 def load_project(directory: Path, tree: SourceTree) -> Project:

@@ -115,7 +115,9 @@ def _desired_state(ws: Workspace) -> list[DesiredResource]:
             ws.timings["desired (cached)"] = time.perf_counter() - started
             return items
     render_problems = Diagnostics()
-    documents = render_environment(ws.tree, ws.environment, render_problems)
+    memo_scope = f"{ws.source.git_dir}\0{ws.environment.path}"
+    memo = cache.load_memo(cache_dir(), memo_scope)
+    documents = render_environment(ws.tree, ws.environment, render_problems, memo)
     ws.timings["render"] = time.perf_counter() - started
     resolved = secretrefs.resolve(
         [(d.doc, d.origin) for d in documents], _resolver(ws), render_problems, describe
@@ -132,6 +134,7 @@ def _desired_state(ws: Workspace) -> list[DesiredResource]:
         raise InvalidInputError([*render_problems.errors, *exc.diagnostics]) from None
     render_problems.raise_if_errors()
     ws.timings["validate"] = time.perf_counter() - started - ws.timings["render"]
+    cache.store_memo(cache_dir(), memo_scope, memo)  # like every cache: only for valid input
     if key is not None:
         # Documents with secrets are cached as written (references, not values).
         sources = {i: r.source_doc for i, r in enumerate(resolved) if r.source_doc is not None}

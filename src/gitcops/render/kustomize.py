@@ -47,7 +47,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from gitcops.model.diagnostics import Diagnostics
 from gitcops.model.resource import Origin
@@ -61,6 +61,9 @@ from gitcops.render.patches import (
 )
 from gitcops.render.yamldocs import YamlSyntaxError, document_label, iter_documents, load_documents
 from gitcops.source.tree import SourceTree, normalize
+
+if TYPE_CHECKING:
+    from gitcops.render.docmemo import DocumentMemo
 
 __all__ = ["KUSTOMIZATION_FILES", "RenderedDocument", "build_kustomization"]
 
@@ -133,10 +136,13 @@ def build_kustomization(tree: SourceTree, path: str) -> list[RenderedDocument]:
     return documents
 
 
-def render_kustomization(tree: SourceTree, path: str, diags: Diagnostics) -> list[RenderedDocument]:
+def render_kustomization(
+    tree: SourceTree, path: str, diags: Diagnostics, memo: DocumentMemo | None = None
+) -> list[RenderedDocument]:
     """Like build_kustomization, but problems go to `diags` and what did render is returned,
-    so validation can report the problems of the rendered documents in the same breath."""
-    resources = _Builder(tree, diags).build_root(path, partial=True)
+    so validation can report the problems of the rendered documents in the same breath.
+    `memo` holds resource documents parsed before."""
+    resources = _Builder(tree, diags, memo).build_root(path, partial=True)
     return [RenderedDocument(res.doc, res.origin) for res in resources]
 
 
@@ -555,9 +561,12 @@ _FAILED: Final = _Built([], False)
 
 
 class _Builder:
-    def __init__(self, tree: SourceTree, diags: Diagnostics) -> None:
+    def __init__(
+        self, tree: SourceTree, diags: Diagnostics, memo: DocumentMemo | None = None
+    ) -> None:
         self.tree = tree
         self.diags = diags
+        self.memo = memo
         self._seq = itertools.count()
 
     def error(self, where: _Where, message: str) -> bool:
@@ -713,7 +722,7 @@ class _Builder:
         if data is None:
             return False
         before = len(self.diags.items)
-        for index, doc in load_documents(data, path, self.diags):
+        for index, doc in load_documents(data, path, self.diags, self.memo):
             label = document_label(index, doc)
             problems = _identity_problems(doc)
             for field_path, message in problems:

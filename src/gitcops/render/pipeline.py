@@ -10,6 +10,7 @@ from gitcops.model.project import PROJECT_FILE, Environment, Project
 from gitcops.source.tree import SourceTree
 
 if TYPE_CHECKING:
+    from gitcops.render.docmemo import DocumentMemo
     from gitcops.render.kustomize import RenderedDocument
 
 
@@ -37,9 +38,13 @@ def parse_project(data: bytes) -> Project:
 
 
 def render_environment(
-    tree: SourceTree, env: Environment, diags: Diagnostics | None = None
+    tree: SourceTree,
+    env: Environment,
+    diags: Diagnostics | None = None,
+    memo: DocumentMemo | None = None,
 ) -> list[RenderedDocument]:
-    """Render one environment. With `diags`, problems are collected there, not raised."""
+    """Render one environment. With `diags`, problems are collected there, not raised.
+    `memo` holds resource documents parsed before (see render.docmemo)."""
     where = ("spec", "environments", env.name, "path")
     if tree.kind(env.path) != "dir":
         raise InvalidInputError(
@@ -57,4 +62,4 @@ def render_environment(
 
     if diags is None:
         return build_kustomization(tree, env.path)
-    return render_kustomization(tree, env.path, diags)
+    return render_kustomization(tree, env.path, diags, memo)

@@ -17,7 +17,7 @@ import binascii
 import datetime as dt
 import re
 from collections.abc import Hashable, Iterator, Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import yaml
 from yaml.constructor import ConstructorError
@@ -42,9 +42,13 @@ from gitcops.model.goyaml import (
     number_tag,
 )
 
+if TYPE_CHECKING:
+    from gitcops.render.docmemo import DocumentMemo
+
 __all__ = [
     "GoYamlLoader",
     "YamlSyntaxError",
+    "all_documents",
     "document_label",
     "iter_documents",
     "load_documents",
@@ -233,6 +237,13 @@ class YamlSyntaxError(Exception):
 
 def iter_documents(data: bytes | str) -> Iterator[tuple[int, Any]]:
     """Yield (index, value) for every non-empty document; index counts empty ones too."""
+    for index, value in enumerate(all_documents(data)):
+        if value is not None:
+            yield index, value
+
+
+def all_documents(data: bytes | str) -> Iterator[Any]:
+    """Every document's value, None for an empty one; raises YamlSyntaxError."""
     loader = GoYamlLoader(data)
     index = 0
     try:
@@ -240,8 +251,7 @@ def iter_documents(data: bytes | str) -> Iterator[tuple[int, Any]]:
             value = loader.construct_document(loader.get_node())
             if loader.aliased:
                 value, loader.aliased = _unshare(value), False
-            if value is not None:
-                yield index, value
+            yield value
             index += 1
     except yaml.MarkedYAMLError as exc:
         raise _syntax_error(exc, index) from None
@@ -300,16 +310,21 @@ def document_label(index: int, doc: Mapping[str, Any] | None = None) -> str:
     return f"{label} ({group}/{where}{kind}/{name})"
 
 
-def load_documents(data: bytes, file: str, diags: Diagnostics) -> list[tuple[int, dict[str, Any]]]:
+def load_documents(
+    data: bytes, file: str, diags: Diagnostics, memo: DocumentMemo | None = None
+) -> list[tuple[int, dict[str, Any]]]:
     """The mapping documents of a YAML stream with their 0-based position in it.
 
     Empty documents are skipped (as kustomize does) but still counted, so indexes match
     what the user sees. Anything else that is not a mapping, and syntax errors, become
-    diagnostics naming the file, the document and the line.
+    diagnostics naming the file, the document and the line. With `memo`, documents parsed
+    before (in this or an earlier run) are taken from it.
     """
     documents: list[tuple[int, dict[str, Any]]] = []
+    values = memo.documents(data) if memo is not None else None
+    pairs = iter_documents(data) if values is None else _non_empty(values)
     try:
-        for index, value in iter_documents(data):
+        for index, value in pairs:
             if isinstance(value, dict):
                 documents.append((index, value))
             else:
@@ -321,6 +336,10 @@ def load_documents(data: bytes, file: str, diags: Diagnostics) -> list[tuple[int
     except YamlSyntaxError as exc:
         diags.error(exc.describe(), file=file, document=document_label(exc.index))
     return documents
+
+
+def _non_empty(values: list[Any]) -> Iterator[tuple[int, Any]]:
+    return ((index, value) for index, value in enumerate(values) if value is not None)
 
 
 def _shape(value: Any) -> str:
