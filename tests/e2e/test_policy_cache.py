@@ -157,3 +157,31 @@ def test_a_policy_failing_at_run_time_reports_the_position_among_all_documents(
     repo.set_resources(_docs(3))
     with pytest.raises(PolicyRuntimeError, match="on input 2"):
         _findings(repo)
+
+
+def test_many_documents_are_scanned_beside_rego_with_the_same_findings(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """From _FORK_SCAN_AT documents on, the secret scan runs in a forked child while rego-cpp
+    evaluates: the findings are those of the scan done in this process."""
+    forks: list[object] = []
+    original = policy_check.Forked
+
+    class Counting(original):  # type: ignore[misc, valid-type]
+        def __init__(self, compute: Any) -> None:
+            forks.append(compute)
+            super().__init__(compute)
+
+    monkeypatch.setattr(policy_check, "Forked", Counting)
+    repo.write("policies/team.rego", TEAM_POLICY)
+    docs = _docs(policy_check._FORK_SCAN_AT + 8, secret_in=5)
+    docs[30]["spec"]["content"] = f"password = {AWS_SECRET}\n"  # type: ignore[index]
+    repo.set_resources(docs)
+    forked = _fresh(repo, monkeypatch, tmp_path)
+    assert len(forks) == 1
+    monkeypatch.setattr(policy_check, "_FORK_SCAN_AT", 10_000)
+    inline = _fresh(repo, monkeypatch, tmp_path)
+    assert len(forks) == 1
+    assert forked == inline
+    flagged = sorted(f.resource or "" for f in forked if f.rule == "builtin.plaintext_secrets")
+    assert flagged == ["local.gitcops.io/File/f30", "local.gitcops.io/File/f5"]

@@ -12,6 +12,7 @@ from typing import Any
 
 from gitcops import __version__
 from gitcops.engine import findings_cache
+from gitcops.engine.forked import Forked
 from gitcops.engine.paths import cache_dir, write_cache
 from gitcops.engine.workspace import Workspace, desired_state
 from gitcops.model.diagnostics import Diagnostic
@@ -367,6 +368,10 @@ def _evaluate_all(
     return findings
 
 
+# Fewer documents are scanned here: forking costs more than it saves.
+_FORK_SCAN_AT = 32
+
+
 def _evaluate_documents(
     ws: Workspace,
     options: PolicyOptions,
@@ -382,16 +387,27 @@ def _evaluate_documents(
     results: list[tuple[list[findings_cache.PolicyRow], list[findings_cache.SecretRow]]] = [
         ([], []) for _ in items
     ]
+
+    def scan() -> list[list[findings_cache.SecretRow]]:
+        return [_secret_rows(item) for item in items]
+
+    # Two independent CPU-bound jobs: on two cores the scan runs beside rego-cpp.
+    scanning = Forked(scan) if secrets and len(items) >= _FORK_SCAN_AT else None
     try:
         raws = _engine(ws, options).evaluate(inputs, namespaces)
-    except PolicyRuntimeError:
-        return None
+    except BaseException as exc:
+        if scanning is not None:
+            scanning.cancel()
+        if isinstance(exc, PolicyRuntimeError):
+            return None
+        raise
     for raw in raws:
         row = (raw.namespace, raw.rule, raw.message, dict(raw.details), raw.policy_file)
         results[raw.index][0].append(row)
     if secrets:
-        for n, item in enumerate(items):
-            results[n][1].extend(_secret_rows(item))
+        found = scanning.result() if scanning is not None else scan()
+        for n, rows in enumerate(found):
+            results[n][1].extend(rows)
     return results
 
 
