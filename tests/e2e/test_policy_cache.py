@@ -163,25 +163,39 @@ def test_many_documents_are_scanned_beside_rego_with_the_same_findings(
     repo: Repo, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """From _FORK_SCAN_AT documents on, the secret scan runs in a forked child while rego-cpp
-    evaluates: the findings are those of the scan done in this process."""
+    evaluates; on a first run (warm_up) that child starts loading detect-secrets before
+    rendering. Either way the findings are those of the scan done in this process."""
     forks: list[object] = []
-    original = policy_check.Forked
+    original = policy_check.ForkedWorker
 
     class Counting(original):  # type: ignore[misc, valid-type]
-        def __init__(self, compute: Any) -> None:
-            forks.append(compute)
-            super().__init__(compute)
+        def __init__(self, prepare: Any, compute: Any) -> None:
+            forks.append(prepare)
+            super().__init__(prepare, compute)
 
-    monkeypatch.setattr(policy_check, "Forked", Counting)
+    monkeypatch.setattr(policy_check, "ForkedWorker", Counting)
     repo.write("policies/team.rego", TEAM_POLICY)
     docs = _docs(policy_check._FORK_SCAN_AT + 8, secret_in=5)
     docs[30]["spec"]["content"] = f"password = {AWS_SECRET}\n"  # type: ignore[index]
     repo.set_resources(docs)
     forked = _fresh(repo, monkeypatch, tmp_path)
     assert len(forks) == 1
+
+    with monkeypatch.context() as m:
+        m.setenv("GITCOPS_CACHE_DIR", str(tmp_path / "first-run"))
+        ws = open_workspace(open_source(str(repo.path)), "dev")
+        policy_check.warm_up(ws)  # nothing cached in first-run/: the child is started
+        assert len(forks) == 2 and policy_check._scanner is not None
+        prefetched = check_resources(ws, PolicyOptions()).findings
+        assert policy_check._scanner is None  # taken by the check
+        assert len(forks) == 2
+        ws = open_workspace(open_source(str(repo.path)), "dev")
+        policy_check.warm_up(ws)  # desired state cached, detectors' patterns saved: no child
+        assert policy_check._scanner is None and len(forks) == 2
+
     monkeypatch.setattr(policy_check, "_FORK_SCAN_AT", 10_000)
     inline = _fresh(repo, monkeypatch, tmp_path)
-    assert len(forks) == 1
-    assert forked == inline
+    assert len(forks) == 2
+    assert forked == inline == prefetched
     flagged = sorted(f.resource or "" for f in forked if f.rule == "builtin.plaintext_secrets")
     assert flagged == ["local.gitcops.io/File/f30", "local.gitcops.io/File/f5"]

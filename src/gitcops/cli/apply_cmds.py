@@ -57,7 +57,7 @@ def apply(
     saved = load_plan(plan_file) if plan_file is not None else None
     if saved is not None and saved.revision == "worktree":
         fail("the plan was made from uncommitted files (--worktree); apply only applies commits")
-    ws = workspace(repo, env, saved.revision if saved else rev)
+    ws = workspace(repo, env, saved.revision if saved else rev, policies=True)
     _run_apply(
         ws,
         state,
@@ -189,12 +189,14 @@ def rollback(
 ) -> None:
     """Apply the rendered state of an earlier revision, recorded as a rollback run."""
     from gitcops.engine.inspect import rollback_target
+    from gitcops.engine.policy_check import warm_up
     from gitcops.engine.workspace import desired_state, open_workspace
 
     check_output(output)
     source = source_with_env(repo, env)
     target = to or rollback_target(source, open_state(state), env)
     ws = open_workspace(source, env, target)
+    warm_up(ws)
     desired_state(ws)
     err(f"Rolling {ws.scope} back to {ws.revision.short} ({ws.revision.message})")
     _run_apply(ws, state, yes, 8, lock_timeout, output, None, "rollback")

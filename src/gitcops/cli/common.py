@@ -64,11 +64,18 @@ def open_state(state: str | None) -> StateStore:
     return store
 
 
-def workspace(repo: str, env: str, rev: str | None, worktree: bool = False) -> Workspace:
-    """Open, render and validate: all checks pass before anything (state included) is written."""
+def workspace(
+    repo: str, env: str, rev: str | None, worktree: bool = False, *, policies: bool = False
+) -> Workspace:
+    """Open, render and validate: all checks pass before anything (state included) is written.
+    `policies`: the command goes on to check them (what they need can get ready meanwhile)."""
     from gitcops.engine.workspace import desired_state, open_source, open_workspace
 
     ws = open_workspace(open_source(repo), env, rev, worktree)
+    if policies:
+        from gitcops.engine.policy_check import warm_up
+
+        warm_up(ws)
     desired_state(ws)
     return ws
 

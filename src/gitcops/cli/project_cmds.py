@@ -58,7 +58,7 @@ def validate(
 ) -> None:
     """Render and check every environment: schema, references, graph, paths, policies, secrets."""
     from gitcops.cli.findings import REPORT_FORMATS, emit_report, show_findings
-    from gitcops.engine.policy_check import check_resources, scan_secrets
+    from gitcops.engine.policy_check import check_resources, scan_secrets, warm_up
     from gitcops.engine.workspace import (
         desired_state,
         open_source,
@@ -82,6 +82,7 @@ def validate(
     for name in names:
         try:
             ws = open_workspace(source, name, rev, worktree)
+            warm_up(ws)
             counts[name] = len(desired_state(ws))
             findings.extend(check_resources(ws, options).findings)
             if not scanned:
@@ -158,7 +159,7 @@ def plan(
     check_output(output)
     if report_format is not None and report_format not in REPORT_FORMATS:
         fail(f"--format must be sarif or junit, not {report_format!r}")
-    ws = workspace(repo, env, rev, worktree)
+    ws = workspace(repo, env, rev, worktree, policies=True)
     result = make_plan(
         ws, open_state(state), with_fingerprint=out_file is not None or output == "json"
     )

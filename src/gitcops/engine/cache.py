@@ -89,6 +89,10 @@ def _decode(row: list[Any]) -> tuple[DesiredResource, dict[str, Any] | None]:
 Cached = tuple[list[DesiredResource], dict[int, dict[str, Any]]]
 
 
+def exists(directory: Path, key: str) -> bool:
+    return (directory / "render" / f"{key}.json").exists()
+
+
 def load(directory: Path, key: str) -> Cached | None:
     """The desired set, and the documents (by position) whose secrets must be resolved again."""
     try:

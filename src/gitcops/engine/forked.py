@@ -1,14 +1,16 @@
-"""A computation handed to a forked child while this process does something else.
+"""Computations handed to a forked child while this process does something else.
 
 Used where two CPU-bound jobs meet on a first run: the plaintext-secret scan (detect-secrets
-takes ~0.2 s to import, then runs every detector over every spec value) runs beside the Rego
-evaluation instead of after it. The child's result comes back pickled through a pipe. If
-fork is unavailable, or the child fails in any way, the work is done again here, so errors
-surface exactly as they would without a child.
+takes ~0.2 s to import, then runs every detector over every spec value) runs beside rendering
+and the Rego evaluation instead of after them. A child can be forked early to get ready
+(`prepare`) before its input exists, and is then given one request. Requests and results go
+through pipes, pickled. If fork is unavailable, or the child fails in any way, the work is
+done again here, so errors surface exactly as they would without a child.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import pickle
@@ -17,60 +19,104 @@ import sys
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+R = TypeVar("R")
 T = TypeVar("T")
 
 
-class Forked(Generic[T]):
-    def __init__(self, compute: Callable[[], T]) -> None:
+class ForkedWorker(Generic[R, T]):
+    """A child forked now that runs `prepare()`, then `compute(request)` once submitted."""
+
+    def __init__(self, prepare: Callable[[], object], compute: Callable[[R], T]) -> None:
         self._compute = compute
+        self._request: tuple[R] | None = None
         self._pid: int | None = None
-        self._read: int | None = None
+        self._send: int | None = None
+        self._receive: int | None = None
         if not hasattr(os, "fork"):
             return
-        read, write = os.pipe()
+        request_read, request_write = os.pipe()
+        result_read, result_write = os.pipe()
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()  # or the child would write this process's pending output again
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
-            os.close(read)
-            self._child(write)
-        os.close(write)
-        self._pid, self._read = pid, read
+            os.close(request_write)
+            os.close(result_read)
+            _child(prepare, compute, request_read, result_write)
+        os.close(request_read)
+        os.close(result_write)
+        self._pid, self._send, self._receive = pid, request_write, result_read
+        atexit.register(self.cancel)  # not taken after all (a cached run, an error): stopped
 
-    def _child(self, write: int) -> None:  # pragma: no cover - runs in the child
-        status = 0
+    def submit(self, request: R) -> None:
+        self._request = (request,)
+        if self._send is None:
+            return
+        send, self._send = self._send, None
         try:
-            payload = pickle.dumps(self._compute())
-            with os.fdopen(write, "wb") as pipe:
-                pipe.write(payload)
-        except BaseException:
-            status = 1
-        finally:
-            os._exit(status)
+            with os.fdopen(send, "wb") as pipe:
+                pipe.write(pickle.dumps(request))
+        except (OSError, pickle.PicklingError, TypeError, AttributeError):
+            pass  # the child gets nothing, fails, and result() computes here
 
     def result(self) -> T:
         """The child's result, or the computation's, done here if the child gave none."""
-        if self._pid is None or self._read is None:
-            return self._compute()
-        with os.fdopen(self._read, "rb") as pipe:
-            self._read = None
+        if self._request is None:
+            raise RuntimeError("result() before submit()")
+        request = self._request[0]
+        if self._pid is None or self._receive is None:
+            return self._compute(request)
+        receive, self._receive = self._receive, None
+        with os.fdopen(receive, "rb") as pipe:
             payload = pipe.read()
         _, status = os.waitpid(self._pid, 0)
         self._pid = None
         if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and payload:
             with contextlib.suppress(Exception):
                 return pickle.loads(payload)  # type: ignore[no-any-return]  # noqa: S301 - our child
-        return self._compute()
+        return self._compute(request)
 
     def cancel(self) -> None:
         """Stop the child, if the result is not wanted any more."""
-        if self._read is not None:
-            os.close(self._read)
-            self._read = None
+        for fd in (self._send, self._receive):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._send = self._receive = None
         if self._pid is not None:
             with contextlib.suppress(OSError):
                 os.kill(self._pid, signal.SIGKILL)
             with contextlib.suppress(OSError):
                 os.waitpid(self._pid, 0)
             self._pid = None
+
+
+class Forked(ForkedWorker[None, T]):
+    """`compute()` in a child started now."""
+
+    def __init__(self, compute: Callable[[], T]) -> None:
+        super().__init__(_nothing, lambda _: compute())
+        self.submit(None)
+
+
+def _nothing() -> None:
+    return None
+
+
+def _child(
+    prepare: Callable[[], object], compute: Callable[[R], T], request: int, result: int
+) -> None:  # pragma: no cover - runs in the child
+    status = 0
+    try:
+        with contextlib.suppress(Exception):
+            prepare()  # a failure shows again, where it matters, in compute or in the parent
+        with os.fdopen(request, "rb") as pipe:
+            payload = pipe.read()
+        answer = pickle.dumps(compute(pickle.loads(payload)))  # noqa: S301 - from our parent
+        with os.fdopen(result, "wb") as pipe:
+            pipe.write(answer)
+    except BaseException:
+        status = 1
+    finally:
+        os._exit(status)

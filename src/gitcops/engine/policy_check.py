@@ -12,9 +12,9 @@ from typing import Any
 
 from gitcops import __version__
 from gitcops.engine import findings_cache
-from gitcops.engine.forked import Forked
+from gitcops.engine.forked import ForkedWorker
 from gitcops.engine.paths import cache_dir, write_cache
-from gitcops.engine.workspace import Workspace, desired_state
+from gitcops.engine.workspace import Workspace, desired_cached, desired_state
 from gitcops.model.diagnostics import Diagnostic
 from gitcops.model.errors import InvalidInputError
 from gitcops.model.findings import Finding, Severity
@@ -193,11 +193,45 @@ def _spec_strings(
         yield path, key, value
 
 
-def _secret_rows(item: DesiredResource) -> list[findings_cache.SecretRow]:
+_SpecValues = list[tuple[tuple[str | int, ...], str | None, str]]
+
+
+def _spec_values(item: DesiredResource) -> _SpecValues:
+    # Masked as policies see it: a secret from a reference is not plain text in Git.
+    return list(_spec_strings(item.public_spec))
+
+
+def _scan(specs: list[_SpecValues]) -> list[list[findings_cache.SecretRow]]:
     from gitcops.validate.secretscan import scan_values
 
-    # Masked as policies see it: a secret from a reference is not plain text in Git.
-    return scan_values(_spec_strings(item.public_spec), cache_dir=cache_dir())
+    return [scan_values(values, cache_dir=cache_dir()) for values in specs]
+
+
+def _secret_rows(item: DesiredResource) -> list[findings_cache.SecretRow]:
+    return _scan([_spec_values(item)])[0]
+
+
+# Set by warm_up: a child loading detect-secrets while this process renders and validates.
+_scanner: ForkedWorker[list[_SpecValues], list[list[findings_cache.SecretRow]]] | None = None
+
+
+def warm_up(ws: Workspace) -> None:
+    """Before rendering, on a run whose policy check will load detect-secrets (~0.2 s: no
+    process saved its detectors' fixed patterns in this cache directory yet, and the desired
+    state is not cached), start loading it in a child, on the other core."""
+    global _scanner
+    if _scanner is not None or not _enabled(_settings(ws), "plaintextSecrets"):
+        return
+    from gitcops.validate.secretscan import load_detectors, needs_detectors
+
+    if needs_detectors(cache_dir()) and not desired_cached(ws):
+        _scanner = ForkedWorker(load_detectors, _scan)
+
+
+def _take_scanner() -> ForkedWorker[list[_SpecValues], list[list[findings_cache.SecretRow]]] | None:
+    global _scanner
+    scanner, _scanner = _scanner, None
+    return scanner
 
 
 def _secret_finding(item: DesiredResource, path: tuple[str | int, ...], what: str) -> Finding:
@@ -372,6 +406,10 @@ def _evaluate_all(
 _FORK_SCAN_AT = 32
 
 
+def _no_preparation() -> None:
+    return None
+
+
 def _evaluate_documents(
     ws: Workspace,
     options: PolicyOptions,
@@ -388,11 +426,13 @@ def _evaluate_documents(
         ([], []) for _ in items
     ]
 
-    def scan() -> list[list[findings_cache.SecretRow]]:
-        return [_secret_rows(item) for item in items]
-
+    specs = [_spec_values(item) for item in items] if secrets else []
     # Two independent CPU-bound jobs: on two cores the scan runs beside rego-cpp.
-    scanning = Forked(scan) if secrets and len(items) >= _FORK_SCAN_AT else None
+    scanning = _take_scanner() if secrets else None
+    if scanning is None and secrets and len(items) >= _FORK_SCAN_AT:
+        scanning = ForkedWorker(_no_preparation, _scan)
+    if scanning is not None:
+        scanning.submit(specs)
     try:
         raws = _engine(ws, options).evaluate(inputs, namespaces)
     except BaseException as exc:
@@ -405,7 +445,7 @@ def _evaluate_documents(
         row = (raw.namespace, raw.rule, raw.message, dict(raw.details), raw.policy_file)
         results[raw.index][0].append(row)
     if secrets:
-        found = scanning.result() if scanning is not None else scan()
+        found = scanning.result() if scanning is not None else _scan(specs)
         for n, rows in enumerate(found):
             results[n][1].extend(rows)
     return results

@@ -103,11 +103,22 @@ def desired_state(ws: Workspace) -> list[DesiredResource]:
     return ws.desired
 
 
+def desired_cached(ws: Workspace) -> bool:
+    """Whether desired_state is at hand: computed, or in the cache for this tree."""
+    key = _desired_key(ws)
+    return ws.desired is not None or (key is not None and cache.exists(cache_dir(), key))
+
+
+def _desired_key(ws: Workspace) -> str | None:
+    if ws.tree.cache_key is None:
+        return None
+    return cache.cache_key(ws.tree.cache_key, ws.environment.name, _provider_settings(ws))
+
+
 def _desired_state(ws: Workspace) -> list[DesiredResource]:
     started = time.perf_counter()
-    key = None
-    if ws.tree.cache_key is not None:
-        key = cache.cache_key(ws.tree.cache_key, ws.environment.name, _provider_settings(ws))
+    key = _desired_key(ws)
+    if key is not None:
         cached = cache.load(cache_dir(), key)
         if cached is not None:
             items = _with_secrets(ws, *cached)

@@ -186,6 +186,17 @@ def scan_values(
 _SIMPLE_KEY = re.compile(r"^[\w.-]{1,253}$")
 
 
+def needs_detectors(cache_dir: Path) -> bool:
+    """Whether scan_values with this cache directory would load detect-secrets for any value:
+    true until a process that loaded it saved the detectors' fixed patterns there."""
+    return not _screen_path(cache_dir / "secretscan").exists()
+
+
+def load_detectors() -> None:
+    """Import and configure detect-secrets now (~0.2 s), e.g. in a process forked for it."""
+    _engine()
+
+
 # ---------------------------------------------------------------------------------------------
 # Walking the tree, caching, findings
 
