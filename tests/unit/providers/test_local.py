@@ -307,6 +307,51 @@ def test_a_file_never_replaces_a_directory(provider: LocalProvider, root: Path) 
     assert (root / "data" / "keep").read_text() == "k"
 
 
+def test_a_file_never_replaces_an_empty_directory_and_leaves_no_temp_file(
+    provider: LocalProvider, root: Path
+) -> None:
+    (root / "empty").mkdir()
+    with pytest.raises(ProviderError, match="empty is a directory"):
+        provider.create(CreateRequest(file_id(), {"path": "empty", "content": "x"}))
+    assert (root / "empty").is_dir()
+    assert temp_files(root) == []
+
+
+def test_a_file_in_a_missing_directory_creates_it(provider: LocalProvider, root: Path) -> None:
+    provider.create(CreateRequest(file_id(), {"path": "a/b/c.txt", "content": "x"}))
+    assert (root / "a" / "b" / "c.txt").read_text() == "x"
+    # Removed behind gitcops' back after a first write: made again.
+    (root / "a" / "b" / "c.txt").unlink()
+    (root / "a" / "b").rmdir()
+    provider.create(CreateRequest(file_id(), {"path": "a/b/c.txt", "content": "y"}))
+    assert (root / "a" / "b" / "c.txt").read_text() == "y"
+    provider.sync()
+
+
+def test_a_file_under_a_file_fails_cleanly_and_sync_goes_on(
+    provider: LocalProvider, root: Path
+) -> None:
+    (root / "blocker").write_text("unmanaged")
+    with pytest.raises(ProviderError, match="cannot write blocker/inside: Not a directory"):
+        provider.create(CreateRequest(file_id(), {"path": "blocker/inside", "content": "x"}))
+    provider.sync()  # the would-be directory is a file: nothing to sync, no error
+    assert (root / "blocker").read_text() == "unmanaged"
+
+
+def test_a_temp_name_taken_by_a_leftover_falls_back_to_a_random_one(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import itertools
+
+    monkeypatch.setattr(atomic, "_SERIAL", itertools.count(7))
+    leftover = root / f"{atomic.TEMP_MARKER}f.{atomic._PID[0]}-7"
+    leftover.write_text("from a killed run")
+    atomic.write_file(str(root / "f"), b"new", 0o640)
+    assert (root / "f").read_bytes() == b"new"
+    assert (root / "f").stat().st_mode & 0o777 == 0o640
+    assert leftover.read_text() == "from a killed run"  # not clobbered (the sweep removes it)
+
+
 def test_file_delete_removes_it_and_tolerates_absence(provider: LocalProvider, root: Path) -> None:
     spec = {"path": "f", "content": "x"}
     provider.create(CreateRequest(file_id(), spec))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import secrets
 from pathlib import Path
@@ -18,23 +19,46 @@ def fsync_dir(directory: Path | str) -> None:
         os.close(fd)
 
 
-def write_file(path: Path, data: bytes, mode: int) -> None:
-    """Atomic from the first rename on; durable once the caller fsyncs the directory."""
-    temp = path.with_name(f"{TEMP_MARKER}{path.name}.{secrets.token_hex(4)}")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+def write_file(path: str, data: bytes, mode: int) -> None:
+    """Atomic from the first rename on; durable once the caller fsyncs the directory.
+
+    Raises FileNotFoundError when the directory does not exist (the caller creates it and
+    tries again) and IsADirectoryError when `path` is a directory (never replaced)."""
+    temp, fd = _create_temp(path)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        os.fchmod(fd, mode)
+        os.fchmod(fd, mode)  # created 0600: no one else reads it before it is complete
         os.fsync(fd)
-    except BaseException:
         os.close(fd)
+        fd = -1
+        os.replace(temp, path)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
         with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
+            os.unlink(temp)
         raise
-    os.close(fd)
-    os.replace(temp, path)
+
+
+def _create_temp(path: str) -> tuple[str, int]:
+    """A new file beside `path`, under a name no reader looks for (swept by the next run)."""
+    directory, name = os.path.split(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    # Process and counter make a name unique without a random draw (a system call) per file;
+    # a leftover of a killed run under the same name makes O_EXCL fail: then a random one.
+    temp = f"{directory}/{TEMP_MARKER}{name}.{_PID[0]}-{next(_SERIAL)}"
+    try:
+        return temp, os.open(temp, flags, 0o600)
+    except FileExistsError:
+        temp = f"{directory}/{TEMP_MARKER}{name}.{secrets.token_hex(8)}"
+        return temp, os.open(temp, flags, 0o600)
+
+
+_SERIAL = itertools.count()
+_PID = [os.getpid()]  # getpid is a system call each time; a forked child sets its own
+os.register_at_fork(after_in_child=lambda: _PID.__setitem__(0, os.getpid()))
 
 
 def write_symlink(path: Path, target: str) -> None:

@@ -6,6 +6,7 @@ import functools
 import os
 import posixpath
 import re
+import stat
 from pathlib import Path
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # one scan in C: every path is checked several times
@@ -37,10 +38,12 @@ def check_existing_components(root: Path, rel: str, *, include_last: bool) -> No
     upto = parts if include_last else parts[:-1]
     for part in upto:
         current = f"{current}/{part}"
-        if os.path.islink(current):
-            _check_link(root, current, rel)
-        elif not os.path.lexists(current):
+        try:
+            mode = os.lstat(current).st_mode  # one call per component: writes do this per file
+        except (OSError, ValueError):  # missing, under a file, unreadable: nothing beyond
             return
+        if stat.S_ISLNK(mode):
+            _check_link(root, current, rel)
 
 
 def _check_link(root: Path, link: str, rel: str) -> None:

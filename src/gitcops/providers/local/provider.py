@@ -247,14 +247,17 @@ class LocalProvider:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def _prepare_parent(self, path: Path, rel: str) -> None:
+    def _prepare_parent(self, path: Path, rel: str, *, create: bool = True) -> None:
+        """Check the path's directories and note the parent for sync(); with `create`, make
+        it (a File's write makes it only when the first attempt finds it missing)."""
         try:
             check_existing_components(self.root, rel, include_last=False)
         except PathEscapeError as exc:
             raise ProviderError(str(exc)) from exc
         parent = str(path.parent)
-        # Every time: the directory may have been removed since an earlier write.
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if create:
+            # Every time: the directory may have been removed since an earlier write.
+            path.parent.mkdir(parents=True, exist_ok=True)
         # Sweep under the lock so no thread starts writing into a directory being swept.
         with self._sweep_lock:
             self._dirty.add(parent)
@@ -267,20 +270,19 @@ class LocalProvider:
         with self._sweep_lock:
             dirty, self._dirty = self._dirty, set()
         for directory in sorted(dirty):
-            with contextlib.suppress(FileNotFoundError):
+            # Gone, or never made (a file stood where it should be): nothing to make durable.
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
                 atomic.fsync_dir(directory)
 
     def _write(self, id: ResourceId, spec: Spec) -> WriteResponse:
         rel = relative_path(str(spec["path"]))
         path = self.root / rel
+        if id.kind == "File":
+            self._write_file(path, rel, spec)
+            return WriteResponse()
         self._prepare_parent(path, rel)
         try:
-            if id.kind == "File":
-                if path.is_dir() and not path.is_symlink():
-                    raise ProviderError(f"{rel} is a directory; refusing to replace it by a file")
-                mode = int(str(spec.get("mode", "0644")), 8)
-                atomic.write_file(path, _content_bytes(spec), mode)
-            elif id.kind == "Directory":
+            if id.kind == "Directory":
                 mode = int(str(spec.get("mode", "0755")), 8)
                 if path.is_symlink() or (path.exists() and not path.is_dir()):
                     raise ProviderError(f"{rel} exists and is not a directory")
@@ -294,6 +296,24 @@ class LocalProvider:
         except OSError as exc:
             raise ProviderError(f"cannot write {rel}: {exc.strerror or exc}") from exc
         return WriteResponse()
+
+    def _write_file(self, path: Path, rel: str, spec: Spec) -> None:
+        # The fewest system calls on the common path (the directory exists; no directory sits
+        # where the file goes): each one hands the interpreter lock to another worker.
+        self._prepare_parent(path, rel, create=False)
+        mode = int(str(spec.get("mode", "0644")), 8)
+        data = _content_bytes(spec)
+        target = f"{self._root_text}/{rel}"
+        try:
+            try:
+                atomic.write_file(target, data, mode)
+            except FileNotFoundError:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                atomic.write_file(target, data, mode)
+        except IsADirectoryError:
+            raise ProviderError(f"{rel} is a directory; refusing to replace it by a file") from None
+        except OSError as exc:
+            raise ProviderError(f"cannot write {rel}: {exc.strerror or exc}") from exc
 
     def create(self, request: CreateRequest) -> WriteResponse:
         return self._write(request.id, request.spec)
