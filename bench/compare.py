@@ -614,6 +614,9 @@ class Driver:
             self.tool.reset()
         elif case == CHANGED_PLAN:
             self.tool.change_one(generation=i + 1)
+        # Every tool alike: a measured run should not pay for writing back the reset's
+        # deletions (1,000 files just removed) or the commit just made.
+        os.sync()
 
     def _verify_target(self) -> str | None:
         problem = verify_tree(self.tool.target, expected_tree(self.n))

@@ -55,13 +55,21 @@ class DocumentMemo:
         pieces = _pieces(data)
         if pieces is None:
             return None
+        digests = [hashlib.blake2b(piece, digest_size=16).hexdigest() for piece in pieces]
+        texts = [self._used.get(d) or self._known.get(d) for d in digests]
+        parsed: list[list[Any]] | None = None
+        if sum(text is None for text in texts) > _PIECEWISE_UP_TO:
+            # Mostly new (a first run): one parser over the stream beats one per document.
+            parsed = _by_piece(data, len(pieces))
+            if parsed is None:
+                return None
         values: list[Any] = []
         for number, piece in enumerate(pieces):
-            digest = hashlib.blake2b(piece, digest_size=16).hexdigest()
-            text = self._used.get(digest) or self._known.get(digest)
+            digest = digests[number]
+            text = texts[number] or self._used.get(digest)  # the same text met earlier
             found = None if text is None else _unpack(text)
             if found is None or text is None:
-                found = _parse(piece, explicit=number > 0)
+                found = parsed[number] if parsed else _parse(piece, explicit=number > 0)
                 if found is None:
                     return None
                 text = _pack(found)
@@ -72,6 +80,24 @@ class DocumentMemo:
             values.extend(found)
             self._used[digest] = text
         return values
+
+
+# More new documents than this in a stream: parsed whole, then handed out to the pieces.
+_PIECEWISE_UP_TO = 16
+
+
+def _by_piece(data: bytes, count: int) -> list[list[Any]] | None:
+    """The stream's documents, piece by piece: every piece after the first holds one, the
+    first (what precedes the first marker) one or none. None if they do not line up so."""
+    try:
+        found = list(all_documents(data))
+    except YamlSyntaxError:
+        return None
+    if len(found) == count:
+        return [[value] for value in found]
+    if len(found) == count - 1:
+        return [[], *([value] for value in found)]
+    return None
 
 
 def _pack(found: list[Any]) -> str | None:

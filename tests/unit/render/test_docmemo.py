@@ -16,6 +16,7 @@ import yaml
 
 from gitcops.engine.cache import load_memo, store_memo
 from gitcops.model.diagnostics import Diagnostics
+from gitcops.render import docmemo
 from gitcops.render.docmemo import DocumentMemo
 from gitcops.render.yamldocs import YamlSyntaxError, all_documents, load_documents
 
@@ -302,8 +303,8 @@ def _document(rng: random.Random) -> bytes:
     return text.encode()
 
 
-def _stream(rng: random.Random, pool: list[bytes]) -> bytes:
-    docs = [rng.choice(pool) for _ in range(rng.randrange(1, 8))]
+def _stream(rng: random.Random, pool: list[bytes], most: int = 8) -> bytes:
+    docs = [rng.choice(pool) for _ in range(rng.randrange(1, most))]
     data = b"".join(docs)
     roll = rng.random()
     if roll < 0.2 and data.startswith(b"---\n"):
@@ -479,3 +480,40 @@ def _depth(value: object) -> int:
         depth += 1
         value = value[0] if value else None
     return depth
+
+
+def test_long_new_streams_are_parsed_whole_and_handed_out_by_piece(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """More than _PIECEWISE_UP_TO new documents: one parse of the stream, its documents
+    handed out to the pieces (the first piece may hold none). Results and memo entries are
+    those of parsing piece by piece."""
+    rng = random.Random(20261126)
+    pool = [_document(rng) for _ in range(60)]
+    calls: list[bytes] = []
+    original = docmemo.all_documents
+
+    def spy(data: bytes | str) -> Any:
+        calls.append(data if isinstance(data, bytes) else data.encode())
+        return original(data)
+
+    monkeypatch.setattr(docmemo, "all_documents", spy)
+    whole_parses = 0
+    for _ in range(40):
+        data = _stream(rng, pool, most=60)
+        calls.clear()
+        memo = DocumentMemo()
+        result = memo.documents(data)
+        assert result is not None
+        assert repr(result) == repr(_oracle(data))
+        pieces = docmemo._pieces(data)
+        assert pieces is not None
+        if len(pieces) > docmemo._PIECEWISE_UP_TO:  # all new in a fresh memo
+            whole_parses += 1
+            assert calls == [data]
+        piecewise = DocumentMemo()
+        monkeypatch.setattr(docmemo, "_PIECEWISE_UP_TO", 10_000)
+        assert repr(piecewise.documents(data)) == repr(result)
+        monkeypatch.setattr(docmemo, "_PIECEWISE_UP_TO", 16)
+        assert piecewise.used == memo.used
+    assert whole_parses > 5
