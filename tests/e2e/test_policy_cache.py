@@ -185,13 +185,13 @@ def test_many_documents_are_scanned_beside_rego_with_the_same_findings(
         m.setenv("GITCOPS_CACHE_DIR", str(tmp_path / "first-run"))
         ws = open_workspace(open_source(str(repo.path)), "dev")
         policy_check.warm_up(ws)  # nothing cached in first-run/: the child is started
-        assert len(forks) == 2 and policy_check._scanner is not None
+        assert len(forks) == 2 and ws.prefetched
         prefetched = check_resources(ws, PolicyOptions()).findings
-        assert policy_check._scanner is None  # taken by the check
+        assert not ws.prefetched  # taken by the check
         assert len(forks) == 2
         ws = open_workspace(open_source(str(repo.path)), "dev")
         policy_check.warm_up(ws)  # desired state cached, detectors' patterns saved: no child
-        assert policy_check._scanner is None and len(forks) == 2
+        assert not ws.prefetched and len(forks) == 2
 
     monkeypatch.setattr(policy_check, "_FORK_SCAN_AT", 10_000)
     inline = _fresh(repo, monkeypatch, tmp_path)

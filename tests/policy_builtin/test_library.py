@@ -10,6 +10,7 @@ from gitcops.validate.policy.builtin import (
     PLAN_NAMESPACE,
     RESOURCE_NAMESPACE,
     RULES,
+    active_builtin_policies,
     builtin_policies,
 )
 
@@ -27,6 +28,45 @@ def test_builtin_policies_lists_the_shipped_modules() -> None:
         "<builtin>/world_writable.rego",
     ]
     assert all(text.strip() for text in MODULES.values())
+
+
+ALL = ["blast_radius", "required_labels", "world_writable"]
+NO_LABELS = ["blast_radius", "world_writable"]
+CONFIGS: list[tuple[dict[str, object], list[str]]] = [
+    ({}, NO_LABELS),  # no labels to require: required_labels cannot fire
+    ({"requiredLabels": {"labels": ["owner"]}}, ALL),
+    ({"requiredLabels": {"labels": []}}, NO_LABELS),
+    ({"requiredLabels": {"labels": ["owner"], "enabled": False}}, NO_LABELS),
+    ({"worldWritable": {"enabled": False}, "blastRadius": {"enabled": False}}, []),
+    ({"worldWritable": {"enabled": True}}, NO_LABELS),
+    ({"worldWritable": "odd"}, NO_LABELS),  # an unexpected shape: the module decides
+]
+
+
+@pytest.mark.parametrize(("config", "active"), CONFIGS)
+def test_modules_that_cannot_fire_are_not_evaluated(
+    config: dict[str, object], active: list[str]
+) -> None:
+    chosen = active_builtin_policies(config)
+    assert [p.removeprefix("<builtin>/").removesuffix(".rego") for p, _ in chosen] == active
+
+
+@pytest.mark.parametrize(("config", "active"), CONFIGS)
+def test_leaving_them_out_changes_no_finding(config: dict[str, object], active: list[str]) -> None:
+    chosen = active_builtin_policies(config)
+    documents = [
+        resource("File", "open", spec={"path": "f", "mode": "0666"}),
+        resource("Directory", "dir", spec={"path": "d", "mode": "0777"}, labels={"owner": "x"}),
+        resource("File", "ok", spec={"path": "g", "mode": "0644"}),
+        resource("HealthCheck", "hc", spec={"http": {"url": "http://x"}}),
+    ]
+    cases = [(RESOURCE_NAMESPACE, d) for d in documents] + [(PLAN_NAMESPACE, plan(10, deletes=9))]
+    for namespace, document in cases:
+        everything = query_deny(namespace, document, config)
+        defined = any(f"package {namespace}" in text for _, text in chosen)
+        some = query_deny(namespace, document, config, chosen) if defined else []
+        assert some == everything, (namespace, document)
+    assert any(query_deny(n, d, config) for n, d in cases) == bool(active)
 
 
 @pytest.mark.parametrize("path", sorted(MODULES))

@@ -125,11 +125,12 @@ def _engine(ws: Workspace, options: PolicyOptions) -> Any:
 
 
 def _compile(ws: Workspace, options: PolicyOptions) -> Any:
-    from gitcops.validate.policy.builtin import builtin_policies
+    from gitcops.validate.policy.builtin import active_builtin_policies
     from gitcops.validate.policy.engine import PolicyEngine, PolicyFile
 
     files = [PolicyFile(p, t) for p, t in policy_files(ws.tree, options.extra_dirs)]
-    files += [PolicyFile(p, t) for p, t in builtin_policies()]
+    builtin = _settings(ws).get("builtin", {})
+    files += [PolicyFile(p, t) for p, t in active_builtin_policies(builtin)]
     return PolicyEngine(files, _builtin_config(_settings(ws)))
 
 
@@ -211,26 +212,24 @@ def _secret_rows(item: DesiredResource) -> list[findings_cache.SecretRow]:
     return _scan([_spec_values(item)])[0]
 
 
-# Set by warm_up: a child loading detect-secrets while this process renders and validates.
-_scanner: ForkedWorker[list[_SpecValues], list[list[findings_cache.SecretRow]]] | None = None
+_Scanner = ForkedWorker[list[_SpecValues], list[list[findings_cache.SecretRow]]]
+_SCANNER = "secret scanner"  # in Workspace.prefetched
 
 
 def warm_up(ws: Workspace) -> None:
     """Before rendering, on a run whose policy check will load detect-secrets (~0.2 s: no
     process saved its detectors' fixed patterns in this cache directory yet, and the desired
     state is not cached), start loading it in a child, on the other core."""
-    global _scanner
-    if _scanner is not None or not _enabled(_settings(ws), "plaintextSecrets"):
+    if _SCANNER in ws.prefetched or not _enabled(_settings(ws), "plaintextSecrets"):
         return
     from gitcops.validate.secretscan import load_detectors, needs_detectors
 
     if needs_detectors(cache_dir()) and not desired_cached(ws):
-        _scanner = ForkedWorker(load_detectors, _scan)
+        ws.prefetched[_SCANNER] = ForkedWorker(load_detectors, _scan)
 
 
-def _take_scanner() -> ForkedWorker[list[_SpecValues], list[list[findings_cache.SecretRow]]] | None:
-    global _scanner
-    scanner, _scanner = _scanner, None
+def _take_scanner(ws: Workspace) -> _Scanner | None:
+    scanner: _Scanner | None = ws.prefetched.pop(_SCANNER, None)
     return scanner
 
 
@@ -428,7 +427,7 @@ def _evaluate_documents(
 
     specs = [_spec_values(item) for item in items] if secrets else []
     # Two independent CPU-bound jobs: on two cores the scan runs beside rego-cpp.
-    scanning = _take_scanner() if secrets else None
+    scanning = _take_scanner(ws) if secrets else None
     if scanning is None and secrets and len(items) >= _FORK_SCAN_AT:
         scanning = ForkedWorker(_no_preparation, _scan)
     if scanning is not None:

@@ -41,6 +41,7 @@ class Workspace:
     timings: dict[str, float] = field(default_factory=dict)
     desired: list[DesiredResource] | None = None
     policy_engines: dict[Any, Any] = field(default_factory=dict)  # compiled, per policy options
+    prefetched: dict[str, Any] = field(default_factory=dict)  # work started early for a stage
 
     @property
     def scope(self) -> str:

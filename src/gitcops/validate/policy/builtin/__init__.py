@@ -10,7 +10,9 @@ and is evaluated once per plan. Every finding is an object message
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib import resources
+from typing import Any
 
 RESOURCE_NAMESPACE = "gitcops.builtin.resources"
 PLAN_NAMESPACE = "gitcops.builtin.plan"
@@ -32,3 +34,28 @@ def builtin_policies() -> list[tuple[str, str]]:
         for entry in sorted(root.iterdir(), key=lambda item: item.name)
         if entry.name.endswith(".rego") and entry.is_file()
     ]
+
+
+def active_builtin_policies(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """builtin_policies() without the modules that cannot produce a finding under `config`
+    (gitcops.yaml `spec.policy.builtin`): turned off, or required_labels with no labels to
+    require (its default). Evaluating them for every resource would only cost time."""
+    return [
+        (path, text)
+        for path, text in builtin_policies()
+        if _may_fire(path.removeprefix(DISPLAY_PREFIX).removesuffix(".rego"), config)
+    ]
+
+
+def _may_fire(rule: str, config: Mapping[str, Any]) -> bool:
+    if rule not in RULES:
+        return True
+    settings = config.get(RULES[rule][1], {})
+    if not isinstance(settings, Mapping):
+        return True  # the module decides what an unexpected shape means
+    if settings.get("enabled", True) is False:
+        return False
+    if rule == "required_labels":
+        labels = settings.get("labels", [])
+        return not isinstance(labels, list) or any(isinstance(label, str) for label in labels)
+    return True

@@ -30,16 +30,23 @@ world_writable_subject := input.gitcops.id if {
 	is_string(input.gitcops.id)
 } else := sprintf("%s/%s", [input.kind, object.get(input, ["metadata", "name"], "<no name>")])
 
+# The body's order is its cost, not its result: it runs once per resource, and nearly all
+# stop within the first lines (an others digit of 4, 5 or 0), before the configuration is
+# looked up or the regular expression runs. Comparisons are cheaper than a lookup there.
 deny contains finding if {
-	world_writable_enabled
-	input.apiVersion == "local.gitcops.io/v1"
-	input.kind in world_writable_kinds
 	mode := input.spec.mode
 	is_string(mode)
-	regex.match(`^[0-7]+$`, mode)
-	prefix := substring(mode, 0, count(mode) - 1)
+	mode != ""
 	others := substring(mode, count(mode) - 1, 1)
+	others != "4"
+	others != "5"
+	others != "0"
 	safer := world_writable_safer_digit[others]
+	input.kind in world_writable_kinds
+	input.apiVersion == "local.gitcops.io/v1"
+	regex.match(`^[0-7]+$`, mode)
+	world_writable_enabled
+	prefix := substring(mode, 0, count(mode) - 1)
 	path := object.get(input.spec, "path", "<no path>")
 	finding := {
 		"msg": sprintf(
