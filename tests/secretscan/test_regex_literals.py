@@ -8,7 +8,7 @@ import string
 
 import pytest
 
-from gitcops.validate.regex_literals import required_literal, with_literal
+from gitcops.validate.regex_literals import LiteralSet, required_literal, with_literal
 
 from .conftest import AWS_KEY_ID, GITHUB_TOKEN, JWT, PRIVATE_KEY, SLACK_TOKEN, STRIPE_KEY
 
@@ -109,3 +109,56 @@ def test_the_scan_still_finds_what_the_guarded_detectors_find() -> None:
     assert "Stripe" in found[("spec", "b")]
     assert "Mailchimp" in found[("spec", "c")]
     assert ("spec", "d") not in found
+
+
+def test_a_literal_set_answers_like_each_literal_alone() -> None:
+    marks = LiteralSet([("AKC", False), ("-us", False), ("secret", True), ("xox", True)])
+    for text, absent in [
+        ("path/to/file.txt", True),
+        ("a AKC b", False),
+        ("akc", True),  # exact: case matters
+        ("MY_SECRET_KEY", False),  # folded
+        ("XoXb-1", False),
+        ("0123-us1", False),
+        ("\u212aey", False),  # not ASCII: cannot be ruled out
+    ]:
+        assert marks.absent_from(text) is absent, text
+    assert LiteralSet([]).absent_from("anything")
+    assert not LiteralSet(iter([("a", False), ("b", True)])).absent_from("B")  # any iterable
+
+
+def test_the_scan_with_and_without_the_literal_set_agrees() -> None:
+    """The same findings whether the engine skips plugins by the literal set or not."""
+    from gitcops.validate import secretscan
+
+    values = [
+        (("spec", f"v{i}"), "value", text)
+        for i, text in enumerate(
+            [
+                f"prefix {GITHUB_TOKEN} suffix",
+                f"x={STRIPE_KEY}",
+                AWS_KEY_ID,
+                JWT,
+                SLACK_TOKEN,
+                "0123456789abcdef0123456789abcdef-us12",
+                "plain text",
+                "d000/f00001.txt",
+                PRIVATE_KEY,
+            ]
+        )
+    ]
+    with_marks = secretscan.scan_values(values)
+    engine = secretscan._engine()
+    original = engine.marks
+    try:
+        object.__setattr__(engine, "marks", _NeverAbsent())
+        without = secretscan.scan_values(values)
+    finally:
+        object.__setattr__(engine, "marks", original)
+    assert with_marks == without
+    assert len({path for path, _ in with_marks}) >= 6
+
+
+class _NeverAbsent:
+    def absent_from(self, text: str) -> bool:
+        return False

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["Literal", "required_literal", "with_literal"]
+__all__ = ["Literal", "LiteralSet", "required_literal", "with_literal"]
 
 Literal = tuple[str, bool]  # (text, ignore case: compare lowercased, on ASCII text only)
 
@@ -94,3 +94,22 @@ def with_literal(
         return search(value)
 
     return folded
+
+
+class LiteralSet:
+    """Whether a text holds any of several literals, in one search instead of one each."""
+
+    def __init__(self, literals: Iterable[Literal]) -> None:
+        literals = list(literals)
+        exact = sorted({text for text, fold in literals if not fold}, key=len, reverse=True)
+        folded = sorted({text for text, fold in literals if fold}, key=len, reverse=True)
+        self._exact = re.compile("|".join(map(re.escape, exact))) if exact else None
+        self._folded = re.compile("|".join(map(re.escape, folded))) if folded else None
+
+    def absent_from(self, text: str) -> bool:
+        if self._exact is not None and self._exact.search(text):
+            return False
+        # Folded literals are ASCII; beyond ASCII, case folding pairs more than lower() does.
+        return self._folded is None or (
+            text.isascii() and self._folded.search(text.lower()) is None
+        )

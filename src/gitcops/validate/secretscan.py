@@ -40,7 +40,7 @@ from typing import Any, NamedTuple
 
 from gitcops.model.findings import Finding, Severity
 from gitcops.source.tree import SourceTree, walk_files
-from gitcops.validate.regex_literals import Literal, required_literal, with_literal
+from gitcops.validate.regex_literals import Literal, LiteralSet, required_literal, with_literal
 
 # ---------------------------------------------------------------------------------------------
 # Configuration: detect-secrets' default plugin and filter sets, with these changes.
@@ -347,11 +347,13 @@ class _Plugin:
     gate: Callable[[str], Any] | None  # a cheap necessary condition for any result
     whole: bool  # sees long lines whole (linear); others see them in overlapping pieces
     gate_spec: _GateSpec | None  # what `gate` was built from
+    skippable: bool  # its gate needs one of the engine's `marks` in the text
 
 
 @dataclass(frozen=True, slots=True)
 class _Engine:
     plugins: tuple[_Plugin, ...]
+    marks: LiteralSet  # a text with none of them passes no skippable plugin's gate
     file_filters: tuple[Callable[..., Any], ...]  # (filename)
     line_filters: tuple[tuple[Callable[..., Any], frozenset[str]], ...]  # (filename, line)
     secret_filters: tuple[tuple[Callable[..., Any], frozenset[str]], ...]  # (+ secret, plugin)
@@ -409,9 +411,9 @@ def _build_engine() -> _Engine:
             spec = ("lowered", _spell(re.compile(DENYLIST_REGEX)))
         whole = isinstance(instance, HighEntropyStringsPlugin)
         gate = None if spec is None else _gate(spec)
-        plugins.append(
-            _Plugin(instance, type(instance).__name__, instance.secret_type, gate, whole, spec)
-        )
+        skippable = _marks(spec) is not None
+        name = type(instance).__name__
+        plugins.append(_Plugin(instance, name, instance.secret_type, gate, whole, spec, skippable))
 
     file_filters = []
     line_filters = []
@@ -430,6 +432,7 @@ def _build_engine() -> _Engine:
         # Anything else (e.g. verification against live services) is not configured.
     return _Engine(
         tuple(plugins),
+        _mark_set(p.gate_spec for p in plugins),
         tuple(file_filters),
         tuple(line_filters),
         tuple(secret_filters),
@@ -466,6 +469,24 @@ def _gate(spec: _GateSpec) -> Callable[[str], Any]:
     if kind == "lowered":
         return _lowered(re.compile(*spec[1]))
     raise ValueError(f"unknown gate {kind!r}")
+
+
+# Literals this short are in most texts (".", ":", "A"): their plugins are always gated.
+_MARK_LENGTH = 3
+
+
+def _marks(spec: _GateSpec | None) -> list[Literal] | None:
+    """The literals one of which any text passing this gate holds, if it has such a list."""
+    if spec is None or spec[0] != "any":
+        return None
+    found = [(lit[0], bool(lit[1])) for _, _, lit in spec[1] if lit is not None]
+    if len(found) != len(spec[1]) or any(len(text) < _MARK_LENGTH for text, _ in found):
+        return None
+    return found
+
+
+def _mark_set(specs: Iterable[_GateSpec | None]) -> LiteralSet:
+    return LiteralSet(mark for spec in specs for mark in _marks(spec) or ())
 
 
 def _any_search(searches: tuple[Callable[[str], object | None], ...]) -> Callable[[str], Any]:
@@ -513,12 +534,16 @@ class _Screen:
     which _analyse would call no plugin and so find nothing, and detect-secrets (~0.1 s to
     import and configure) is not needed for it."""
 
-    def __init__(self, gates: list[tuple[Callable[[str], Any], bool]]) -> None:
-        self._gates = gates
+    def __init__(self, specs: list[tuple[_GateSpec, bool]]) -> None:
+        self._gates = [(_gate(spec), whole, _marks(spec) is not None) for spec, whole in specs]
+        self._marks = _mark_set(spec for spec, _ in specs)
 
     def clears(self, text: str) -> bool:
         pieces = _pieces(text)
-        for gate, whole in self._gates:
+        unmarked = self._marks.absent_from(text)
+        for gate, whole, skippable in self._gates:
+            if skippable and unmarked:
+                continue
             for piece in (text,) if whole else pieces:
                 if gate(piece):
                     return False
@@ -547,7 +572,7 @@ def _load_screen(cache: Path) -> _Screen | None:
     (detect-secrets version, this module's source, the configuration)."""
     try:
         specs = json.loads(_screen_path(cache).read_bytes())
-        return _Screen([(_gate(_unjson(spec)), bool(whole)) for spec, whole in specs])
+        return _Screen([(_unjson(spec), bool(whole)) for spec, whole in specs])
     except (OSError, ValueError, TypeError, IndexError, re.error):
         return None
 
@@ -603,7 +628,10 @@ class _Session:
         engine = self.engine
         results: list[tuple[str, str, str]] = []
         pieces = _pieces(text)
+        unmarked = engine.marks.absent_from(text)
         for plugin in engine.plugins:
+            if plugin.skippable and unmarked:
+                continue
             for piece in (text,) if plugin.whole else pieces:
                 if plugin.gate is not None and not plugin.gate(piece):
                     continue
