@@ -48,7 +48,9 @@ def test_an_edit_parses_only_the_edited_document(
 
     repo.set_resources(_docs())
     first = contents()
-    assert parsed == [(repo.path / "base" / "resources.yaml").read_bytes()]  # whole, once
+    whole = (repo.path / "base" / "resources.yaml").read_bytes()
+    assert len(parsed) == 2 and whole.startswith(parsed[0])  # the first piece, to count it
+    assert parsed[1] == whole  # then the stream, once
     assert first["f7"] == "content 7\n"
 
     parsed.clear()
@@ -104,3 +106,13 @@ def test_a_damaged_memo_is_ignored(cli: Cli, repo: Repo, tmp_path: Path) -> None
         out = cli("render", "--env", "dev", repo=repo.path)
         assert f"content: after damage {n}\n" in out.stdout
         assert out.stdout.count("kind: File") == DOCS
+
+
+def test_uncommitted_files_never_reach_the_memo(cli: Cli, repo: Repo, tmp_path: Path) -> None:
+    """--worktree reads files Git has not seen (perhaps a secret being tried out): like the
+    render cache, the memo keeps nothing of them."""
+    repo.write("base/resources.yaml", dump(_docs({2: "uncommitted draft"})))
+    cli("plan", "--env", "dev", "--worktree", repo=repo.path, expect=None)
+    memos = tmp_path / "cache" / "documents"
+    held = [p for p in memos.glob("*.json") if "uncommitted draft" in p.read_text()]
+    assert held == []

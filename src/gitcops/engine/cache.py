@@ -146,14 +146,18 @@ def _memo_path(directory: Path, scope: str) -> Path:
 
 @functools.cache
 def _parser_fingerprint() -> str:
-    """The modules that decide a document's value: a development build changes them without
-    changing the version."""
+    """What decides a document's value: gitcops' parsing modules (a development build changes
+    them without changing the version), PyYAML and libyaml."""
+    import yaml
+
     from gitcops.model import goyaml
     from gitcops.render import docmemo, yamldocs
 
     digest = hashlib.sha256()
     for module in (docmemo, yamldocs, goyaml):
         digest.update(Path(str(module.__file__)).read_bytes())
+    libyaml = getattr(getattr(yaml, "_yaml", None), "get_version_string", lambda: "")()
+    digest.update(f"\0{yaml.__version__}\0{libyaml}".encode())
     return digest.hexdigest()
 
 

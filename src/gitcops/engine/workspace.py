@@ -128,7 +128,8 @@ def _desired_state(ws: Workspace) -> list[DesiredResource]:
             return items
     render_problems = Diagnostics()
     memo_scope = f"{ws.source.git_dir}\0{ws.environment.path}"
-    memo = cache.load_memo(cache_dir(), memo_scope)
+    # Uncommitted files (--worktree) never reach the cache: they may hold what Git never will.
+    memo = cache.load_memo(cache_dir(), memo_scope) if key is not None else None
     documents = render_environment(ws.tree, ws.environment, render_problems, memo)
     ws.timings["render"] = time.perf_counter() - started
     resolved = secretrefs.resolve(
@@ -146,7 +147,8 @@ def _desired_state(ws: Workspace) -> list[DesiredResource]:
         raise InvalidInputError([*render_problems.errors, *exc.diagnostics]) from None
     render_problems.raise_if_errors()
     ws.timings["validate"] = time.perf_counter() - started - ws.timings["render"]
-    cache.store_memo(cache_dir(), memo_scope, memo)  # like every cache: only for valid input
+    if memo is not None:
+        cache.store_memo(cache_dir(), memo_scope, memo)  # like every cache: only valid input
     if key is not None:
         # Documents with secrets are cached as written (references, not values).
         sources = {i: r.source_doc for i, r in enumerate(resolved) if r.source_doc is not None}

@@ -8,10 +8,11 @@ values that JSON gives back exactly are kept (maps, lists, strings, numbers, boo
 what documents are made of); anything else is parsed again each time.
 
 A stream is only cut where that cannot change its meaning. Directives (`%YAML`, `%TAG`) and
-document end markers (`...`) apply across markers, and a byte order mark must stay at the
-start (UTF-16 is not cut at all), so such a stream is parsed whole; so is any stream whose
-pieces do not each parse into exactly the documents they should, which also gives errors
-their usual positions.
+document end markers (`...`) apply across markers, a byte order mark must stay at the start
+(UTF-16 is not cut at all), and line breaks other than LF and CRLF could start documents
+where the cut does not look, so such a stream is parsed whole; so is any stream whose pieces
+do not each parse into exactly the documents they should, which also gives errors their
+usual positions.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = ["DocumentMemo"]
 
 # The parser reads UTF-16 too, when a byte order mark says so; its "---" is not these bytes.
 _BYTE_ORDER_MARKS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+_OTHER_BREAKS = ("\x85".encode(), "\u2028".encode(), "\u2029".encode())
 _END = re.compile(rb"^\.\.\.(?:[ \t\r\n]|$)", re.MULTILINE)
 
 
@@ -60,7 +62,7 @@ class DocumentMemo:
         parsed: list[list[Any]] | None = None
         if sum(text is None for text in texts) > _PIECEWISE_UP_TO:
             # Mostly new (a first run): one parser over the stream beats one per document.
-            parsed = _by_piece(data, len(pieces))
+            parsed = _by_piece(pieces, data)
             if parsed is None:
                 return None
         values: list[Any] = []
@@ -86,18 +88,23 @@ class DocumentMemo:
 _PIECEWISE_UP_TO = 16
 
 
-def _by_piece(data: bytes, count: int) -> list[list[Any]] | None:
-    """The stream's documents, piece by piece: every piece after the first holds one, the
-    first (what precedes the first marker) one or none. None if they do not line up so."""
+def _by_piece(pieces: list[bytes], data: bytes) -> list[list[Any]] | None:
+    """The stream's documents, piece by piece, or None if they do not line up with them.
+
+    A piece that starts with a marker starts a document, so it holds at least one. The first
+    piece (what precedes the first marker) is parsed alone to learn how many it holds: when
+    the stream then holds exactly that many plus one per other piece, every other piece holds
+    exactly one, in order."""
+    first = _parse(pieces[0], explicit=False)
+    if first is None:
+        return None
     try:
         found = list(all_documents(data))
     except YamlSyntaxError:
         return None
-    if len(found) == count:
-        return [[value] for value in found]
-    if len(found) == count - 1:
-        return [[], *([value] for value in found)]
-    return None
+    if len(found) != len(first) + len(pieces) - 1:
+        return None
+    return [found[: len(first)], *([value] for value in found[len(first) :])]
 
 
 def _pack(found: list[Any]) -> str | None:
@@ -124,6 +131,10 @@ def _unpack(text: str) -> list[Any] | None:
 def _pieces(data: bytes) -> list[bytes] | None:
     # bytes.find, not a multi-line regular expression: ~20 times faster on a large file.
     if data.startswith((b"%", *_BYTE_ORDER_MARKS)) or b"\n%" in data or b"\0" in data:
+        return None
+    # Line breaks other than LF and CRLF (a lone CR, NEL, LS, PS) could start a document
+    # where this cut does not look.
+    if any(b in data for b in _OTHER_BREAKS) or data.count(b"\r") != data.count(b"\r\n"):
         return None
     if (data.startswith(b"...") or b"\n..." in data) and _END.search(data):
         return None

@@ -40,6 +40,7 @@ from typing import Any, NamedTuple
 
 from gitcops.model.findings import Finding, Severity
 from gitcops.source.tree import SourceTree, walk_files
+from gitcops.validate import regex_literals
 from gitcops.validate.regex_literals import Literal, LiteralSet, required_literal, with_literal
 
 # ---------------------------------------------------------------------------------------------
@@ -207,8 +208,10 @@ def settings_key() -> str:
     material = json.dumps(
         {
             "detect-secrets": _detect_secrets_version(),
-            # this module: any change to the scan logic invalidates the cache
-            "scanner": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
+            # this module and the gates' literals: any change to the scan logic invalidates it
+            "scanner": hashlib.sha256(
+                Path(__file__).read_bytes() + Path(regex_literals.__file__ or "").read_bytes()
+            ).hexdigest(),
             "plugins": [_DISABLED_PLUGINS, _PLUGIN_OPTIONS],
             "filters": _DISABLED_FILTERS,
         },

@@ -689,3 +689,22 @@ def test_http_check_sends_url_credentials_and_never_shows_them_or_the_query(
     assert message == f"GET {http_url.replace('http://', 'http://***@')}/auth?...: 200"
     healthy, _, _ = check(provider, {"http": {"url": f"{http_url}/auth"}})
     assert not healthy
+
+
+def test_a_long_file_name_leaves_room_for_the_temp_suffix(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Temp names were `<marker><name>.<8 hex>`; with a process id and counter as suffix, a
+    name of 229-233 bytes would not fit in 255 without the cut."""
+    import itertools
+
+    monkeypatch.setattr(atomic, "_PID", [4194303])
+    monkeypatch.setattr(atomic, "_SERIAL", itertools.count(99999))
+    for length in (228, 233, 240, 255):
+        name = "L" * length
+        atomic.write_file(str(root / name), b"x", 0o644)
+        assert (root / name).read_bytes() == b"x"
+    multibyte = "é" * 127  # 254 bytes
+    atomic.write_file(str(root / multibyte), b"y", 0o644)
+    assert (root / multibyte).read_bytes() == b"y"
+    assert temp_files(root) == []

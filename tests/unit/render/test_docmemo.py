@@ -510,10 +510,45 @@ def test_long_new_streams_are_parsed_whole_and_handed_out_by_piece(
         assert pieces is not None
         if len(pieces) > docmemo._PIECEWISE_UP_TO:  # all new in a fresh memo
             whole_parses += 1
-            assert calls == [data]
+            assert calls == [pieces[0], data]  # the first piece alone, then the stream
         piecewise = DocumentMemo()
         monkeypatch.setattr(docmemo, "_PIECEWISE_UP_TO", 10_000)
         assert repr(piecewise.documents(data)) == repr(result)
         monkeypatch.setattr(docmemo, "_PIECEWISE_UP_TO", 16)
         assert piecewise.used == memo.used
     assert whole_parses > 5
+
+
+@pytest.mark.parametrize(
+    "hidden",
+    [b"\r---\r", "\x85---\x85".encode(), "\u2028---\u2028".encode(), "\n---\u2029".encode()],
+    ids=["lone-cr", "nel", "ls", "marker-then-ps"],
+)
+def test_line_breaks_other_than_lf_are_never_cut(hidden: bytes) -> None:
+    """libyaml also breaks lines at a lone CR, NEL, LS and PS: a document can start there,
+    where the cut does not look. A first version then filed documents under the previous
+    piece's text when the counts happened to line up (17 new documents, a leading `---`),
+    and later runs of other files read the shifted entries."""
+    data = b"".join(b"---\nn: %d\n" % i for i in range(17)) + b"---\nn: a" + hidden + b"n: b\n"
+    memo = DocumentMemo()
+    result = memo.documents(data)
+    assert result is None or repr(result) == repr(_oracle(data))
+    assert memo.used == {}  # nothing remembered from it
+    assert memo.documents(b"---\nq: 1\n") == [{"q": 1}]
+
+
+def test_documents_are_handed_out_only_when_the_first_piece_is_known() -> None:
+    """_by_piece parses the first piece alone: a comment-only first piece holds no document,
+    a content first piece one, and the rest line up one per piece."""
+    many = b"".join(b"---\nn: %d\n" % i for i in range(20))
+    for prefix, first in [(b"", []), (b"# note\n", []), (b"top: 1\n", [{"top": 1}])]:
+        data = prefix + many
+        pieces = docmemo._pieces(data)
+        assert pieces is not None
+        handed = docmemo._by_piece(pieces, data)
+        assert handed is not None
+        assert handed[0] == first
+        assert handed[1:] == [[{"n": i}] for i in range(20)]
+    # A piece that parses into two documents (as if a break the cut missed started one):
+    pieces = [b"", b"---\na: 1\n", b"---\nb: 2\n"]
+    assert docmemo._by_piece(pieces, b"---\na: 1\n---\nx: 0\n---\nb: 2\n") is None

@@ -31,8 +31,8 @@ def write_file(path: str, data: bytes, mode: int) -> None:
             view = view[os.write(fd, view) :]
         os.fchmod(fd, mode)  # created 0600: no one else reads it before it is complete
         os.fsync(fd)
-        os.close(fd)
-        fd = -1
+        fd, opened = -1, fd
+        os.close(opened)
         os.replace(temp, path)
     except BaseException:
         if fd >= 0:
@@ -45,6 +45,8 @@ def write_file(path: str, data: bytes, mode: int) -> None:
 def _create_temp(path: str) -> tuple[str, int]:
     """A new file beside `path`, under a name no reader looks for (swept by the next run)."""
     directory, name = os.path.split(path)
+    # Room for the marker and the suffix within a 255-byte name; cut as bytes (a name's limit).
+    name = os.fsdecode(os.fsencode(name)[:_NAME_KEPT])
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
     # Process and counter make a name unique without a random draw (a system call) per file;
     # a leftover of a killed run under the same name makes O_EXCL fail: then a random one.
@@ -57,6 +59,7 @@ def _create_temp(path: str) -> tuple[str, int]:
 
 
 _SERIAL = itertools.count()
+_NAME_KEPT = 200
 _PID = [os.getpid()]  # getpid is a system call each time; a forked child sets its own
 os.register_at_fork(after_in_child=lambda: _PID.__setitem__(0, os.getpid()))
 
