@@ -67,13 +67,16 @@ def _read(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def _write(path: Path, data: bytes, output: Path | None) -> None:
-    """In place by default, atomically, keeping the file's mode (new files: owner only)."""
+def _write(path: Path, data: bytes, output: Path | None, done: str | None = None) -> None:
+    """In place by default, atomically, keeping the file's mode (new files: owner only).
+    `done` ("encrypted {path}", ...) is reported on stderr for a file, not for standard output."""
     if output is not None and str(output) == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return
     write_atomically(output or path, data, new_mode=0o600)
+    if done is not None:
+        err(done.format(path=output or path))
 
 
 @secrets_app.command()
@@ -124,9 +127,7 @@ def encrypt(
             unencrypted_suffix=unencrypted_suffix,
         )
     data = sops.encrypt(plain, fmt, recipients, rules, source=str(file))
-    _write(file, data, output)
-    if output is None or str(output) != "-":
-        err(f"encrypted {output or file} for {len(recipients)} recipient(s)")
+    _write(file, data, output, f"encrypted {{path}} for {len(recipients)} recipient(s)")
 
 
 @secrets_app.command()
@@ -171,9 +172,7 @@ def rotate(
         source=str(file),
         tried=tried,
     )
-    _write(file, data, output)
-    if output is None or str(output) != "-":
-        err(f"rotated the data key of {output or file}")
+    _write(file, data, output, "rotated the data key of {path}")
 
 
 @secrets_app.command()
@@ -227,5 +226,4 @@ def edit(file: File, key_file: KeyFile = None, input_type: InputType = None) -> 
         err(f"{file} is unchanged")
         return
     data = sops.reencrypt(original, fmt, edited, identities, source=str(file), tried=tried)
-    _write(file, data, None)
-    err(f"re-encrypted {file}")
+    _write(file, data, None, "re-encrypted {path}")
