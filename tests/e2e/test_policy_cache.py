@@ -169,9 +169,9 @@ def test_many_documents_are_scanned_beside_rego_with_the_same_findings(
     original = policy_check.ForkedWorker
 
     class Counting(original):  # type: ignore[misc, valid-type]
-        def __init__(self, prepare: Any, compute: Any) -> None:
+        def __init__(self, compute: Any, prepare: Any = None) -> None:
             forks.append(prepare)
-            super().__init__(prepare, compute)
+            super().__init__(compute, prepare)
 
     monkeypatch.setattr(policy_check, "ForkedWorker", Counting)
     repo.write("policies/team.rego", TEAM_POLICY)

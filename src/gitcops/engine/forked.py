@@ -24,9 +24,12 @@ T = TypeVar("T")
 
 
 class ForkedWorker(Generic[R, T]):
-    """A child forked now that runs `prepare()`, then `compute(request)` once submitted."""
+    """A child forked now that runs `prepare()` (if given), then `compute(request)` once
+    submitted."""
 
-    def __init__(self, prepare: Callable[[], object], compute: Callable[[R], T]) -> None:
+    def __init__(
+        self, compute: Callable[[R], T], prepare: Callable[[], object] | None = None
+    ) -> None:
         self._compute = compute
         self._request: tuple[R] | None = None
         self._pid: int | None = None
@@ -92,25 +95,14 @@ class ForkedWorker(Generic[R, T]):
             self._pid = None
 
 
-class Forked(ForkedWorker[None, T]):
-    """`compute()` in a child started now."""
-
-    def __init__(self, compute: Callable[[], T]) -> None:
-        super().__init__(_nothing, lambda _: compute())
-        self.submit(None)
-
-
-def _nothing() -> None:
-    return None
-
-
 def _child(
-    prepare: Callable[[], object], compute: Callable[[R], T], request: int, result: int
+    prepare: Callable[[], object] | None, compute: Callable[[R], T], request: int, result: int
 ) -> None:  # pragma: no cover - runs in the child
     status = 0
     try:
         with contextlib.suppress(Exception):
-            prepare()  # a failure shows again, where it matters, in compute or in the parent
+            if prepare is not None:
+                prepare()  # a failure shows again, where it matters: in compute or the parent
         with os.fdopen(request, "rb") as pipe:
             payload = pipe.read()
         answer = pickle.dumps(compute(pickle.loads(payload)))  # noqa: S301 - from our parent

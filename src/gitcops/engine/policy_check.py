@@ -225,7 +225,7 @@ def warm_up(ws: Workspace) -> None:
     from gitcops.validate.secretscan import load_detectors, needs_detectors
 
     if needs_detectors(cache_dir()) and not desired_cached(ws):
-        ws.prefetched[_SCANNER] = ForkedWorker(load_detectors, _scan)
+        ws.prefetched[_SCANNER] = ForkedWorker(_scan, prepare=load_detectors)
 
 
 def _take_scanner(ws: Workspace) -> _Scanner | None:
@@ -405,10 +405,6 @@ def _evaluate_all(
 _FORK_SCAN_AT = 32
 
 
-def _no_preparation() -> None:
-    return None
-
-
 def _evaluate_documents(
     ws: Workspace,
     options: PolicyOptions,
@@ -429,7 +425,7 @@ def _evaluate_documents(
     # Two independent CPU-bound jobs: on two cores the scan runs beside rego-cpp.
     scanning = _take_scanner(ws) if secrets else None
     if scanning is None and secrets and len(items) >= _FORK_SCAN_AT:
-        scanning = ForkedWorker(_no_preparation, _scan)
+        scanning = ForkedWorker(_scan)
     if scanning is not None:
         scanning.submit(specs)
     try:

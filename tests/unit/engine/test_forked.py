@@ -4,17 +4,29 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
 
-from gitcops.engine.forked import Forked
+from gitcops.engine.forked import ForkedWorker
+
+T = TypeVar("T")
+
+
+def forked(compute: Callable[[], T]) -> ForkedWorker[None, T]:
+    """compute() in a child started now."""
+    job: ForkedWorker[None, T] = ForkedWorker(lambda _: compute())
+    job.submit(None)
+    return job
+
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
 
 def test_the_result_comes_from_the_child() -> None:
     parent = os.getpid()
-    job = Forked(lambda: (os.getpid(), [1, 2, {"a": "b"}]))
+    job = forked(lambda: (os.getpid(), [1, 2, {"a": "b"}]))
     pid, value = job.result()
     assert pid != parent  # computed in the child
     assert value == [1, 2, {"a": "b"}]
@@ -28,13 +40,13 @@ def test_a_failing_child_is_redone_here_and_raises_here() -> None:
             raise RuntimeError("only in the child")
         return 42
 
-    assert Forked(compute).result() == 42
+    assert forked(compute).result() == 42
 
     def always() -> int:
         raise ValueError("bad input")
 
     with pytest.raises(ValueError, match="bad input"):
-        Forked(always).result()
+        forked(always).result()
 
 
 def test_a_child_killed_midway_is_redone_here() -> None:
@@ -45,17 +57,17 @@ def test_a_child_killed_midway_is_redone_here() -> None:
             os.kill(os.getpid(), 9)
         return "here"
 
-    assert Forked(compute).result() == "here"
+    assert forked(compute).result() == "here"
 
 
 def test_an_unpicklable_result_is_redone_here() -> None:
     parent = os.getpid()
-    result = Forked(lambda: (lambda: None) if os.getpid() != parent else "here").result()
+    result = forked(lambda: (lambda: None) if os.getpid() != parent else "here").result()
     assert result == "here"
 
 
 def test_cancel_stops_the_child() -> None:
-    job = Forked(lambda: time.sleep(30))
+    job = forked(lambda: time.sleep(30))
     pid = job._pid
     assert pid is not None
     started = time.monotonic()
@@ -69,5 +81,5 @@ def test_output_pending_before_the_fork_is_not_written_twice(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     print("once", end="")
-    Forked(lambda: 1).result()
+    forked(lambda: 1).result()
     assert capfd.readouterr().out == "once"
