@@ -224,7 +224,21 @@ def verify_tree(target: Path, expected: Mapping[str, str]) -> str | None:
 
 
 def reset_dir(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+    """Make *path* a new, empty directory. What it held is moved aside, not deleted: the
+    discarded trees go with the work directory when the run ends.
+
+    Deleting thousands of files just before a measured run slows down creating files for
+    minutes afterwards on ext4: its inode allocator passes over every inode freed in the last
+    60 s (300 s while the inode table block is dirty), testing each (`recently_deleted` under
+    `ext4_create` in `perf record -g`), so each new file pays for all the recent deletions
+    in its block group. The write phase of four gitcops converges in a row took 0.22, 0.39,
+    0.44 and 0.51 s with deletion; moved aside, 0.22-0.36 s with no trend. Every tool is
+    reset this way.
+    """
+    if path.exists():
+        discarded = path.parent / "discarded"
+        discarded.mkdir(exist_ok=True)
+        path.rename(Path(tempfile.mkdtemp(prefix=f"{path.name}-", dir=discarded)) / path.name)
     path.mkdir(parents=True)
 
 
