@@ -86,6 +86,30 @@ def test_shortcut_agrees_with_the_pattern_on_every_detector() -> None:
     assert skipped > 0  # the shortcut did answer on its own
 
 
+def test_a_pattern_given_as_source_answers_alike_and_compiles_only_when_needed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    compiled: list[str] = []
+    real_compile = re.compile
+
+    def counting(source: str, flags: int = 0) -> re.Pattern[str]:
+        compiled.append(source)
+        return real_compile(source, flags)
+
+    source = r"AKIA[0-9A-Z]{16}"
+    monkeypatch.setattr(re, "compile", counting)
+    guarded = with_literal(source, ("AKIA", False))
+    assert guarded("nothing to see") is None
+    assert compiled == []  # no text held the literal: never compiled
+    found = guarded("key AKIAABCDEFGHIJKLMNOP here")
+    assert isinstance(found, re.Match) and found.group() == "AKIAABCDEFGHIJKLMNOP"
+    assert guarded("AKIA too short") is None
+    assert compiled == [source]  # once
+    folded = with_literal("pass(word)?", ("pass", True), re.IGNORECASE)
+    assert folded("PASSWORD") is not None and folded("nothing") is None
+    assert with_literal(source, None)("x AKIAABCDEFGHIJKLMNOP") is not None
+
+
 def test_case_folding_outside_ascii_still_runs_the_pattern() -> None:
     # re.IGNORECASE matches "k" with the Kelvin sign and "s" with the long s.
     pattern = re.compile("key|pass", re.IGNORECASE)

@@ -74,10 +74,17 @@ def _runs(items: Any, out: list[str], c: Any) -> bool:
 
 
 def with_literal(
-    pattern: re.Pattern[str], literal: Literal | None
+    pattern: re.Pattern[str] | str, literal: Literal | None, flags: int = 0
 ) -> Callable[[str], object | None]:
-    """`pattern.search`, answering None at once for texts that lack the literal."""
-    search = pattern.search
+    """`pattern.search`, answering None at once for texts that lack the literal.
+
+    A pattern given as source (with `flags`) is compiled the first time a text holds its
+    literal: most texts hold none, and compiling every detector's patterns costs more than
+    scanning a few values."""
+    if isinstance(pattern, str):
+        search = _compiled_on_use(pattern, flags) if literal else re.compile(pattern, flags).search
+    else:
+        search = pattern.search
     if literal is None:
         return search
     text, ignore_case = literal
@@ -94,6 +101,17 @@ def with_literal(
         return search(value)
 
     return folded
+
+
+def _compiled_on_use(source: str, flags: int) -> Callable[[str], object | None]:
+    compiled: list[Callable[[str], object | None]] = []
+
+    def search(value: str) -> object | None:
+        if not compiled:
+            compiled.append(re.compile(source, flags).search)  # twice at worst, same result
+        return compiled[0](value)
+
+    return search
 
 
 class LiteralSet:

@@ -462,7 +462,7 @@ def _gate(spec: _GateSpec) -> Callable[[str], Any]:
     if kind == "any":
         return _any_search(
             tuple(
-                with_literal(re.compile(p, f), None if lit is None else (lit[0], bool(lit[1])))
+                with_literal(p, None if lit is None else (lit[0], bool(lit[1])), f)
                 for p, f, lit in spec[1]
             )
         )
