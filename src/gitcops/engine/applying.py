@@ -12,11 +12,12 @@ from gitcops.apply.changeset import Action, ChangeSet, ChangeSetEntry
 from gitcops.apply.executor import ApplyOptions, execute
 from gitcops.engine.planning import fingerprint, make_plan, protect, read_one, store_redactor
 from gitcops.engine.workspace import Workspace, desired_state
+from gitcops.model.canonical import canonical_json
 from gitcops.model.errors import PlanError
 from gitcops.model.identity import ResourceId
 from gitcops.model.sensitive import Redactor
 from gitcops.plan.diff import same
-from gitcops.plan.model import ChangeAction, Plan, PlannedChange, canonical_json
+from gitcops.plan.model import ChangeAction, Plan, PlannedChange
 from gitcops.state.records import AuditEvent, InventoryEntry
 from gitcops.state.store import StateStore
 from gitcops.validate.resources import DesiredResource

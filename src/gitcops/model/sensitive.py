@@ -16,6 +16,8 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from gitcops.model.canonical import canonical_json
+
 FieldPath = tuple[str | int, ...]
 
 MARKER = "(sensitive value)"
@@ -35,7 +37,7 @@ def may_hold_tokens(text: str) -> bool:
 
 
 def _canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return canonical_json(value).encode()
 
 
 def _has(node: Any, part: str | int) -> bool:

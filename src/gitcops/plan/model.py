@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from gitcops.model.canonical import canonical_json
 from gitcops.model.identity import ResourceId
 from gitcops.model.sensitive import FieldPath, lookup, mask, under
 from gitcops.plan.diff import DiffItem
@@ -218,10 +218,6 @@ class Plan:
             live_fingerprint=data.get("liveFingerprint", ""),
             warnings=tuple(data.get("warnings", [])),
         )
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def spec_hash(spec: dict[str, Any] | None) -> str:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from typing import Any
 
+from gitcops.model.canonical import canonical_json
 from gitcops.state.records import AuditEntry, AuditVerdict
 
 GENESIS = "0" * 64
@@ -23,12 +23,7 @@ def entry_hash(
     subject: str,
     detail: dict[str, Any],
 ) -> str:
-    body = json.dumps(
-        [seq, repr(ts), scope, run_id, actor, action, subject, detail],
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
+    body = canonical_json([seq, repr(ts), scope, run_id, actor, action, subject, detail])
     return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
 
 

@@ -11,6 +11,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+from gitcops.model.canonical import canonical_json
 from gitcops.model.errors import StateError
 from gitcops.model.identity import ResourceId
 from gitcops.state import redaction_key
@@ -78,10 +79,6 @@ CREATE TABLE IF NOT EXISTS audit (
     hash TEXT NOT NULL
 );
 """
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 class SqliteStateStore:
@@ -202,7 +199,7 @@ class SqliteStateStore:
                     e.api_version,
                     e.spec_json,
                     e.spec_hash,
-                    _dumps(e.depends_on),
+                    canonical_json(e.depends_on),
                     e.address,
                     e.status,
                     e.revision,
@@ -258,7 +255,7 @@ class SqliteStateStore:
                         e.api_version,
                         e.spec_json,
                         "",
-                        _dumps(e.depends_on),
+                        canonical_json(e.depends_on),
                         e.address,
                         revision,
                         run_id,
@@ -311,7 +308,14 @@ class SqliteStateStore:
             db.execute(
                 "UPDATE runs SET status=?, finished_at=?, summary=?, results=?, warnings=? "
                 "WHERE id=?",
-                (status, now, _dumps(summary), _dumps(results), _dumps(warnings), run_id),
+                (
+                    status,
+                    now,
+                    canonical_json(summary),
+                    canonical_json(results),
+                    canonical_json(warnings),
+                    run_id,
+                ),
             )
             row = db.execute("SELECT revision FROM runs WHERE id=?", (run_id,)).fetchone()
             if row is None:
@@ -393,7 +397,7 @@ class SqliteStateStore:
             digest = entry_hash(
                 prev, seq, ts, scope, run_id, actor, event.action, event.subject, event.detail
             )
-            detail = _dumps(event.detail)
+            detail = canonical_json(event.detail)
             rows.append(
                 (seq, ts, scope, run_id, actor, event.action, event.subject, detail, prev, digest)
             )
