@@ -1,5 +1,8 @@
 """The contract between the engine and a provider: one request/response object per operation.
 
+The request and response types are NamedTuples, not dataclasses: every command imports this
+module, and defining a frozen dataclass costs ~0.8 ms against ~0.1 ms for a NamedTuple.
+
 Reading never writes. Optional abilities (health checks) are separate Protocols the engine
 checks with isinstance, so adding one never breaks an existing provider.
 """
@@ -7,9 +10,8 @@ checks with isinstance, so adding one never breaks an existing provider.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from gitcops.model.errors import GitcopsError
 from gitcops.model.identity import ResourceId
@@ -26,24 +28,21 @@ class PrepareError(GitcopsError):
         self.message = message
 
 
-@dataclass(frozen=True, slots=True)
-class KindInfo:
+class KindInfo(NamedTuple):
     name: str
     schema: Mapping[str, Any]  # JSON Schema of `spec`
     stateful: bool = True  # False for checks (HealthCheck): nothing to diff, only to run
     sensitive_fields: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class ProviderContext:
+class ProviderContext(NamedTuple):
     """What a provider may know about where it runs."""
 
     config: Mapping[str, Any]
     base_dir: Path  # relative paths in the config resolve against this
 
 
-@dataclass(frozen=True, slots=True)
-class PrepareRequest:
+class PrepareRequest(NamedTuple):
     """Turn a rendered spec into its self-contained essence (e.g. inline a `source` file)."""
 
     id: ResourceId
@@ -51,79 +50,67 @@ class PrepareRequest:
     read_source: Callable[[str], bytes]  # reads a path relative to the document's directory
 
 
-@dataclass(frozen=True, slots=True)
-class ValidateRequest:
+class ValidateRequest(NamedTuple):
     id: ResourceId
     spec: Spec
 
 
-@dataclass(frozen=True, slots=True)
-class ValidateResponse:
+class ValidateResponse(NamedTuple):
     problems: Sequence[tuple[tuple[str | int, ...], str]] = ()  # (field path, message)
 
 
-@dataclass(frozen=True, slots=True)
-class ReadRequest:
+class ReadRequest(NamedTuple):
     id: ResourceId
     spec: Spec  # desired or last applied spec: says where to look and which fields are managed
 
 
-@dataclass(frozen=True, slots=True)
-class ReadResponse:
+class ReadResponse(NamedTuple):
     live: Spec | None  # None: the object does not exist
 
 
-@dataclass(frozen=True, slots=True)
-class CreateRequest:
+class CreateRequest(NamedTuple):
     id: ResourceId
     spec: Spec
 
 
-@dataclass(frozen=True, slots=True)
-class UpdateRequest:
+class UpdateRequest(NamedTuple):
     id: ResourceId
     spec: Spec
     live: Spec | None
 
 
-@dataclass(frozen=True, slots=True)
-class DeleteRequest:
+class DeleteRequest(NamedTuple):
     id: ResourceId
     spec: Spec
 
 
-@dataclass(frozen=True, slots=True)
-class WriteResponse:
+class WriteResponse(NamedTuple):
     message: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class CheckRequest:
+class CheckRequest(NamedTuple):
     id: ResourceId
     spec: Spec
 
 
-@dataclass(frozen=True, slots=True)
-class CheckResponse:
+class CheckResponse(NamedTuple):
     healthy: bool
     message: str = ""
     attempts: int = 1
 
 
-@dataclass(frozen=True, slots=True)
-class Edge:
+class Edge(NamedTuple):
     """`dependent` must be applied after `dependency` (and deleted before it)."""
 
     dependent: ResourceId
     dependency: ResourceId
 
 
-@dataclass(frozen=True, slots=True)
-class Declared:
+class Declared(NamedTuple):
     """A desired resource as the provider sees it when computing implicit edges."""
 
     id: ResourceId
-    spec: Spec = field(default_factory=dict)
+    spec: Spec
 
 
 class Provider(Protocol):
