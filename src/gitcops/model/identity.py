@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import NamedTuple
 
 PROVIDER_GROUP_SUFFIX = ".gitcops.io"
@@ -13,6 +14,7 @@ def split_api_version(api_version: str) -> tuple[str, str]:
     return group, version
 
 
+@cache  # a handful of groups, asked about several times per resource
 def provider_for_group(group: str) -> str:
     """`<provider>.gitcops.io` names a gitcops provider; every other group is Kubernetes'."""
     if group.endswith(PROVIDER_GROUP_SUFFIX) and group.count(".") == 2:

@@ -69,43 +69,46 @@ def _describe(doc: Mapping[str, Any], index: int) -> str:
 
 
 def _shape_ok(doc: Mapping[str, Any], origin: Origin, diags: Diagnostics) -> bool:
-    where = {"file": origin.file, "document": _describe(doc, origin.index)}
-    ok = True
+    problems = _shape_problems(doc)
+    if problems:
+        where = {"file": origin.file, "document": _describe(doc, origin.index)}
+        for path, message in problems:
+            diags.error(message, path=path, **where)
+    return not problems
+
+
+def _shape_problems(doc: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    problems: list[tuple[tuple[str, ...], str]] = []
     for key in ("apiVersion", "kind"):
         if not isinstance(doc.get(key), str) or not doc.get(key):
-            diags.error(f"`{key}` is missing", path=(key,), **where)
-            ok = False
-    if ok and not _API_VERSION.match(doc["apiVersion"]):
-        diags.error(
-            "must look like group/version (e.g. local.gitcops.io/v1)", path=("apiVersion",), **where
+            problems.append(((key,), f"`{key}` is missing"))
+    if not problems and not _API_VERSION.match(doc["apiVersion"]):
+        problems.append(
+            (("apiVersion",), "must look like group/version (e.g. local.gitcops.io/v1)")
         )
-        ok = False
-    if ok and not _KIND.match(doc["kind"]):
-        diags.error("must be letters and digits, starting with a letter", path=("kind",), **where)
-        ok = False
+    elif not problems and not _KIND.match(doc["kind"]):
+        problems.append((("kind",), "must be letters and digits, starting with a letter"))
     metadata = doc.get("metadata")
     if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str):
-        diags.error("`metadata.name` is missing", path=("metadata", "name"), **where)
-        return False
+        problems.append((("metadata", "name"), "`metadata.name` is missing"))
+        return problems
     # Names end up in ids like group/Kind/name: a '/' or ',' would make them ambiguous.
     if not _NAME.match(metadata["name"]):
-        diags.error(
-            "must be letters, digits, '-', '_', '.' or ':' (at most 253), "
-            "starting and ending with a letter or digit",
-            path=("metadata", "name"),
-            **where,
+        problems.append(
+            (
+                ("metadata", "name"),
+                "must be letters, digits, '-', '_', '.' or ':' (at most 253), "
+                "starting and ending with a letter or digit",
+            )
         )
-        ok = False
     namespace = metadata.get("namespace")
     if namespace not in (None, "") and not (
         isinstance(namespace, str) and _NAMESPACE.match(namespace)
     ):
-        diags.error("must be a DNS label", path=("metadata", "namespace"), **where)
-        ok = False
+        problems.append((("metadata", "namespace"), "must be a DNS label"))
     if "spec" in doc and not isinstance(doc["spec"], dict):
-        diags.error("`spec` must be a mapping", path=("spec",), **where)
-        ok = False
-    return ok
+        problems.append((("spec",), "`spec` must be a mapping"))
+    return problems
 
 
 def _kind_problem(
@@ -178,17 +181,20 @@ def prepare_document(
     if not _shape_ok(doc, origin, diags):
         return None
     resource = Resource.from_document(doc, origin)
-    where = {"file": origin.file, "document": resource.where()}
     scrub = _Scrubber(doc, sensitive)
+
+    def where() -> dict[str, str]:  # built only for a diagnostic: most documents have none
+        return {"file": origin.file, "document": resource.where()}
+
     problem = _kind_problem(resource, providers)
     if problem is not None:
-        diags.error(problem[1], path=problem[0], **where)
+        diags.error(problem[1], path=problem[0], **where())
         return None
     provider = providers[resource.id.provider]
     info = provider.kinds()[resource.kind]
     errors = list(SchemaCache.shared().errors(info.schema, resource.spec))
     for path, message in errors:
-        diags.error(scrub(message, ("spec", *path)), path=("spec", *path), **where)
+        diags.error(scrub(message, ("spec", *path)), path=("spec", *path), **where())
     if errors:
         return None
     base_dir = posixpath.dirname(origin.file)
@@ -197,26 +203,26 @@ def prepare_document(
         return read_file(posixpath.normpath(posixpath.join(base_dir, path)))
 
     fields = tuple(p[1:] for p in sensitive if p[:1] == ("spec",))
-    before = dict(resource.spec)
+    before = dict(resource.spec) if fields else {}  # _after_prepare reads it only then
     try:
         resource.spec = provider.prepare(PrepareRequest(resource.id, resource.spec, read_source))
     except PrepareError as exc:
-        diags.error(scrub(exc.message, exc.path), path=exc.path, **where)
+        diags.error(scrub(exc.message, exc.path), path=exc.path, **where())
         return None
     except (FileNotFoundError, ValueError) as exc:
         missing = exc.args[0] if exc.args else exc
-        diags.error(f"cannot read source file {missing}", path=("spec", "source"), **where)
+        diags.error(f"cannot read source file {missing}", path=("spec", "source"), **where())
         return None
     fields = _after_prepare(fields, before, resource.spec)
     for path, message in provider.validate(ValidateRequest(resource.id, resource.spec)).problems:
-        diags.error(scrub(message, path), path=path, **where)
+        diags.error(scrub(message, path), path=path, **where())
     locating = _locating(provider, resource, fields)
     if locating is not None:
         diags.error(
             "cannot come from a secret: it decides where the object is, and gitcops records "
             "and shows every object's location",
             path=("spec", *locating),
-            **where,
+            **where(),
         )
         return None
     return resource, fields
