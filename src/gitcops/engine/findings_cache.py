@@ -38,12 +38,16 @@ def bundle_key(material: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+# Built once: a plan keys every document (json.dumps with options builds one per call).
+_EXACT = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
 def document_key(document: Mapping[str, Any]) -> str | None:
     """None for a document JSON cannot spell exactly (non-string keys, odd types): not cached."""
     try:
-        text = json.dumps(
-            document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        )
+        text = _EXACT.encode(document)
     except (TypeError, ValueError):
         return None
     return hashlib.sha256(text.encode()).hexdigest()
