@@ -47,7 +47,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from gitcops.model.diagnostics import Diagnostics
 from gitcops.model.resource import Origin
@@ -118,8 +118,7 @@ Path = tuple[str | int, ...]
 _Key = tuple[str, str, str, str, str]
 
 
-@dataclass(frozen=True, slots=True)
-class RenderedDocument:
+class RenderedDocument(NamedTuple):
     doc: dict[str, Any]  # the final document
     origin: Origin  # file + index where the document was originally written
 
@@ -238,8 +237,7 @@ class _Res:
         return f"{_key_text(self.key)} ({self.origin.file} {self.label})"
 
 
-@dataclass(frozen=True, slots=True)
-class _Where:
+class _Where(NamedTuple):
     """Where a diagnostic points: file, document and field path."""
 
     file: str
@@ -494,8 +492,7 @@ def _check_header(doc: Mapping[str, Any], reader: _FieldReader) -> None:
 # --- patches ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Patch:
+class _Patch(NamedTuple):
     kust_where: _Where  # the entry in the kustomization, e.g. patches[0]
     text_where: _Where | None  # inline text: where it sits in the kustomization
     file: str | None  # a patch file, when the patch is one
@@ -513,8 +510,7 @@ class _Patch:
         return _Where(self.file, document_label(index, doc))
 
 
-@dataclass(frozen=True, slots=True)
-class _PatchText:
+class _PatchText(NamedTuple):
     text: str
     where: _Where  # the text: a file's document 1 or a kustomization field
     file: str | None
@@ -551,8 +547,7 @@ def _split_patch(
 # --- building --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Built:
+class _Built(NamedTuple):
     resources: list[_Res]
     ok: bool
 

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import jsonpatch
 
@@ -233,8 +232,7 @@ _SELECTOR_TOKEN = re.compile(r"\s*(?:(==|!=|[=!(),<>])|([^\s=!(),<>]+))")
 _INTEGER = re.compile(r"[-+]?[0-9]+")
 
 
-@dataclass(frozen=True, slots=True)
-class _Requirement:
+class _Requirement(NamedTuple):
     key: str
     operator: str  # exists, !, in, notin, gt, lt
     values: frozenset[str] = frozenset()
@@ -256,8 +254,7 @@ class _Requirement:
         return int(value) > int(bound) if self.operator == "gt" else int(value) < int(bound)
 
 
-@dataclass(frozen=True, slots=True)
-class LabelSelector:
+class LabelSelector(NamedTuple):
     """A Kubernetes label selector (``a=b,c in (d,e),!f``), as kustomize's targets use it."""
 
     text: str
@@ -383,8 +380,7 @@ _TARGET_FIELDS: Final = (
 _PLAIN_WORD = re.compile(r"[A-Za-z0-9_-]+")
 
 
-@dataclass(frozen=True, slots=True)
-class Selector:
+class Selector(NamedTuple):
     """A compiled patch target. Regexes are anchored at both ends, as kustomize does."""
 
     group: re.Pattern[str] | None = None
