@@ -30,18 +30,23 @@ class SchemaCache:
             cls._shared = cls()
         return cls._shared
 
-    def errors(
-        self, schema: Mapping[str, Any], spec: Any
-    ) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    def valid(self, schema: Mapping[str, Any], spec: Any) -> bool:
         key = id(schema)
         fast = self._fast.get(key)
         if fast is None:
             fast = self._fast[key] = fastjsonschema.compile(dict(schema))
         try:
             fast(spec)
-            return
         except fastjsonschema.JsonSchemaException:
-            pass
+            return False
+        return True
+
+    def errors(
+        self, schema: Mapping[str, Any], spec: Any
+    ) -> Iterator[tuple[tuple[str | int, ...], str]]:
+        if self.valid(schema, spec):
+            return
+        key = id(schema)
         full = self._full.get(key)
         if full is None:
             from jsonschema import Draft7Validator
@@ -82,3 +87,8 @@ def schema_problems(
 ) -> list[tuple[tuple[str | int, ...], str]]:
     """Every problem of `document` against `schema`, as (field path, message)."""
     return list(_SHARED.errors(schema, document))
+
+
+def schema_valid(schema: Mapping[str, Any], document: Any) -> bool:
+    """Whether `document` is valid, without collecting its problems (fast path only)."""
+    return _SHARED.valid(schema, document)
