@@ -16,6 +16,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -35,6 +36,7 @@ class ForkedWorker(Generic[R, T]):
         self._pid: int | None = None
         self._send: int | None = None
         self._receive: int | None = None
+        self._feeder: threading.Thread | None = None
         if not hasattr(os, "fork"):
             return
         request_read, request_write = os.pipe()
@@ -53,15 +55,20 @@ class ForkedWorker(Generic[R, T]):
         atexit.register(self.cancel)  # not taken after all (a cached run, an error): stopped
 
     def submit(self, request: R) -> None:
+        """Hand the request over; returns at once (a thread feeds the pipe)."""
         self._request = (request,)
         if self._send is None:
             return
         send, self._send = self._send, None
         try:
-            with os.fdopen(send, "wb") as pipe:
-                pipe.write(pickle.dumps(request))
-        except (OSError, pickle.PicklingError, TypeError, AttributeError):
-            pass  # the child gets nothing, fails, and result() computes here
+            payload = pickle.dumps(request)
+        except (pickle.PicklingError, TypeError, AttributeError):
+            os.close(send)  # the child gets nothing, fails, and result() computes here
+            return
+        # A request larger than the pipe's buffer (64 KiB) blocks the writer until the child
+        # reads it, which it does only once `prepare` is done: this process goes on meanwhile.
+        self._feeder = threading.Thread(target=_feed, args=(send, payload), daemon=True)
+        self._feeder.start()
 
     def result(self) -> T:
         """The child's result, or the computation's, done here if the child gave none."""
@@ -73,6 +80,8 @@ class ForkedWorker(Generic[R, T]):
         receive, self._receive = self._receive, None
         with os.fdopen(receive, "rb") as pipe:
             payload = pipe.read()
+        if self._feeder is not None:
+            self._feeder.join()  # done: the child answered (or died) after reading all of it
         _, status = os.waitpid(self._pid, 0)
         self._pid = None
         if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and payload:
@@ -95,6 +104,14 @@ class ForkedWorker(Generic[R, T]):
             self._pid = None
 
 
+def _feed(fd: int, payload: bytes) -> None:
+    # Length first: the child cannot wait for end-of-file, as a process forked meanwhile (the
+    # policy engine's) may hold a copy of this end of the pipe.
+    with contextlib.suppress(OSError), os.fdopen(fd, "wb") as pipe:
+        pipe.write(len(payload).to_bytes(8, "little") + payload)
+        # a child that died makes this fail: result() computes here
+
+
 def _child(
     prepare: Callable[[], object] | None, compute: Callable[[R], T], request: int, result: int
 ) -> None:  # pragma: no cover - runs in the child
@@ -104,7 +121,10 @@ def _child(
             if prepare is not None:
                 prepare()  # a failure shows again, where it matters: in compute or the parent
         with os.fdopen(request, "rb") as pipe:
-            payload = pipe.read()
+            size = int.from_bytes(pipe.read(8), "little")
+            payload = pipe.read(size)
+            if len(payload) != size:
+                raise EOFError("the request was cut short")
         answer = pickle.dumps(compute(pickle.loads(payload)))  # noqa: S301 - from our parent
         with os.fdopen(result, "wb") as pipe:
             pipe.write(answer)

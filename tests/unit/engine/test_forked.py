@@ -83,3 +83,31 @@ def test_output_pending_before_the_fork_is_not_written_twice(
     print("once", end="")
     forked(lambda: 1).result()
     assert capfd.readouterr().out == "once"
+
+
+def test_submit_does_not_wait_for_the_child_to_get_ready() -> None:
+    # A request far larger than a pipe's buffer, to a child still preparing for 1 s.
+    request = "x" * (4 << 20)
+    job: ForkedWorker[str, int] = ForkedWorker(len, prepare=lambda: time.sleep(1.0))
+    started = time.monotonic()
+    job.submit(request)
+    assert time.monotonic() - started < 0.5
+    assert job.result() == len(request)
+
+
+def test_a_process_forked_after_submit_does_not_hold_the_child_up() -> None:
+    # The policy engine forks its own workers while the request may still be on its way;
+    # they inherit the pipe's writing end, so the child must not wait for end-of-file.
+    job: ForkedWorker[str, int] = ForkedWorker(len, prepare=lambda: time.sleep(0.3))
+    job.submit("y" * (1 << 20))
+    sleeper = os.fork()
+    if sleeper == 0:  # pragma: no cover - the other forked process
+        time.sleep(30)
+        os._exit(0)
+    try:
+        started = time.monotonic()
+        assert job.result() == 1 << 20
+        assert time.monotonic() - started < 10
+    finally:
+        os.kill(sleeper, 9)
+        os.waitpid(sleeper, 0)
