@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -215,7 +214,7 @@ def test_a_finding_about_no_file_is_placed_on_its_policy_or_on_gitcops_yaml() ->
     artifact = builtin["locations"][0]["physicalLocation"]["artifactLocation"]
     assert artifact == {"uri": "gitcops.yaml", "uriBaseId": "SRCROOT"}
 
-    outside = only_result([dataclasses.replace(plan_level, policy_file="/ext/x.rego")], [])
+    outside = only_result([plan_level._replace(policy_file="/ext/x.rego")], [])
     assert outside["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "gitcops.yaml"
 
     bare = only_result([], [Diagnostic("no environment named 'prod'")])

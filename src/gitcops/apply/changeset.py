@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from gitcops.model.identity import ResourceId
 
@@ -20,8 +20,8 @@ class Action(StrEnum):
     FAILED = "failed"
 
 
-@dataclass(frozen=True, slots=True)
-class ChangeSetEntry:
+# A NamedTuple, not a frozen dataclass: defining one at start-up costs ~10x less.
+class ChangeSetEntry(NamedTuple):
     id: ResourceId
     action: Action
     message: str = ""

@@ -6,7 +6,7 @@ import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from gitcops.engine.workspace import Workspace, desired_state
 from gitcops.model.errors import ProviderError
@@ -22,8 +22,8 @@ from gitcops.validate.resources import DesiredResource
 LiveMap = dict[ResourceId, dict[str, Any] | None]
 
 
-@dataclass(frozen=True, slots=True)
-class PlanResult:
+# A NamedTuple, not a frozen dataclass: defining one at start-up costs ~10x less.
+class PlanResult(NamedTuple):
     plan: Plan
     desired: list[DesiredResource]
     inventory_size: int = 0

@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from gitcops import __version__
 from gitcops.engine import findings_cache
@@ -149,11 +149,11 @@ def resource_input(ws: Workspace, item: DesiredResource) -> dict[str, Any]:
     return document
 
 
-@dataclass(frozen=True, slots=True)
-class _Raw:
+# A NamedTuple, not a frozen dataclass: defining one at start-up costs ~10x less.
+class _Raw(NamedTuple):
     """A policy result as the engine reports it (its RawFinding), rebuilt from the cache."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # hides tuple.index, never called on it
     namespace: str
     rule: str
     message: str

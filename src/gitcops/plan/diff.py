@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from gitcops.model.diagnostics import format_path
 
@@ -15,8 +14,8 @@ class DiffOp(StrEnum):
     REMOVE = "remove"
 
 
-@dataclass(frozen=True, slots=True)
-class DiffItem:
+# A NamedTuple, not a frozen dataclass: defining one at start-up costs ~10x less.
+class DiffItem(NamedTuple):
     op: DiffOp
     path: tuple[str | int, ...]
     old: Any = None

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from gitcops.model.graph import topological_order
 from gitcops.model.identity import ResourceId
@@ -13,8 +12,8 @@ from gitcops.plan.diff import diff, same
 from gitcops.plan.model import ChangeAction, PlannedChange, spec_hash
 
 
-@dataclass(frozen=True, slots=True)
-class Desired:
+# NamedTuples, not frozen dataclasses: defining one at start-up costs ~10x less.
+class Desired(NamedTuple):
     id: ResourceId
     api_version: str
     spec: dict[str, Any]
@@ -115,8 +114,7 @@ def _moved(applied: Applied, want: Desired) -> bool:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Old:
+class _Old(NamedTuple):
     """An object gitcops applied that must go: its resource left Git, or moved elsewhere."""
 
     entry: Applied

@@ -17,7 +17,7 @@ import copy
 import posixpath
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from gitcops.model.diagnostics import Diagnostics
 from gitcops.model.errors import SecretError
@@ -29,8 +29,8 @@ VALUE_FROM = "valueFrom"
 SECRET_REF = "secretRef"  # noqa: S105 - a field name
 
 
-@dataclass(frozen=True, slots=True)
-class SecretRef:
+# A NamedTuple, not a frozen dataclass: defining one at start-up costs ~10x less.
+class SecretRef(NamedTuple):
     file: str  # normalised, relative to the repository root
     key: str | None
 

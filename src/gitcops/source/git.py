@@ -9,8 +9,8 @@ import shutil
 import subprocess
 import threading
 import urllib.parse
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from gitcops.model.errors import SourceError
 from gitcops.source.tree import EntryKind, normalize
@@ -35,8 +35,8 @@ def redact(location: str) -> str:
     return location
 
 
-@dataclass(frozen=True, slots=True)
-class Revision:
+# NamedTuples, not frozen dataclasses: defining one at start-up costs ~10x less.
+class Revision(NamedTuple):
     """A resolved commit: what was asked for and what it is."""
 
     requested: str
@@ -97,8 +97,7 @@ class ObjectReader:
             process.wait()
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
+class _Entry(NamedTuple):
     mode: int
     oid: str
 
