@@ -47,7 +47,8 @@ deny contains finding if {
 	regex.match(`^[0-7]+$`, mode)
 	world_writable_enabled
 	prefix := substring(mode, 0, count(mode) - 1)
-	path := object.get(input.spec, "path", "<no path>")
+	# As object.get(input, [...]): then only spec.mode and spec.path reach rego-cpp, not all of spec.
+	path := object.get(input, ["spec", "path"], "<no path>")
 	finding := {
 		"msg": sprintf(
 			"%s %s (%s) has mode \"%s\", which lets any user write it (o+w); use a mode without the others-write bit, e.g. \"%s%s\"",
