@@ -199,3 +199,40 @@ def test_many_documents_are_scanned_beside_rego_with_the_same_findings(
     assert forked == inline == prefetched
     flagged = sorted(f.resource or "" for f in forked if f.rule == "builtin.plaintext_secrets")
     assert flagged == ["local.gitcops.io/File/f30", "local.gitcops.io/File/f5"]
+
+
+def test_values_handed_over_early_give_the_same_findings(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """hand_over gives the prefetched scanner every document's values as soon as the desired
+    state is known; the check then takes the rows of the documents it evaluates, whether that
+    is all of them (a first run) or a few (the others' findings are cached)."""
+    from gitcops.engine.workspace import desired_state
+
+    repo.write("policies/team.rego", TEAM_POLICY)
+    docs = _docs(policy_check._FORK_SCAN_AT + 8, secret_in=5)
+    repo.set_resources(docs)
+    monkeypatch.setenv("GITCOPS_CACHE_DIR", str(tmp_path / "handed-over"))
+
+    def handed_over(scanner: policy_check.ForkedWorker[Any, Any] | None) -> list[Finding]:
+        ws = open_workspace(open_source(str(repo.path)), "dev")
+        if scanner is None:
+            policy_check.warm_up(ws)  # a first run: the child is forked here
+        else:
+            ws.prefetched[policy_check._SCANNER] = scanner
+        desired_state(ws)
+        policy_check.hand_over(ws)
+        assert len(ws.prefetched) == 2  # the scanner and what it was given
+        found = check_resources(ws, PolicyOptions()).findings
+        assert not ws.prefetched  # taken by the check
+        return found
+
+    first = handed_over(None)
+    assert first == _fresh(repo, monkeypatch, tmp_path)
+    # One document gains a secret: only it is evaluated, its rows picked out of all of them.
+    docs[12]["spec"]["content"] = f"password = {AWS_SECRET}\n"  # type: ignore[index]
+    repo.set_resources(docs)
+    later = handed_over(policy_check.ForkedWorker(policy_check._scan))
+    assert later == _fresh(repo, monkeypatch, tmp_path)
+    flagged = sorted(f.resource or "" for f in later if f.rule == "builtin.plaintext_secrets")
+    assert flagged == ["local.gitcops.io/File/f12", "local.gitcops.io/File/f5"]

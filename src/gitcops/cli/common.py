@@ -73,10 +73,13 @@ def workspace(
 
     ws = open_workspace(open_source(repo), env, rev, worktree)
     if policies:
-        from gitcops.engine.policy_check import warm_up
+        from gitcops.engine.policy_check import hand_over, warm_up
 
         warm_up(ws)
-    desired_state(ws)
+        desired_state(ws)
+        hand_over(ws)
+    else:
+        desired_state(ws)
     return ws
 
 

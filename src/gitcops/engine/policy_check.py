@@ -228,9 +228,24 @@ def warm_up(ws: Workspace) -> None:
         ws.prefetched[_SCANNER] = ForkedWorker(_scan, prepare=load_detectors)
 
 
-def _take_scanner(ws: Workspace) -> _Scanner | None:
-    scanner: _Scanner | None = ws.prefetched.pop(_SCANNER, None)
-    return scanner
+def hand_over(ws: Workspace) -> None:
+    """Once the desired state is known, give the scanner that warm_up forked every document's
+    values, so that it scans while the plan is made; the policy check then takes the rows of
+    the documents it evaluates."""
+    scanner: _Scanner | None = ws.prefetched.get(_SCANNER)
+    if scanner is None or _SCANNED in ws.prefetched:
+        return
+    items = desired_state(ws)
+    scanner.submit([_spec_values(item) for item in items])
+    ws.prefetched[_SCANNED] = items
+
+
+_SCANNED = "secret scanner's documents"  # in Workspace.prefetched: what hand_over submitted
+
+
+def _take_scanner(ws: Workspace) -> tuple[_Scanner | None, list[DesiredResource] | None]:
+    """The prefetched scanner, and the documents already submitted to it (if any)."""
+    return ws.prefetched.pop(_SCANNER, None), ws.prefetched.pop(_SCANNED, None)
 
 
 def _secret_finding(item: DesiredResource, path: tuple[str | int, ...], what: str) -> Finding:
@@ -421,13 +436,15 @@ def _evaluate_documents(
         ([], []) for _ in items
     ]
 
-    specs = [_spec_values(item) for item in items] if secrets else []
     # Two independent CPU-bound jobs: on two cores the scan runs beside rego-cpp.
-    scanning = _take_scanner(ws) if secrets else None
-    if scanning is None and secrets and len(items) >= _FORK_SCAN_AT:
-        scanning = ForkedWorker(_scan)
-    if scanning is not None:
-        scanning.submit(specs)
+    scanning, submitted = _take_scanner(ws) if secrets else (None, None)
+    specs: list[_SpecValues] = []
+    if submitted is None:
+        specs = [_spec_values(item) for item in items] if secrets else []
+        if scanning is None and secrets and len(items) >= _FORK_SCAN_AT:
+            scanning = ForkedWorker(_scan)
+        if scanning is not None:
+            scanning.submit(specs)
     try:
         raws = _engine(ws, options).evaluate(inputs, namespaces)
     except BaseException as exc:
@@ -440,10 +457,27 @@ def _evaluate_documents(
         row = (raw.namespace, raw.rule, raw.message, dict(raw.details), raw.policy_file)
         results[raw.index][0].append(row)
     if secrets:
-        found = scanning.result() if scanning is not None else _scan(specs)
+        if submitted is not None and scanning is not None:
+            found = _rows_of(items, submitted, scanning.result())
+        else:
+            found = scanning.result() if scanning is not None else _scan(specs)
         for n, rows in enumerate(found):
             results[n][1].extend(rows)
     return results
+
+
+def _rows_of(
+    items: Sequence[DesiredResource],
+    submitted: Sequence[DesiredResource],
+    found: list[list[findings_cache.SecretRow]],
+) -> list[list[findings_cache.SecretRow]]:
+    """The scan rows of *items* out of those of everything submitted (the same objects)."""
+    position = {id(item): n for n, item in enumerate(submitted)}
+    out = []
+    for item in items:
+        n = position.get(id(item))
+        out.append(found[n] if n is not None else _secret_rows(item))
+    return out
 
 
 def _bundle_key(
