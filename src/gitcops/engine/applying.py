@@ -142,7 +142,7 @@ def check_saved_plan(ws: Workspace, plan: Plan, store: StateStore) -> Plan:
             "make a new plan"
         )
     executable = [
-        replace(c, after=wanted[c.id].resource.spec)
+        c._replace(after=wanted[c.id].resource.spec)
         if c.sensitive and c.after is not None and c.id in wanted
         else c
         for c in plan.changes
@@ -175,7 +175,7 @@ def check_saved_plan(ws: Workspace, plan: Plan, store: StateStore) -> Plan:
     return replace(
         plan,
         changes=tuple(
-            replace(c, before=now.before) if c.sensitive_before else c
+            c._replace(before=now.before) if c.sensitive_before else c
             for c, now in zip(executable, current, strict=True)
         ),
     )

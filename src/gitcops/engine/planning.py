@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from gitcops.engine.workspace import Workspace, desired_state
@@ -61,8 +61,7 @@ def protect(
 ) -> tuple[PlannedChange, ...]:
     """Give every change with secrets its protected form (what plans and the state keep)."""
     return tuple(
-        replace(
-            c,
+        c._replace(
             protected=(
                 redactor().protect(c.before, c.sensitive_before),
                 redactor().protect(c.after, c.sensitive),

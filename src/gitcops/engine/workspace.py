@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -188,8 +188,7 @@ def _with_secrets(
             continue
         resource, fields = prepared
         provider = ws.providers[resource.id.provider]
-        out[index] = replace(
-            cached,
+        out[index] = cached._replace(
             resource=resource,
             address=provider.address(resource.id, resource.spec),
             sensitive=fields,

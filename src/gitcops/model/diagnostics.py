@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from gitcops.model.errors import InvalidInputError
 
@@ -19,8 +20,7 @@ def format_path(path: Sequence[str | int]) -> str:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class Diagnostic:
+class Diagnostic(NamedTuple):  # cheaper than a frozen dataclass to define
     message: str
     file: str | None = None
     document: str | None = None  # e.g. "document 3 (local.gitcops.io/File/motd)"

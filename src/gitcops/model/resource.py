@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from gitcops.model.identity import ResourceId, split_api_version
 
 DEPENDS_ON = "config.kubernetes.io/depends-on"
 
 
-@dataclass(frozen=True, slots=True)
-class Origin:
+class Origin(NamedTuple):  # cheaper than a frozen dataclass to define and to build
     """Where a document was written: the repository file and its 0-based index in that file."""
 
     file: str
-    index: int = 0
+    index: int = 0  # type: ignore[assignment]  # hides tuple.index, never called on it
 
     def describe(self) -> str:
         return f"document {self.index + 1}"
+
+
+_UNKNOWN_ORIGIN = Origin("<unknown>")
 
 
 @dataclass(slots=True)
@@ -28,7 +30,7 @@ class Resource:
     spec: dict[str, Any]
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
-    origin: Origin = Origin("<unknown>")
+    origin: Origin = _UNKNOWN_ORIGIN
 
     @property
     def kind(self) -> str:

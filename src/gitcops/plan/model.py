@@ -23,8 +23,10 @@ class ChangeAction(StrEnum):
     CHECK = "check"  # a health check: runs on apply, changes nothing
 
 
-@dataclass(frozen=True, slots=True)
-class PlannedChange:
+# NamedTuples, not frozen dataclasses: defining one costs ~10x less at start-up, and a plan of
+# 10,000 resources builds 10,000 PlannedChanges (a frozen dataclass sets each field through
+# object.__setattr__). Plan stays a dataclass.
+class PlannedChange(NamedTuple):
     action: ChangeAction
     id: ResourceId
     api_version: str
@@ -131,8 +133,6 @@ class PlannedChange:
         )
 
 
-# A NamedTuple, not a frozen dataclass: defining one at start-up costs ~10x less. (PlannedChange
-# and Plan stay dataclasses: callers copy them with dataclasses.replace.)
 class Summary(NamedTuple):
     create: int = 0
     update: int = 0

@@ -5,8 +5,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from gitcops.model.diagnostics import Diagnostics
 from gitcops.model.graph import find_cycle
@@ -31,8 +30,8 @@ _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DEPENDS_PATH = ("metadata", "annotations", DEPENDS_ON)
 
 
-@dataclass(frozen=True, slots=True)
-class DesiredResource:
+# A NamedTuple, not a frozen dataclass: cheaper to define, and to build 10,000 of.
+class DesiredResource(NamedTuple):
     resource: Resource  # spec is the provider-prepared essence
     depends_on: tuple[ResourceId, ...]  # explicit and implicit edges
     stateful: bool
@@ -156,10 +155,10 @@ def validate_resources(
     _check_unique(resources, providers, across)
     result = _with_edges(resources, providers, across)
     secrets = {t for r, fields in prepared if fields for t in texts_at(r.spec, fields)}
-    diags.extend(replace(d, message=scrub(d.message, secrets)) for d in across.items)
+    diags.extend(d._replace(message=scrub(d.message, secrets)) for d in across.items)
     diags.raise_if_errors()
     return [
-        replace(item, sensitive=fields) if fields else item
+        item._replace(sensitive=fields) if fields else item
         for item, (_, fields) in zip(result, prepared, strict=True)
     ]
 
