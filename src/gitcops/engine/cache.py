@@ -21,7 +21,7 @@ from gitcops.validate.resources import DesiredResource
 if TYPE_CHECKING:
     from gitcops.render.docmemo import DocumentMemo
 
-_FORMAT = 2
+_FORMAT = 3  # 3: dependencies as [group, kind, name, namespace], not text to parse
 
 
 def cache_key(tree_id: str, environment: str, provider_config: dict[str, Any]) -> str:
@@ -45,7 +45,7 @@ def _encode(item: DesiredResource, source: dict[str, Any] | None) -> list[Any]:
         r.annotations,
         r.origin.file,
         r.origin.index,
-        [str(d) for d in item.depends_on],
+        item.depends_on,  # ResourceIds: JSON arrays
         item.stateful,
         item.address,
         source,
@@ -79,7 +79,7 @@ def _decode(row: list[Any]) -> tuple[DesiredResource, dict[str, Any] | None]:
             annotations=annotations,
             origin=Origin(file, index),
         ),
-        depends_on=tuple(ResourceId.parse(d) for d in deps),
+        depends_on=tuple(ResourceId(*d) for d in deps),
         stateful=stateful,
         address=addr,
     )
