@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from conftest import Repo, file_doc
 
-from gitcops.engine import policy_check
+from gitcops.engine import policy_check, secret_scanner
 from gitcops.engine.policy_check import PolicyOptions, check_resources
 from gitcops.engine.workspace import open_source, open_workspace
 from gitcops.model.findings import Finding
@@ -174,6 +174,7 @@ def test_many_documents_are_scanned_beside_rego_with_the_same_findings(
             super().__init__(compute, prepare)
 
     monkeypatch.setattr(policy_check, "ForkedWorker", Counting)
+    monkeypatch.setattr(secret_scanner, "ForkedWorker", Counting)  # forks the first run's
     repo.write("policies/team.rego", TEAM_POLICY)
     docs = _docs(policy_check._FORK_SCAN_AT + 8, secret_in=5)
     docs[30]["spec"]["content"] = f"password = {AWS_SECRET}\n"  # type: ignore[index]
@@ -232,7 +233,52 @@ def test_values_handed_over_early_give_the_same_findings(
     # One document gains a secret: only it is evaluated, its rows picked out of all of them.
     docs[12]["spec"]["content"] = f"password = {AWS_SECRET}\n"  # type: ignore[index]
     repo.set_resources(docs)
-    later = handed_over(policy_check.ForkedWorker(policy_check._scan))
+    later = handed_over(policy_check.ForkedWorker(secret_scanner.scan))
     assert later == _fresh(repo, monkeypatch, tmp_path)
     flagged = sorted(f.resource or "" for f in later if f.rule == "builtin.plaintext_secrets")
     assert flagged == ["local.gitcops.io/File/f12", "local.gitcops.io/File/f5"]
+
+
+def test_the_early_scanner_is_kept_on_a_first_run_and_cancelled_when_not_needed(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Commands that check policies fork the scanner before opening the repository when no
+    detector patterns are saved in the cache directory; once the workspace is open it is
+    kept only if the desired state is not cached."""
+    import shutil
+
+    from gitcops.cli.common import workspace
+
+    started: list[object] = []
+    cancelled: list[object] = []
+    original = secret_scanner.ForkedWorker
+
+    class Tracking(original):  # type: ignore[misc, valid-type]
+        def __init__(self, compute: Any, prepare: Any = None) -> None:
+            super().__init__(compute, prepare)
+            started.append(self)
+
+        def cancel(self) -> None:
+            cancelled.append(self)
+            super().cancel()
+
+    monkeypatch.setattr(secret_scanner, "ForkedWorker", Tracking)
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("GITCOPS_CACHE_DIR", str(cache))
+    repo.set_resources(_docs(5, secret_in=2))
+
+    ws = workspace(str(repo.path), "dev", None, policies=True)
+    assert len(started) == 1 and ws.prefetched[policy_check._SCANNER] is started[0]
+    first = check_resources(ws, PolicyOptions()).findings
+    assert not cancelled and not ws.prefetched
+    assert any(f.rule == "builtin.plaintext_secrets" for f in first)
+
+    # The same tree again: patterns saved, desired state cached: no child at all.
+    ws = workspace(str(repo.path), "dev", None, policies=True)
+    assert len(started) == 1 and not ws.prefetched
+
+    # Patterns gone but the desired state cached: started early, then cancelled.
+    shutil.rmtree(cache / "secretscan")
+    ws = workspace(str(repo.path), "dev", None, policies=True)
+    assert len(started) == 2 and cancelled == [started[1]] and not ws.prefetched
+    assert check_resources(ws, PolicyOptions()).findings == first

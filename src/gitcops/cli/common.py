@@ -69,13 +69,24 @@ def workspace(
 ) -> Workspace:
     """Open, render and validate: all checks pass before anything (state included) is written.
     `policies`: the command goes on to check them (what they need can get ready meanwhile)."""
+    early = None
+    if policies:
+        # First thing: the child loading detect-secrets gets the most time to do it.
+        from gitcops.engine.secret_scanner import start_early
+
+        early = start_early()
     from gitcops.engine.workspace import desired_state, open_source, open_workspace
 
-    ws = open_workspace(open_source(repo), env, rev, worktree)
+    try:
+        ws = open_workspace(open_source(repo), env, rev, worktree)
+    except BaseException:
+        if early is not None:
+            early.cancel()
+        raise
     if policies:
         from gitcops.engine.policy_check import hand_over, warm_up
 
-        warm_up(ws)
+        warm_up(ws, early)
         desired_state(ws)
         hand_over(ws)
     else:

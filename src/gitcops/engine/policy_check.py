@@ -14,6 +14,7 @@ from gitcops import __version__
 from gitcops.engine import findings_cache
 from gitcops.engine.forked import ForkedWorker
 from gitcops.engine.paths import cache_dir, write_cache
+from gitcops.engine.secret_scanner import Scanner, SpecValues, scan, start_early
 from gitcops.engine.workspace import Workspace, desired_cached, desired_state
 from gitcops.model.diagnostics import Diagnostic
 from gitcops.model.errors import InvalidInputError
@@ -194,45 +195,43 @@ def _spec_strings(
         yield path, key, value
 
 
-_SpecValues = list[tuple[tuple[str | int, ...], str | None, str]]
-
-
-def _spec_values(item: DesiredResource) -> _SpecValues:
+def _spec_values(item: DesiredResource) -> SpecValues:
     # Masked as policies see it: a secret from a reference is not plain text in Git.
     return list(_spec_strings(item.public_spec))
 
 
-def _scan(specs: list[_SpecValues]) -> list[list[findings_cache.SecretRow]]:
-    from gitcops.validate.secretscan import scan_values
-
-    return [scan_values(values, cache_dir=cache_dir()) for values in specs]
-
-
 def _secret_rows(item: DesiredResource) -> list[findings_cache.SecretRow]:
-    return _scan([_spec_values(item)])[0]
+    return scan([_spec_values(item)])[0]
 
 
-_Scanner = ForkedWorker[list[_SpecValues], list[list[findings_cache.SecretRow]]]
 _SCANNER = "secret scanner"  # in Workspace.prefetched
 
 
-def warm_up(ws: Workspace) -> None:
+def warm_up(ws: Workspace, early: Scanner | None = None) -> None:
     """Before rendering, on a run whose policy check will load detect-secrets (~0.2 s: no
     process saved its detectors' fixed patterns in this cache directory yet, and the desired
-    state is not cached), start loading it in a child, on the other core."""
-    if _SCANNER in ws.prefetched or not _enabled(_settings(ws), "plaintextSecrets"):
+    state is not cached), start loading it in a child, on the other core; or keep the one
+    started even earlier (secret_scanner.start_early), which is cancelled if not needed."""
+    wanted = (
+        _SCANNER not in ws.prefetched
+        and _enabled(_settings(ws), "plaintextSecrets")
+        # cached: the check finds its findings cached too, or scans only a few documents
+        and not desired_cached(ws)
+    )
+    if not wanted:
+        if early is not None:
+            early.cancel()
         return
-    from gitcops.validate.secretscan import load_detectors, needs_detectors
-
-    if needs_detectors(cache_dir()) and not desired_cached(ws):
-        ws.prefetched[_SCANNER] = ForkedWorker(_scan, prepare=load_detectors)
+    scanner = early if early is not None else start_early()
+    if scanner is not None:
+        ws.prefetched[_SCANNER] = scanner
 
 
 def hand_over(ws: Workspace) -> None:
     """Once the desired state is known, give the scanner that warm_up forked every document's
     values, so that it scans while the plan is made; the policy check then takes the rows of
     the documents it evaluates."""
-    scanner: _Scanner | None = ws.prefetched.get(_SCANNER)
+    scanner: Scanner | None = ws.prefetched.get(_SCANNER)
     if scanner is None or _SCANNED in ws.prefetched:
         return
     items = desired_state(ws)
@@ -243,7 +242,7 @@ def hand_over(ws: Workspace) -> None:
 _SCANNED = "secret scanner's documents"  # in Workspace.prefetched: what hand_over submitted
 
 
-def _take_scanner(ws: Workspace) -> tuple[_Scanner | None, list[DesiredResource] | None]:
+def _take_scanner(ws: Workspace) -> tuple[Scanner | None, list[DesiredResource] | None]:
     """The prefetched scanner, and the documents already submitted to it (if any)."""
     return ws.prefetched.pop(_SCANNER, None), ws.prefetched.pop(_SCANNED, None)
 
@@ -438,11 +437,11 @@ def _evaluate_documents(
 
     # Two independent CPU-bound jobs: on two cores the scan runs beside rego-cpp.
     scanning, submitted = _take_scanner(ws) if secrets else (None, None)
-    specs: list[_SpecValues] = []
+    specs: list[SpecValues] = []
     if submitted is None:
         specs = [_spec_values(item) for item in items] if secrets else []
         if scanning is None and secrets and len(items) >= _FORK_SCAN_AT:
-            scanning = ForkedWorker(_scan)
+            scanning = ForkedWorker(scan)
         if scanning is not None:
             scanning.submit(specs)
     try:
@@ -460,7 +459,7 @@ def _evaluate_documents(
         if submitted is not None and scanning is not None:
             found = _rows_of(items, submitted, scanning.result())
         else:
-            found = scanning.result() if scanning is not None else _scan(specs)
+            found = scanning.result() if scanning is not None else scan(specs)
         for n, rows in enumerate(found):
             results[n][1].extend(rows)
     return results
