@@ -37,10 +37,15 @@ def _masked(value: Any) -> Any:
     return value
 
 
+# Built once: a plan of 1,000 new files shows 3,000 values (json.dumps with options builds an
+# encoder per call).
+_SHOW = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
+
+
 def show_value(value: Any) -> str:
     if is_token(value):
         return MARKER
-    text = json.dumps(_masked(value), ensure_ascii=False, sort_keys=True)
+    text = _SHOW.encode(value if isinstance(value, str) else _masked(value))
     if len(text) > _MAX_VALUE:
         size = len(value.encode()) if isinstance(value, str) else len(text)
         text = f"{text[: _MAX_VALUE - 20]}… ({size} bytes)"
