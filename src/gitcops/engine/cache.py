@@ -16,6 +16,7 @@ from gitcops.model.project import Project
 from gitcops.model.resource import Origin, Resource
 from gitcops.render.pipeline import parse_project, read_project_file
 from gitcops.source.tree import SourceTree
+from gitcops.validate.prepared_memo import PreparedMemo
 from gitcops.validate.resources import DesiredResource
 
 if TYPE_CHECKING:
@@ -124,24 +125,63 @@ def load_memo(directory: Path, scope: str) -> DocumentMemo:
     unreadable."""
     from gitcops.render.docmemo import DocumentMemo  # with the parser: for cache misses
 
-    path = _memo_path(directory, scope)
-    try:
-        known = json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return DocumentMemo()
-    if not isinstance(known, dict) or not all(isinstance(v, str) for v in known.values()):
-        return DocumentMemo()
-    return DocumentMemo(known)
+    return DocumentMemo(_load_texts(_memo_path(directory, scope)))
 
 
 def store_memo(directory: Path, scope: str, memo: DocumentMemo) -> None:
-    if memo.stale:
-        write_cache(_memo_path(directory, scope), json.dumps(memo.used, separators=(",", ":")))
+    _store_texts(_memo_path(directory, scope), memo.stale, memo.used)
+
+
+def load_prepared(directory: Path, scope: str) -> PreparedMemo:
+    """The documents prepared for this repository, environment and providers before."""
+    return PreparedMemo(_load_texts(_prepared_path(directory, scope)))
+
+
+def store_prepared(directory: Path, scope: str, memo: PreparedMemo) -> None:
+    _store_texts(_prepared_path(directory, scope), memo.stale, memo.used)
+
+
+def _store_texts(path: Path, stale: bool, used: dict[str, str]) -> None:
+    if stale:
+        write_cache(path, json.dumps(used, separators=(",", ":")))
+
+
+def _load_texts(path: Path) -> dict[str, str] | None:
+    """A memo file's entries; None if it is missing or damaged."""
+    try:
+        known = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(known, dict) or not all(isinstance(v, str) for v in known.values()):
+        return None
+    return known
 
 
 def _memo_path(directory: Path, scope: str) -> Path:
     material = json.dumps([_FORMAT, __version__, _parser_fingerprint(), scope])
     return directory / "documents" / f"{hashlib.sha256(material.encode()).hexdigest()}.json"
+
+
+def _prepared_path(directory: Path, scope: str) -> Path:
+    material = json.dumps([_FORMAT, __version__, _validation_fingerprint(), scope])
+    return directory / "prepared" / f"{hashlib.sha256(material.encode()).hexdigest()}.json"
+
+
+@functools.cache
+def _validation_fingerprint() -> str:
+    """What decides a document's checks and preparation besides the document and the project:
+    gitcops' validation and provider modules (a development build changes them without
+    changing the version)."""
+    import gitcops.providers
+    from gitcops.model import resource, schema
+    from gitcops.validate import prepared_memo, resources
+
+    digest = hashlib.sha256()
+    for module in (resources, prepared_memo, schema, resource):
+        digest.update(Path(str(module.__file__)).read_bytes())
+    for path in sorted(Path(str(gitcops.providers.__file__)).parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 @functools.cache

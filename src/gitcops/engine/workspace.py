@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Mapping
@@ -130,6 +131,9 @@ def _desired_state(ws: Workspace) -> list[DesiredResource]:
     memo_scope = f"{ws.source.git_dir}\0{ws.environment.path}"
     # Uncommitted files (--worktree) never reach the cache: they may hold what Git never will.
     memo = cache.load_memo(cache_dir(), memo_scope) if key is not None else None
+    # Keyed also by the providers' settings: what they are told decides what they accept.
+    prepared_scope = json.dumps([memo_scope, _provider_settings(ws)], sort_keys=True, default=str)
+    prepared = cache.load_prepared(cache_dir(), prepared_scope) if key is not None else None
     documents = render_environment(ws.tree, ws.environment, render_problems, memo)
     ws.timings["render"] = time.perf_counter() - started
     resolved = secretrefs.resolve(
@@ -141,6 +145,7 @@ def _desired_state(ws: Workspace) -> list[DesiredResource]:
             ws.providers,
             ws.tree.read,
             sensitive=[r.sensitive for r in resolved],
+            memo=prepared,
         )
     except InvalidInputError as exc:
         # Every problem at once: the overlay's and those of the documents that did render.
@@ -149,6 +154,8 @@ def _desired_state(ws: Workspace) -> list[DesiredResource]:
     ws.timings["validate"] = time.perf_counter() - started - ws.timings["render"]
     if memo is not None:
         cache.store_memo(cache_dir(), memo_scope, memo)  # like every cache: only valid input
+    if prepared is not None:
+        cache.store_prepared(cache_dir(), prepared_scope, prepared)
     if key is not None:
         # Documents with secrets are cached as written (references, not values).
         sources = {i: r.source_doc for i, r in enumerate(resolved) if r.source_doc is not None}

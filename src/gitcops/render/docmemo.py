@@ -23,6 +23,7 @@ import json
 import re
 from typing import Any
 
+from gitcops.model.memo import TextMemo
 from gitcops.render.yamldocs import YamlSyntaxError, all_documents
 
 __all__ = ["DocumentMemo"]
@@ -33,23 +34,8 @@ _OTHER_BREAKS = ("\x85".encode(), "\u2028".encode(), "\u2029".encode())
 _END = re.compile(rb"^\.\.\.(?:[ \t\r\n]|$)", re.MULTILINE)
 
 
-class DocumentMemo:
+class DocumentMemo(TextMemo):
     """Hex digest of a piece's text -> the JSON of its values (a one-item list, or empty)."""
-
-    def __init__(self, known: dict[str, str] | None = None) -> None:
-        self._known = known or {}
-        self._used: dict[str, str] = {}
-        self.misses = 0
-
-    @property
-    def used(self) -> dict[str, str]:
-        """The entries of every document met since this memo was made: what to keep."""
-        return self._used
-
-    @property
-    def stale(self) -> bool:
-        """Whether saving `used` would change what was loaded."""
-        return self.misses > 0 or len(self._used) != len(self._known)
 
     def documents(self, data: bytes) -> list[Any] | None:
         """Every document's value (None for an empty one) like all_documents, or None when

@@ -21,6 +21,7 @@ from gitcops.providers.base import (
     ValidateRequest,
 )
 from gitcops.providers.registry import known_providers
+from gitcops.validate.prepared_memo import PreparedMemo
 
 SUPPORTED_VERSIONS = ("v1",)
 _API_VERSION = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?v[0-9]+[a-z0-9]*$")
@@ -138,16 +139,18 @@ def validate_resources(
     providers: Mapping[str, Provider],
     read_file: Callable[[str], bytes],
     sensitive: Sequence[tuple[FieldPath, ...]] | None = None,
+    memo: PreparedMemo | None = None,
 ) -> list[DesiredResource]:
     """Check everything, collect every problem, raise InvalidInputError if any.
 
     `sensitive[i]` lists the fields of document i (document paths) that hold secret values.
+    `memo` holds documents prepared before (for these providers and this code).
     """
     diags = Diagnostics()
     prepared: list[tuple[Resource, tuple[FieldPath, ...]]] = []
     for i, (doc, origin) in enumerate(documents):
         fields = sensitive[i] if sensitive is not None else ()
-        resource = prepare_document(doc, origin, providers, read_file, diags, fields)
+        resource = prepare_document(doc, origin, providers, read_file, diags, fields, memo)
         if resource is not None:
             prepared.append(resource)
     resources = [r for r, _ in prepared]
@@ -170,11 +173,17 @@ def prepare_document(
     read_file: Callable[[str], bytes],
     diags: Diagnostics,
     sensitive: tuple[FieldPath, ...] = (),
+    memo: PreparedMemo | None = None,
 ) -> tuple[Resource, tuple[FieldPath, ...]] | None:
     """One document's own checks and the provider's prepare; None (and diagnostics) if bad.
 
     Returns the resource and its sensitive fields as spec paths.
     """
+    key = memo.key(doc, origin) if memo is not None and not sensitive else None
+    if key is not None and memo is not None:
+        remembered = _remembered(doc, origin, providers, diags, memo, key)
+        if remembered is not None:
+            return remembered
     from gitcops.model.schema import SchemaCache  # validators are costly; cached runs skip them
 
     if not _shape_ok(doc, origin, diags):
@@ -197,8 +206,10 @@ def prepare_document(
     if errors:
         return None
     base_dir = posixpath.dirname(origin.file)
+    sources: list[str] = []
 
     def read_source(path: str) -> bytes:
+        sources.append(path)
         return read_file(posixpath.normpath(posixpath.join(base_dir, path)))
 
     fields = tuple(p[1:] for p in sensitive if p[:1] == ("spec",))
@@ -224,7 +235,31 @@ def prepare_document(
             **where(),
         )
         return None
+    if key is not None and memo is not None and not sources:
+        memo.put(key, resource.spec)
     return resource, fields
+
+
+def _remembered(
+    doc: dict[str, Any],
+    origin: Origin,
+    providers: Mapping[str, Provider],
+    diags: Diagnostics,
+    memo: PreparedMemo,
+    key: str,
+) -> tuple[Resource, tuple[FieldPath, ...]] | None:
+    """The document as prepared before, with the provider's live checks run again."""
+    spec = memo.get(key)
+    if spec is None or not isinstance(doc.get("metadata"), dict):
+        return None
+    resource = Resource.from_document(doc, origin)
+    provider = providers.get(resource.id.provider)
+    if provider is None:
+        return None
+    resource.spec = spec
+    for path, message in provider.validate(ValidateRequest(resource.id, spec)).problems:
+        diags.error(message, path=path, file=origin.file, document=resource.where())
+    return resource, ()
 
 
 def _locating(
