@@ -110,6 +110,14 @@ def test_a_pattern_given_as_source_answers_alike_and_compiles_only_when_needed(
     assert with_literal(source, None)("x AKIAABCDEFGHIJKLMNOP") is not None
 
 
+def test_a_pattern_that_does_not_compile_rules_nothing_out() -> None:
+    # As read from a damaged cache file: the gate must let the real check decide.
+    broken = with_literal("AKIA[0-9A-Z{16", ("AKIA", False))
+    assert broken("nothing here") is None  # no literal: still ruled out without compiling
+    assert broken("key AKIAABCDEFGHIJKLMNOP")
+    assert with_literal("pass", ("pass", True), "0")("password")  # type: ignore[arg-type]
+
+
 def test_case_folding_outside_ascii_still_runs_the_pattern() -> None:
     # re.IGNORECASE matches "k" with the Kelvin sign and "s" with the long s.
     pattern = re.compile("key|pass", re.IGNORECASE)

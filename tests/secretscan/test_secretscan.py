@@ -534,6 +534,33 @@ def test_the_saved_screen_finds_what_the_engine_finds(
     assert scan_values(spec_strings(_SCREEN_SPEC), cache_dir=tmp_path) == expected
 
 
+def test_a_screen_with_a_pattern_that_does_not_compile_still_finds_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A damaged cache file: its broken gate rules nothing out, so the detectors run."""
+    import json
+
+    from gitcops.validate import secretscan
+
+    expected = scan_values(spec_strings(_SCREEN_SPEC))
+    monkeypatch.setattr(secretscan, "_saved", set())
+    scan_values(spec_strings(_SCREEN_SPEC), cache_dir=tmp_path)  # saves the screen
+    [saved] = (tmp_path / "secretscan").glob("screen-*.json")
+    specs = json.loads(saved.read_text())
+    broken = 0
+    for spec, _whole in specs:
+        if spec[0] == "any":
+            for pattern in spec[1]:
+                if pattern[2] is not None:
+                    pattern[0] += "[("  # no longer a regular expression
+                    broken += 1
+    assert broken > 5
+    saved.write_text(json.dumps(specs))
+    monkeypatch.setattr(secretscan, "_engine_instance", None)
+    monkeypatch.setattr(secretscan, "_screens", {})
+    assert scan_values(spec_strings(_SCREEN_SPEC), cache_dir=tmp_path) == expected
+
+
 def test_values_the_screen_clears_never_load_detect_secrets(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

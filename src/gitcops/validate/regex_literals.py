@@ -108,10 +108,19 @@ def _compiled_on_use(source: str, flags: int) -> Callable[[str], object | None]:
 
     def search(value: str) -> object | None:
         if not compiled:
-            compiled.append(re.compile(source, flags).search)  # twice at worst, same result
+            try:
+                compiled.append(re.compile(source, flags).search)  # twice at worst: the same
+            except (re.error, TypeError, ValueError, OverflowError):
+                # A pattern that cannot be compiled (read from a damaged cache file) cannot
+                # rule a text out: it answers "maybe" to every text, so the real check runs.
+                compiled.append(_maybe)
         return compiled[0](value)
 
     return search
+
+
+def _maybe(value: str) -> object:
+    return True
 
 
 class LiteralSet:
