@@ -63,7 +63,7 @@ class ParentCheck:
         self._safe: set[str] = set()
 
     def check(self, rel: str) -> None:
-        parent = posixpath.dirname(rel)
+        parent = rel.rpartition("/")[0]  # rel is normalised (relative_path): its dirname
         if not parent or parent in self._safe:
             return
         check_existing_components(self.root, rel, include_last=False)

@@ -358,8 +358,10 @@ def _read_all(path: str, size: int) -> bytes:
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:
         chunks = [os.read(fd, size + 1)]
+        if len(chunks[0]) <= size:
+            return chunks[0]  # a short read of a regular file: its end (no second call)
         while chunks[-1]:
-            chunks.append(os.read(fd, 1 << 16))
+            chunks.append(os.read(fd, 1 << 16))  # it grew since lstat: read all of it
     finally:
         os.close(fd)
     return b"".join(chunks)
