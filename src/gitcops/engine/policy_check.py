@@ -438,7 +438,8 @@ def _evaluate_documents(
     # Two independent CPU-bound jobs: on two cores the scan runs beside rego-cpp.
     scanning, submitted = _take_scanner(ws) if secrets else (None, None)
     specs: list[SpecValues] = []
-    if submitted is None:
+    if submitted is None or scanning is None:
+        submitted = None
         specs = [_spec_values(item) for item in items] if secrets else []
         if scanning is None and secrets and len(items) >= _FORK_SCAN_AT:
             scanning = ForkedWorker(scan)
