@@ -15,7 +15,7 @@ from gitcops.engine.paths import cache_dir
 from gitcops.model.diagnostics import Diagnostics
 from gitcops.model.errors import GitcopsError, InvalidInputError
 from gitcops.model.project import Environment, Project
-from gitcops.providers.base import Provider, ProviderContext, ValidateRequest
+from gitcops.providers.base import Provider, ProviderContext
 from gitcops.providers.registry import load_provider
 from gitcops.render import secretrefs
 from gitcops.render.pipeline import render_environment
@@ -25,6 +25,7 @@ from gitcops.validate.resources import (
     DesiredResource,
     describe,
     prepare_document,
+    report_live_problems,
     validate_resources,
 )
 
@@ -209,7 +210,5 @@ def _recheck_on_disk(items: list[DesiredResource], providers: Mapping[str, Provi
     diags = Diagnostics()
     for item in items:
         res = item.resource
-        problems = providers[res.id.provider].validate(ValidateRequest(res.id, res.spec)).problems
-        for path, message in problems:
-            diags.error(message, file=res.origin.file, document=res.where(), path=path)
+        report_live_problems(providers[res.id.provider], res, diags)
     diags.raise_if_errors()

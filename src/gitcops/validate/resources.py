@@ -224,8 +224,7 @@ def prepare_document(
         diags.error(f"cannot read source file {missing}", path=("spec", "source"), **where())
         return None
     fields = _after_prepare(fields, before, resource.spec)
-    for path, message in provider.validate(ValidateRequest(resource.id, resource.spec)).problems:
-        diags.error(scrub(message, path), path=path, **where())
+    report_live_problems(provider, resource, diags, scrub)
     locating = _locating(provider, resource, fields)
     if locating is not None:
         diags.error(
@@ -257,9 +256,21 @@ def _remembered(
     if provider is None:
         return None
     resource.spec = spec
-    for path, message in provider.validate(ValidateRequest(resource.id, spec)).problems:
-        diags.error(message, path=path, file=origin.file, document=resource.where())
+    report_live_problems(provider, resource, diags)
     return resource, ()
+
+
+def report_live_problems(
+    provider: Provider,
+    resource: Resource,
+    diags: Diagnostics,
+    scrub: Callable[[str, Sequence[str | int]], str] | None = None,
+) -> None:
+    """The provider's own checks of a prepared spec, some of which look at the live system (a
+    symlink on disk leaving the root): run on every document, cached or not."""
+    for path, message in provider.validate(ValidateRequest(resource.id, resource.spec)).problems:
+        text = scrub(message, path) if scrub is not None else message
+        diags.error(text, path=path, file=resource.origin.file, document=resource.where())
 
 
 def _locating(
