@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from gitcops import __version__
 from gitcops.engine.paths import write_cache
 from gitcops.model.identity import ResourceId
+from gitcops.model.memo import TextMemo
 from gitcops.model.project import Project
 from gitcops.model.resource import Origin, Resource
 from gitcops.render.pipeline import parse_project, read_project_file
@@ -129,7 +130,7 @@ def load_memo(directory: Path, scope: str) -> DocumentMemo:
 
 
 def store_memo(directory: Path, scope: str, memo: DocumentMemo) -> None:
-    _store_texts(_memo_path(directory, scope), memo.stale, memo.used)
+    _store_texts(_memo_path(directory, scope), memo)
 
 
 def load_prepared(directory: Path, scope: str) -> PreparedMemo:
@@ -138,12 +139,12 @@ def load_prepared(directory: Path, scope: str) -> PreparedMemo:
 
 
 def store_prepared(directory: Path, scope: str, memo: PreparedMemo) -> None:
-    _store_texts(_prepared_path(directory, scope), memo.stale, memo.used)
+    _store_texts(_prepared_path(directory, scope), memo)
 
 
-def _store_texts(path: Path, stale: bool, used: dict[str, str]) -> None:
-    if stale:
-        write_cache(path, json.dumps(used, separators=(",", ":")))
+def _store_texts(path: Path, memo: TextMemo) -> None:
+    if memo.stale:
+        write_cache(path, json.dumps(memo.used, separators=(",", ":")))
 
 
 def _load_texts(path: Path) -> dict[str, str] | None:
@@ -158,13 +159,17 @@ def _load_texts(path: Path) -> dict[str, str] | None:
 
 
 def _memo_path(directory: Path, scope: str) -> Path:
-    material = json.dumps([_FORMAT, __version__, _parser_fingerprint(), scope])
-    return directory / "documents" / f"{hashlib.sha256(material.encode()).hexdigest()}.json"
+    return _memo_file(directory / "documents", _parser_fingerprint(), scope)
 
 
 def _prepared_path(directory: Path, scope: str) -> Path:
-    material = json.dumps([_FORMAT, __version__, _validation_fingerprint(), scope])
-    return directory / "prepared" / f"{hashlib.sha256(material.encode()).hexdigest()}.json"
+    return _memo_file(directory / "prepared", _validation_fingerprint(), scope)
+
+
+def _memo_file(folder: Path, code: str, scope: str) -> Path:
+    """One file per scope, keyed also by the code that decides what the entries hold."""
+    material = json.dumps([_FORMAT, __version__, code, scope])
+    return folder / f"{hashlib.sha256(material.encode()).hexdigest()}.json"
 
 
 @functools.cache
