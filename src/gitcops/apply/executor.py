@@ -1,7 +1,9 @@
 """Runs a plan's changes as a DAG on a bounded thread pool; results return to the caller's thread.
 
 Creates and updates go in dependency order; prunes afterwards in reverse dependency order. A
-failed change skips everything that (transitively) needs it; independent work goes on.
+failed change skips everything that (transitively) needs it; independent work goes on. The
+writes of a `Staging` provider (local files) run on the caller's thread instead, and those it
+stages are committed together whenever nothing else is ready to run.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from gitcops.providers.base import (
     DeleteRequest,
     HealthChecker,
     Provider,
+    Staging,
     Syncing,
     UpdateRequest,
 )
@@ -37,13 +40,20 @@ class ApplyOptions(NamedTuple):
     retry_backoff: float = 0.5
 
 
-def _perform(change: PlannedChange, provider: Provider, options: ApplyOptions) -> ChangeSetEntry:
+class _Done(NamedTuple):
+    change: PlannedChange
+    entry: ChangeSetEntry
+    staged: bool = False  # the write waits for its provider's commit()
+
+
+def _perform(change: PlannedChange, provider: Provider, options: ApplyOptions) -> _Done:
     started = time.perf_counter()
     attempt = 0
+    staged = False
     while True:
         attempt += 1
         try:
-            entry = _dispatch(change, provider)
+            entry, staged = _dispatch(change, provider)
         except GitcopsError as exc:
             if getattr(exc, "transient", False) and attempt < TRANSIENT_RETRIES:
                 time.sleep(options.retry_backoff * 2 ** (attempt - 1))
@@ -55,37 +65,46 @@ def _perform(change: PlannedChange, provider: Provider, options: ApplyOptions) -
             entry = ChangeSetEntry(
                 change.id, Action.FAILED, f"internal error: {type(exc).__name__}: {exc}"
             )
-        message = entry.message
-        if change.sensitive_before and message:
-            # A provider's message may quote what it was given (a URL, a command line).
-            secrets = texts_at(change.after, change.sensitive)
-            secrets |= texts_at(change.before, change.sensitive_before)
-            message = scrub(message, secrets)
-        return ChangeSetEntry(entry.id, entry.action, message, time.perf_counter() - started)
+        entry = ChangeSetEntry(
+            entry.id, entry.action, _scrubbed(change, entry.message), time.perf_counter() - started
+        )
+        return _Done(change, entry, staged)
 
 
-def _dispatch(change: PlannedChange, provider: Provider) -> ChangeSetEntry:
+def _scrubbed(change: PlannedChange, message: str) -> str:
+    if change.sensitive_before and message:
+        # A provider's message may quote what it was given (a URL, a command line).
+        secrets = texts_at(change.after, change.sensitive)
+        secrets |= texts_at(change.before, change.sensitive_before)
+        return scrub(message, secrets)
+    return message
+
+
+def _dispatch(change: PlannedChange, provider: Provider) -> tuple[ChangeSetEntry, bool]:
     if change.action is ChangeAction.CREATE:
         assert change.after is not None
         response = provider.create(CreateRequest(change.id, change.after))
-        return ChangeSetEntry(change.id, Action.CREATED, response.message)
+        return ChangeSetEntry(change.id, Action.CREATED, response.message), response.staged
     if change.action is ChangeAction.UPDATE:
         assert change.after is not None
         response = provider.update(UpdateRequest(change.id, change.after, change.before))
-        return ChangeSetEntry(change.id, Action.CONFIGURED, response.message)
+        return ChangeSetEntry(change.id, Action.CONFIGURED, response.message), response.staged
     if change.action is ChangeAction.DELETE:
         if not change.forget_only and change.before is not None:
             provider.delete(DeleteRequest(change.id, change.before))
-        return ChangeSetEntry(change.id, Action.DELETED, change.reason)
+        return ChangeSetEntry(change.id, Action.DELETED, change.reason), False
     if change.action is ChangeAction.CHECK:
         if not isinstance(provider, HealthChecker):
-            return ChangeSetEntry(change.id, Action.FAILED, "provider cannot run health checks")
+            entry = ChangeSetEntry(change.id, Action.FAILED, "provider cannot run health checks")
+            return entry, False
         assert change.after is not None
         result = provider.check(CheckRequest(change.id, change.after))
         action = Action.VERIFIED if result.healthy else Action.FAILED
         detail = f"{result.message} (attempt {result.attempts})"
-        return ChangeSetEntry(change.id, action, detail if not result.healthy else result.message)
-    return ChangeSetEntry(change.id, Action.UNCHANGED)
+        return ChangeSetEntry(
+            change.id, action, detail if not result.healthy else result.message
+        ), False
+    return ChangeSetEntry(change.id, Action.UNCHANGED), False
 
 
 def _run_phase(
@@ -103,7 +122,7 @@ def _run_phase(
     for rid, deps in blocked.items():
         for dep in deps:
             unblocks[dep].append(rid)
-    done: queue.SimpleQueue[tuple[PlannedChange, ChangeSetEntry]] = queue.SimpleQueue()
+    done: queue.SimpleQueue[_Done] = queue.SimpleQueue()
     in_flight = 0
     ready = [c.id for c in changes if not blocked.get(c.id)]
     finished: set[ResourceId] = set()
@@ -131,15 +150,14 @@ def _run_phase(
                 if not blocked[child]:
                     ready.append(child)
 
-    def submit(change: PlannedChange) -> None:
-        provider = providers[change.id.provider]
-
+    def submit(change: PlannedChange, provider: Provider) -> None:
         def task() -> None:
-            done.put((change, _perform(change, provider, options)))
+            done.put(_perform(change, provider, options))
 
         pool.submit(task)
 
-    while ready or in_flight:
+    staged: list[_Done] = []
+    while ready or in_flight or staged:
         while ready:
             change = by_id[ready.pop()]
             if change.id in finished:
@@ -147,12 +165,44 @@ def _run_phase(
             if change.action is ChangeAction.NOOP:
                 settle(change, ChangeSetEntry(change.id, Action.UNCHANGED, change.reason))
                 continue
-            submit(change)
-            in_flight += 1
+            provider = providers[change.id.provider]
+            if change.action is ChangeAction.CHECK or not isinstance(provider, Staging):
+                submit(change, provider)
+                in_flight += 1
+                continue
+            result = _perform(change, provider, options)
+            if result.staged:
+                staged.append(result)
+            else:
+                settle(change, result.entry)
+        if staged:
+            # Nothing else can start before these are done: commit them as one batch.
+            for result in _commit(staged, providers):
+                settle(result.change, result.entry)
+            staged = []
+            continue
         if in_flight:
-            change, entry = done.get()
+            result = done.get()
             in_flight -= 1
-            settle(change, entry)
+            settle(result.change, result.entry)
+
+
+def _commit(staged: list[_Done], providers: Mapping[str, Provider]) -> list[_Done]:
+    failures: dict[ResourceId, str] = {}
+    for name in {r.change.id.provider for r in staged}:
+        provider = providers[name]
+        assert isinstance(provider, Staging)
+        failures.update(provider.commit())
+    return [
+        r._replace(
+            entry=r.entry._replace(
+                action=Action.FAILED, message=_scrubbed(r.change, failures[r.change.id])
+            )
+        )
+        if r.change.id in failures
+        else r
+        for r in staged
+    ]
 
 
 def execute(
@@ -174,11 +224,19 @@ def execute(
         for dep in change.depends_on:
             if dep in delete_ids:
                 delete_waits[dep].add(change.id)
-    with ThreadPoolExecutor(max_workers=max(1, options.parallelism)) as pool:
-        _run_phase(forward, forward_waits, providers, pool, options, on_result, out)
-        _sync(providers)
-        _run_phase(deletes, delete_waits, providers, pool, options, on_result, out)
-        _sync(providers)
+    staging = [p for p in providers.values() if isinstance(p, Staging)]
+    try:
+        for provider in staging:
+            provider.stage(True)
+        # Threads start only when work is submitted: a run of local writes starts none.
+        with ThreadPoolExecutor(max_workers=max(1, options.parallelism)) as pool:
+            _run_phase(forward, forward_waits, providers, pool, options, on_result, out)
+            _sync(providers)
+            _run_phase(deletes, delete_waits, providers, pool, options, on_result, out)
+            _sync(providers)
+    finally:
+        for provider in staging:
+            provider.stage(False)
     return out
 
 

@@ -86,6 +86,7 @@ class DeleteRequest(NamedTuple):
 
 class WriteResponse(NamedTuple):
     message: str = ""
+    staged: bool = False  # written but not yet visible: done when Staging.commit() says so
 
 
 class CheckRequest(NamedTuple):
@@ -151,6 +152,23 @@ class Syncing(Protocol):
     """A provider that defers making writes durable, so a batch pays once (directory fsyncs)."""
 
     def sync(self) -> None: ...
+
+
+@runtime_checkable
+class Staging(Protocol):
+    """A provider whose writes only touch the local disk, and quickly.
+
+    The engine runs its creates, updates and deletes on its own thread, one at a time (pool
+    threads would only contend for the interpreter lock), between `stage(True)` and
+    `stage(False)`. Meanwhile a write may answer `staged=True`: prepared, not yet visible.
+    `commit()` then makes every staged write durable and visible at once and names those that
+    failed; `stage(False)` drops what was staged and not committed. Health checks still run on
+    the pool: they wait on the network or a command.
+    """
+
+    def stage(self, on: bool) -> None: ...
+
+    def commit(self) -> Mapping[ResourceId, str]: ...
 
 
 @runtime_checkable

@@ -165,3 +165,45 @@ class FakeChecker(FakeProvider):
             "up" if healthy else "connection refused",
             int(request.spec.get("attempts", 1)),
         )
+
+
+@dataclass
+class FakeStager(FakeChecker):
+    """A Staging provider: while staging is on, writes wait in `pending` until commit().
+
+    `commit_fail` ids fail at commit; `commits` lists each commit's ids; `write_threads` the
+    threads writes ran on."""
+
+    commit_fail: Collection[ResourceId] = ()
+    staging: bool = False
+    stage_calls: list[bool] = field(default_factory=list)
+    pending: dict[ResourceId, Spec | None] = field(default_factory=dict)
+    commits: list[list[ResourceId]] = field(default_factory=list)
+    commit_ticks: dict[ResourceId, int] = field(default_factory=dict)
+    write_threads: set[int] = field(default_factory=set)
+
+    def stage(self, on: bool) -> None:
+        self.stage_calls.append(on)
+        self.staging = on
+        self.pending.clear()
+
+    def commit(self) -> dict[ResourceId, str]:
+        pending, self.pending = self.pending, {}
+        self.commits.append(list(pending))
+        tick = self.tick()
+        failures = {}
+        for rid, spec in pending.items():
+            if rid in self.commit_fail:
+                failures[rid] = f"commit {rid.name}: refused"
+                continue
+            self.commit_ticks[rid] = tick
+            self.objects[rid] = spec  # type: ignore[assignment]
+        return failures
+
+    def _write(self, op: str, rid: ResourceId, spec: Spec | None) -> WriteResponse:
+        self.write_threads.add(threading.get_ident())
+        if not self.staging or spec is None:
+            return super()._write(op, rid, spec)
+        response = super()._write(op, rid, spec)
+        self.pending[rid] = self.objects.pop(rid)  # not visible before commit()
+        return response._replace(staged=True)

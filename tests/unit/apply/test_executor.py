@@ -15,9 +15,9 @@ from gitcops.apply.changeset import Action, ChangeSet, ChangeSetEntry
 from gitcops.apply.executor import TRANSIENT_RETRIES, ApplyOptions, execute
 from gitcops.model.identity import ResourceId
 from gitcops.plan.model import ChangeAction, PlannedChange
-from gitcops.providers.base import Provider
+from gitcops.providers.base import CheckRequest, CheckResponse, Provider
 
-from .fake_provider import GROUP, FakeChecker, FakeProvider
+from .fake_provider import GROUP, FakeChecker, FakeProvider, FakeStager
 
 CREATE, UPDATE, DELETE = ChangeAction.CREATE, ChangeAction.UPDATE, ChangeAction.DELETE
 NOOP, CHECK = ChangeAction.NOOP, ChangeAction.CHECK
@@ -362,3 +362,104 @@ def test_an_empty_plan_does_nothing() -> None:
     result = run([], FakeProvider())
     assert result.changeset.entries == []
     assert not result.changeset.failed
+
+
+# -- staging providers (local files) ------------------------------------------------------------
+
+
+def test_staged_writes_run_on_the_callers_thread_and_commit_once_per_wave() -> None:
+    provider = FakeStager()
+    fan = [change(f"b{n}", deps=["a"]) for n in range(5)]
+    result = run([change("a"), *fan, change("c", deps=[f"b{n}" for n in range(5)])], provider)
+
+    assert [sorted(names(c)) for c in provider.commits] == [
+        ["a"],
+        [f"b{n}" for n in range(5)],
+        ["c"],
+    ]
+    assert provider.write_threads == result.threads == {threading.get_ident()}
+    assert provider.stage_calls == [True, False]
+    assert all(e.action is Action.CREATED for e in result.changeset.entries)
+    assert set(provider.objects) == {c.id for c in [change("a"), *fan, change("c")]}
+
+
+def test_a_staged_write_is_reported_only_after_its_commit() -> None:
+    provider = FakeStager()
+    result = run([change("a"), change("b", deps=["a"])], provider)
+    b_started = next(c.start for c in provider.calls if c.id == rid("b"))
+    assert provider.commit_ticks[rid("a")] < result.settled_at[rid("a")] < b_started
+
+
+def test_a_failed_commit_fails_its_change_and_skips_its_dependents_only() -> None:
+    provider = FakeStager(commit_fail={rid("bad")})
+    result = run(
+        [
+            change("bad"),
+            change("child", deps=["bad"]),
+            change("other"),
+            change("x", deps=["other"]),
+        ],
+        provider,
+    )
+    assert result.action("bad") is Action.FAILED
+    assert result.message("bad") == "commit bad: refused"
+    assert result.action("child") is Action.SKIPPED
+    assert result.action("other") is Action.CREATED
+    assert result.action("x") is Action.CREATED
+    assert rid("bad") not in provider.objects
+
+
+def test_health_checks_of_a_staging_provider_still_run_on_the_pool() -> None:
+    provider = FakeStager()
+    check_threads: list[int] = []
+    real_check = provider.check
+
+    def check(request: CheckRequest) -> CheckResponse:
+        check_threads.append(threading.get_ident())
+        return real_check(request)
+
+    provider.check = check  # type: ignore[method-assign]
+    result = run([change("f"), change("h", CHECK, deps=["f"], after={"healthy": True})], provider)
+    assert result.action("h") is Action.VERIFIED
+    assert check_threads and threading.get_ident() not in check_threads
+    assert provider.commit_ticks[rid("f")] < next(
+        c.start for c in provider.calls if c.id == rid("h")
+    )
+
+
+def test_deletes_of_a_staging_provider_run_in_reverse_order_on_the_callers_thread() -> None:
+    provider = FakeStager(objects={rid("parent"): {}, rid("child"): {}})
+    result = run([change("parent", DELETE), change("child", DELETE, deps=["parent"])], provider)
+    assert names(provider.called()) == ["child", "parent"]
+    assert provider.write_threads == {threading.get_ident()}
+    assert result.action("parent") is Action.DELETED
+
+
+def test_staging_is_switched_off_when_a_result_callback_fails() -> None:
+    provider = FakeStager()
+
+    def on_result(c: PlannedChange, entry: ChangeSetEntry) -> None:
+        raise RuntimeError("the state store went away")
+
+    with pytest.raises(RuntimeError):
+        execute(
+            [change("a"), change("b")],
+            {"fake": provider},
+            options=ApplyOptions(retry_backoff=0.0),
+            on_result=on_result,
+        )
+    assert provider.stage_calls == [True, False]
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.randoms(use_true_random=False))
+def test_random_dag_with_staged_writes_respects_dependencies(rng: random.Random) -> None:
+    changes = random_dag(rng, 60)
+    provider = FakeStager()
+    result = run(changes, provider)
+    started = {c.id: c.start for c in provider.calls}
+    for c in changes:
+        for dep in c.depends_on:
+            if c.id in started and dep in provider.commit_ticks:
+                assert provider.commit_ticks[dep] < started[c.id]
+        assert result.action(c.id.name) in (Action.CREATED, Action.CONFIGURED, Action.UNCHANGED)

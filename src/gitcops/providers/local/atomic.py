@@ -24,22 +24,36 @@ def write_file(path: str, data: bytes, mode: int) -> None:
 
     Raises FileNotFoundError when the directory does not exist (the caller creates it and
     tries again) and IsADirectoryError when `path` is a directory (never replaced)."""
+    temp = write_temp(path, data, mode, durable=True)
+    try:
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+
+
+def write_temp(path: str, data: bytes, mode: int, *, durable: bool) -> str:
+    """`data` in a new file beside `path` (its name returned), fsynced if `durable`.
+
+    Raises FileNotFoundError when the directory does not exist."""
     temp, fd = _create_temp(path)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
         os.fchmod(fd, mode)  # created 0600: no one else reads it before it is complete
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
         fd, opened = -1, fd
         os.close(opened)
-        os.replace(temp, path)
     except BaseException:
         if fd >= 0:
             os.close(fd)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
         raise
+    return temp
 
 
 def _create_temp(path: str) -> tuple[str, int]:

@@ -34,7 +34,7 @@ from gitcops.providers.base import (
     ValidateResponse,
     WriteResponse,
 )
-from gitcops.providers.local import atomic, schemas
+from gitcops.providers.local import atomic, schemas, staging
 from gitcops.providers.local.paths import (
     ParentCheck,
     PathEscapeError,
@@ -98,6 +98,7 @@ class LocalProvider:
         self._swept: set[str] = set()
         self._sweep_lock = threading.Lock()
         self._dirty: set[str] = set()  # directories whose new entries are not yet fsynced
+        self._staged: staging.StagedFiles | None = None  # None: each write is done at once
 
     # -- description -------------------------------------------------------------------------
 
@@ -265,6 +266,14 @@ class LocalProvider:
                 atomic.sweep_temp_files(path.parent)
                 self._swept.add(parent)
 
+    def stage(self, on: bool) -> None:
+        if self._staged is not None:
+            self._staged.discard()
+        self._staged = staging.StagedFiles() if on and staging.available() else None
+
+    def commit(self) -> dict[ResourceId, str]:
+        return self._staged.commit() if self._staged is not None else {}
+
     def sync(self) -> None:
         """fsync each directory written to once, instead of once per file renamed into it."""
         with self._sweep_lock:
@@ -278,8 +287,7 @@ class LocalProvider:
         rel = relative_path(str(spec["path"]))
         path = self.root / rel
         if id.kind == "File":
-            self._write_file(path, rel, spec)
-            return WriteResponse()
+            return self._write_file(id, path, rel, spec)
         self._prepare_parent(path, rel)
         try:
             if id.kind == "Directory":
@@ -297,23 +305,35 @@ class LocalProvider:
             raise ProviderError(f"cannot write {rel}: {exc.strerror or exc}") from exc
         return WriteResponse()
 
-    def _write_file(self, path: Path, rel: str, spec: Spec) -> None:
+    def _write_file(self, id: ResourceId, path: Path, rel: str, spec: Spec) -> WriteResponse:
         # The fewest system calls on the common path (the directory exists; no directory sits
-        # where the file goes): each one hands the interpreter lock to another worker.
+        # where the file goes): each one hands the interpreter lock to another thread.
         self._prepare_parent(path, rel, create=False)
         mode = int(str(spec.get("mode", "0644")), 8)
         data = _content_bytes(spec)
         target = f"{self._root_text}/{rel}"
         try:
             try:
-                atomic.write_file(target, data, mode)
+                temp = self._put(target, data, mode)
             except FileNotFoundError:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                atomic.write_file(target, data, mode)
+                temp = self._put(target, data, mode)
         except IsADirectoryError:
             raise ProviderError(f"{rel} is a directory; refusing to replace it by a file") from None
         except OSError as exc:
             raise ProviderError(f"cannot write {rel}: {exc.strerror or exc}") from exc
+        if temp is None:
+            return WriteResponse()
+        assert self._staged is not None
+        self._staged.add(staging.StagedFile(id, temp, target, rel))
+        return WriteResponse(staged=True)
+
+    def _put(self, target: str, data: bytes, mode: int) -> str | None:
+        """Writes the file (None), or when staging, its temp file (whose name it returns)."""
+        if self._staged is None:
+            atomic.write_file(target, data, mode)
+            return None
+        return atomic.write_temp(target, data, mode, durable=False)
 
     def create(self, request: CreateRequest) -> WriteResponse:
         return self._write(request.id, request.spec)

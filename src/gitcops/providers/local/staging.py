@@ -1,0 +1,116 @@
+"""Files made durable and visible as a batch: one file-system sync instead of an fsync each.
+
+A staged file is complete under a temp name beside its target. `commit` syncs each file system
+holding staged files once (Linux `syncfs`), then renames every staged file into place. That is
+the order an fsync per file gives (the content is durable before a name points at it), so a
+crash still leaves the old file or the new one, never a half-written one; the temp files a
+killed run leaves are swept by the next. For 1,000 files of 200 bytes on this project's test
+machine, one syncfs took 0.01-0.035 s and 1,000 fsyncs 0.11-0.2 s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import NamedTuple
+
+from gitcops.model.identity import ResourceId
+
+
+class StagedFile(NamedTuple):
+    id: ResourceId
+    temp: str
+    target: str
+    rel: str  # for messages
+
+
+@functools.cache
+def _syncfs() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes  # only when something is staged: ~2 ms to import
+
+    try:
+        call = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):  # a C library without it: an fsync per file instead
+        return None
+    call.argtypes = [ctypes.c_int]
+    call.restype = ctypes.c_int
+    return call
+
+
+def available() -> bool:
+    return _syncfs() is not None
+
+
+class StagedFiles:
+    """The files written since the last commit, not yet under their names."""
+
+    def __init__(self) -> None:
+        self._files: list[StagedFile] = []
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def add(self, file: StagedFile) -> None:
+        self._files.append(file)
+
+    def commit(self) -> dict[ResourceId, str]:
+        """Make every staged file durable, then visible; returns the failures by id."""
+        files, self._files = self._files, []
+        if not files:
+            return {}
+        try:
+            _sync_file_systems({os.path.dirname(f.temp) for f in files})
+        except OSError as exc:
+            _remove(files)
+            reason = f"cannot make the write durable: {exc.strerror or exc}"
+            return {f.id: reason for f in files}
+        failures: dict[ResourceId, str] = {}
+        for file in files:
+            try:
+                os.replace(file.temp, file.target)
+            except OSError as exc:
+                _remove([file])
+                failures[file.id] = (
+                    f"{file.rel} is a directory; refusing to replace it by a file"
+                    if isinstance(exc, IsADirectoryError)
+                    else f"cannot write {file.rel}: {exc.strerror or exc}"
+                )
+        return failures
+
+    def discard(self) -> None:
+        """Forget what was not committed (the run stopped): its temp files go."""
+        files, self._files = self._files, []
+        _remove(files)
+
+
+def _sync_file_systems(directories: set[str]) -> None:
+    call = _syncfs()
+    if call is None:
+        raise OSError("syncfs is not available")
+    # One directory per file system: a subdirectory of the root may be another mount.
+    by_device = {os.stat(d).st_dev: d for d in sorted(directories)}
+    for directory in by_device.values():
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            if call(fd) != 0:
+                code = _errno()
+                raise OSError(code, os.strerror(code))
+        finally:
+            os.close(fd)
+
+
+def _errno() -> int:
+    import ctypes
+
+    return ctypes.get_errno()
+
+
+def _remove(files: list[StagedFile]) -> None:
+    for file in files:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(file.temp)

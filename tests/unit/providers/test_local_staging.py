@@ -1,0 +1,138 @@
+"""The local provider's staged writes: invisible until commit, then durable and visible at once."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from gitcops.model.identity import ResourceId
+from gitcops.providers.base import CreateRequest, Staging, UpdateRequest
+from gitcops.providers.local import atomic, staging
+from gitcops.providers.local.provider import LocalProvider
+
+GROUP = "local.gitcops.io"
+
+pytestmark = pytest.mark.skipif(not staging.available(), reason="no syncfs on this system")
+
+
+def file_id(name: str) -> ResourceId:
+    return ResourceId(GROUP, "File", name)
+
+
+def temp_files(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.rglob(f"{atomic.TEMP_MARKER}*"))
+
+
+def test_the_local_provider_stages(provider: LocalProvider) -> None:
+    assert isinstance(provider, Staging)
+
+
+def test_a_staged_file_appears_only_on_commit_with_its_content_and_mode(
+    provider: LocalProvider, root: Path
+) -> None:
+    provider.stage(True)
+    response = provider.create(
+        CreateRequest(file_id("a"), {"path": "sub/a", "content": "hello\n", "mode": "0600"})
+    )
+    assert response.staged
+    assert not (root / "sub" / "a").exists()
+    assert len(temp_files(root)) == 1
+
+    assert provider.commit() == {}
+    assert (root / "sub" / "a").read_text() == "hello\n"
+    assert (root / "sub" / "a").stat().st_mode & 0o777 == 0o600
+    assert temp_files(root) == []
+    assert provider.commit() == {}  # nothing left to commit
+
+
+def test_one_file_system_sync_replaces_an_fsync_per_file(
+    provider: LocalProvider, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fsyncs: list[int] = []
+    monkeypatch.setattr(atomic.os, "fsync", lambda fd: fsyncs.append(fd))
+    syncs: list[int] = []
+    real = staging._syncfs()
+    assert real is not None
+    monkeypatch.setattr(staging, "_syncfs", lambda: lambda fd: syncs.append(fd) or real(fd))
+    provider.stage(True)
+    for n in range(50):
+        provider.create(CreateRequest(file_id(f"f{n}"), {"path": f"d{n % 2}/f{n}", "content": "x"}))
+    assert provider.commit() == {}
+    assert fsyncs == []
+    assert len(syncs) == 1  # both directories are on one file system
+    assert len(list(root.rglob("f*"))) == 50
+
+
+def test_an_update_replaces_the_old_file_only_on_commit(
+    provider: LocalProvider, root: Path
+) -> None:
+    (root / "f").write_text("old")
+    provider.stage(True)
+    provider.update(UpdateRequest(file_id("f"), {"path": "f", "content": "new"}, None))
+    assert (root / "f").read_text() == "old"
+    provider.commit()
+    assert (root / "f").read_text() == "new"
+
+
+def test_a_directory_in_the_way_fails_only_its_file_at_commit(
+    provider: LocalProvider, root: Path
+) -> None:
+    provider.stage(True)
+    provider.create(CreateRequest(file_id("ok"), {"path": "ok", "content": "1"}))
+    provider.create(CreateRequest(file_id("blocked"), {"path": "blocked", "content": "2"}))
+    (root / "blocked").mkdir()  # appeared after the write was staged
+
+    failures = provider.commit()
+
+    assert failures == {
+        file_id("blocked"): "blocked is a directory; refusing to replace it by a file"
+    }
+    assert (root / "ok").read_text() == "1"
+    assert (root / "blocked").is_dir()
+    assert temp_files(root) == []
+
+
+def test_a_failed_sync_fails_every_staged_file_and_shows_none(
+    provider: LocalProvider, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(fd: int) -> int:
+        return -1
+
+    monkeypatch.setattr(staging, "_syncfs", lambda: broken)
+    monkeypatch.setattr(staging, "_errno", lambda: 5)
+    provider.stage(True)
+    provider.create(CreateRequest(file_id("a"), {"path": "a", "content": "1"}))
+    provider.create(CreateRequest(file_id("b"), {"path": "b", "content": "2"}))
+
+    failures = provider.commit()
+
+    reason = f"cannot make the write durable: {os.strerror(5)}"
+    assert failures == {file_id("a"): reason, file_id("b"): reason}
+    assert not (root / "a").exists() and not (root / "b").exists()
+    assert temp_files(root) == []
+
+
+def test_staging_off_drops_what_was_not_committed_and_writes_at_once_again(
+    provider: LocalProvider, root: Path
+) -> None:
+    provider.stage(True)
+    provider.create(CreateRequest(file_id("a"), {"path": "a", "content": "1"}))
+    provider.stage(False)
+    assert temp_files(root) == [] and not (root / "a").exists()
+
+    response = provider.create(CreateRequest(file_id("a"), {"path": "a", "content": "1"}))
+    assert not response.staged
+    assert (root / "a").read_text() == "1"
+
+
+def test_without_syncfs_writes_are_done_at_once(
+    provider: LocalProvider, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(staging, "_syncfs", lambda: None)
+    provider.stage(True)
+    response = provider.create(CreateRequest(file_id("a"), {"path": "a", "content": "1"}))
+    assert not response.staged
+    assert (root / "a").read_text() == "1"
+    assert provider.commit() == {}
