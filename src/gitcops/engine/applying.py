@@ -52,6 +52,8 @@ class _Recorder:
     removed: list[ResourceId] = field(default_factory=list)
     events: list[AuditEvent] = field(default_factory=list)
     last_flush: float = field(default_factory=time.monotonic)
+    # Specs already serialized for the pending rows, by id: not serialized a second time.
+    serialized: dict[ResourceId, str] = field(default_factory=dict)
 
     def __call__(self, change: PlannedChange, entry: ChangeSetEntry) -> None:
         if entry.action in (Action.CREATED, Action.CONFIGURED, Action.UNCHANGED):
@@ -70,7 +72,7 @@ class _Recorder:
     def _remember(self, change: PlannedChange, entry: ChangeSetEntry) -> None:
         if change.action is ChangeAction.CHECK or change.after is None:
             return
-        spec_json = canonical_json(change.public_after)
+        spec_json = self.serialized.pop(change.id, None) or canonical_json(change.public_after)
         digest = hashlib.sha256(spec_json.encode()).hexdigest()
         old = self.inventory.get(change.id)
         if (
@@ -281,15 +283,17 @@ def _execute(
     notes: list[str],
 ) -> ApplyOutcome:
     started = time.perf_counter()
+    pending = _pending_entries(plan, inventory)
     run_id = store.begin_run(
         ws.scope,
         kind=kind,
         revision=plan.revision,
         trigger=trigger,
         actor=actor,
-        pending=_pending_entries(plan, inventory),
+        pending=pending,
     )
     recorder = _Recorder(store, ws.scope, run_id, plan.revision, actor, inventory)
+    recorder.serialized = {e.id: e.spec_json for e in pending}
     recorder.events.extend(AuditEvent("policy.note", ws.scope, {"note": n}) for n in notes)
 
     def on_result(change: PlannedChange, entry: ChangeSetEntry) -> None:

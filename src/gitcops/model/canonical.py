@@ -14,5 +14,11 @@ from typing import Any
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+_EMPTY: dict[type, str] = {tuple: "[]", list: "[]", dict: "{}"}
+
+
 def canonical_json(value: Any) -> str:
+    # Empty dependency lists and event details are most of what a run serializes per resource.
+    if not value and (empty := _EMPTY.get(type(value))) is not None:
+        return empty
     return _ENCODER.encode(value)
