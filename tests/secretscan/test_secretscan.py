@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -481,6 +482,36 @@ def test_scan_values_finds_secret_material_in_nested_specs() -> None:
         assert_no_secret_material(what)
     assert scan_values([]) == []
     assert scan_values([(("spec", "name"), "name", "web")]) == []
+
+
+def test_scan_each_equals_each_spec_scanned_alone_and_analyses_a_repeated_text_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gitcops.validate import secretscan
+
+    specs = [
+        list(spec_strings(spec))
+        for spec in [
+            {"auth": {"password": PASSWORD}, "mode": "0644"},
+            {},
+            {"env": [{"name": "DB_PASSWORD", "value": PASSWORD}], "mode": "0644"},
+            {"token": GITHUB_TOKEN, "mode": "0644"},
+            {"mode": "0644", "note": "hello"},
+        ]
+    ]
+    alone = [scan_values(values) for values in specs]
+    analysed: list[str] = []
+    real = secretscan._Session._analyse
+
+    def counting(self: Any, filename: str, text: str) -> Any:
+        analysed.append(text)
+        return real(self, filename, text)
+
+    monkeypatch.setattr(secretscan._Session, "_analyse", counting)
+    assert secretscan.scan_each(specs) == alone
+    assert alone[0] and alone[2] and alone[3] and not alone[1] and not alone[4]
+    assert analysed.count('mode: "0644"') == 1
+    assert len(analysed) == len(set(analysed))
 
 
 _SCREEN_SPEC = {

@@ -17,9 +17,9 @@ Scanner = ForkedWorker[list[SpecValues], list[list[SecretRow]]]
 
 
 def scan(specs: list[SpecValues]) -> list[list[SecretRow]]:
-    from gitcops.validate.secretscan import scan_values
+    from gitcops.validate.secretscan import scan_each
 
-    return [scan_values(values, cache_dir=cache_dir()) for values in specs]
+    return scan_each(specs, cache_dir=cache_dir())
 
 
 def start_early() -> Scanner | None:
