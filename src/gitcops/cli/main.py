@@ -2,13 +2,49 @@
 
 from __future__ import annotations
 
+import copy
 import gc
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import typer
 
 from gitcops.cli import apply_cmds, inspect_cmds, project_cmds  # noqa: F401 - they register
 from gitcops.cli.app import app
 from gitcops.cli.common import opened_stores
 
-__all__ = ["app", "run"]
+__all__ = ["app", "command_for", "run"]
+
+
+def command_for(args: Sequence[str]) -> Any:
+    """The Click command that runs `gitcops ARGS`: the whole application, or for a command or
+    group named first, a group holding only it. Typer builds every command it holds from its
+    function's signature on each start (~30 ms for all of gitcops'), where one is used.
+
+    The group is the one the whole application would be, minus the other commands, so help,
+    usage lines and errors are the same. Anything else (no arguments, an option first, an
+    unknown name) gets the whole application, whose messages list every command."""
+    if not args or args[0].startswith("-"):
+        return typer.main.get_command(app)
+    name = args[0]
+    commands = [c for c in app.registered_commands if _command_name(c) == name]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if not commands and not groups:
+        return typer.main.get_command(app)
+    only = copy.copy(app)
+    only.registered_commands = commands
+    only.registered_groups = groups
+    # get_group, not get_command: with one command and no group, Typer would make the
+    # application that command itself, and `gitcops apply` would not parse.
+    return typer.main.get_group(only)
+
+
+def _command_name(info: Any) -> str | None:
+    if info.name:
+        return str(info.name)
+    callback = info.callback
+    return typer.main.get_command_name(callback.__name__) if callback is not None else None
 
 
 def run() -> None:
@@ -19,7 +55,8 @@ def run() -> None:
 
     install()
     try:
-        app()
+        # As Typer's app() does, without its exception hook: pretty tracebacks are disabled.
+        command_for(sys.argv[1:])()
     finally:
         # Closed here, not whenever the garbage collector would get to them.
         for store in opened_stores:
