@@ -7,7 +7,6 @@ loading a validator.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple
 
@@ -209,21 +208,19 @@ class Approvals(NamedTuple):
     approvers: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Environment:
+class Environment(NamedTuple):
     name: str
     path: str
+    providers: dict[str, dict[str, Any]]  # no default: a NamedTuple's would be shared
     drift: DriftMode = DriftMode.DETECT
-    approvals: Approvals = field(default_factory=Approvals)
-    providers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    approvals: Approvals = Approvals()
     age_key_file: str | None = None  # overrides the project's
 
 
-@dataclass(frozen=True, slots=True)
-class ProjectSpec:
+class ProjectSpec(NamedTuple):
     environments: tuple[Environment, ...]
-    providers: dict[str, dict[str, Any]] = field(default_factory=dict)
-    policy: dict[str, Any] = field(default_factory=dict)  # validated by POLICY_SCHEMA
+    providers: dict[str, dict[str, Any]]
+    policy: dict[str, Any]  # validated by POLICY_SCHEMA
     age_key_file: str | None = None
 
 
