@@ -84,7 +84,7 @@ def write_symlink(path: Path, target: str) -> None:
     os.replace(temp, path)
 
 
-def sweep_temp_files(directory: Path) -> int:
+def sweep_temp_files(directory: Path | str) -> int:
     """Remove temp files a killed run left behind; they were never visible under a real name."""
     removed = 0
     try:

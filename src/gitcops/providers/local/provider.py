@@ -248,22 +248,21 @@ class LocalProvider:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def _prepare_parent(self, path: Path, rel: str, *, create: bool = True) -> None:
-        """Check the path's directories and note the parent for sync(); with `create`, make
+    def _prepare_parent(self, parent: str, rel: str, *, create: bool = True) -> None:
+        """Check the path's directories and note its `parent` for sync(); with `create`, make
         it (a File's write makes it only when the first attempt finds it missing)."""
         try:
             check_existing_components(self.root, rel, include_last=False)
         except PathEscapeError as exc:
             raise ProviderError(str(exc)) from exc
-        parent = str(path.parent)
         if create:
             # Every time: the directory may have been removed since an earlier write.
-            path.parent.mkdir(parents=True, exist_ok=True)
+            os.makedirs(parent, exist_ok=True)
         # Sweep under the lock so no thread starts writing into a directory being swept.
         with self._sweep_lock:
             self._dirty.add(parent)
             if parent not in self._swept:
-                atomic.sweep_temp_files(path.parent)
+                atomic.sweep_temp_files(parent)
                 self._swept.add(parent)
 
     def stage(self, on: bool) -> None:
@@ -285,10 +284,10 @@ class LocalProvider:
 
     def _write(self, id: ResourceId, spec: Spec) -> WriteResponse:
         rel = relative_path(str(spec["path"]))
-        path = self.root / rel
         if id.kind == "File":
-            return self._write_file(id, path, rel, spec)
-        self._prepare_parent(path, rel)
+            return self._write_file(id, rel, spec)
+        path = self.root / rel
+        self._prepare_parent(str(path.parent), rel)
         try:
             if id.kind == "Directory":
                 mode = int(str(spec.get("mode", "0755")), 8)
@@ -305,18 +304,19 @@ class LocalProvider:
             raise ProviderError(f"cannot write {rel}: {exc.strerror or exc}") from exc
         return WriteResponse()
 
-    def _write_file(self, id: ResourceId, path: Path, rel: str, spec: Spec) -> WriteResponse:
-        # The fewest system calls on the common path (the directory exists; no directory sits
-        # where the file goes): each one hands the interpreter lock to another thread.
-        self._prepare_parent(path, rel, create=False)
+    def _write_file(self, id: ResourceId, rel: str, spec: Spec) -> WriteResponse:
+        # The fewest system calls (the directory exists; no directory sits where the file
+        # goes) and plain strings, not Paths, on the path every file takes.
+        target = f"{self._root_text}/{rel}"
+        parent = target.rpartition("/")[0]
+        self._prepare_parent(parent, rel, create=False)
         mode = int(str(spec.get("mode", "0644")), 8)
         data = _content_bytes(spec)
-        target = f"{self._root_text}/{rel}"
         try:
             try:
                 temp = self._put(target, data, mode)
             except FileNotFoundError:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                os.makedirs(parent, exist_ok=True)
                 temp = self._put(target, data, mode)
         except IsADirectoryError:
             raise ProviderError(f"{rel} is a directory; refusing to replace it by a file") from None
