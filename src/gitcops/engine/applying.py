@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from gitcops.apply.changeset import Action, ChangeSet, ChangeSetEntry
@@ -174,8 +174,7 @@ def check_saved_plan(ws: Workspace, plan: Plan, store: StateStore) -> Plan:
             f"live state changed since the plan was made ({', '.join(moved[:5])}"
             f"{' and more' if len(moved) > 5 else ''}); make a new plan"
         )
-    return replace(
-        plan,
+    return plan._replace(
         changes=tuple(
             c._replace(before=now.before) if c.sensitive_before else c
             for c, now in zip(executable, current, strict=True)

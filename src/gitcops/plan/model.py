@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple
 
@@ -154,8 +153,7 @@ class Summary(NamedTuple):
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
+class Plan(NamedTuple):
     project: str
     environment: str
     revision: str  # commit sha, or "worktree"
@@ -166,7 +164,7 @@ class Plan:
     changes: tuple[PlannedChange, ...]
     inventory_serial: int  # state serial the plan was made against
     live_fingerprint: str = ""
-    warnings: tuple[str, ...] = field(default_factory=tuple)
+    warnings: tuple[str, ...] = ()
 
     @property
     def summary(self) -> Summary:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from gitcops.model.identity import ResourceId
@@ -54,8 +53,7 @@ class EnvStatus(NamedTuple):
     resources: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class RunRecord:
+class RunRecord(NamedTuple):
     id: int
     scope: str
     kind: str  # apply | rollback | drift
@@ -65,16 +63,15 @@ class RunRecord:
     started_at: float
     finished_at: float | None
     status: str  # running | succeeded | failed | interrupted
-    summary: dict[str, Any] = field(default_factory=dict)
-    results: list[dict[str, Any]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    summary: dict[str, Any]  # no defaults: a NamedTuple's would be shared
+    results: list[dict[str, Any]]
+    warnings: list[str]
 
 
-@dataclass(frozen=True, slots=True)
-class AuditEvent:
+class AuditEvent(NamedTuple):
     action: str  # run.started, resource.created, resource.configured, ...
     subject: str  # a resource id, an environment
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: dict[str, Any] = {}  # shared by the events made without one: never mutated
 
 
 class AuditEntry(NamedTuple):
