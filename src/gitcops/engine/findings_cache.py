@@ -22,6 +22,7 @@ from typing import Any
 
 from gitcops import __version__
 from gitcops.engine.paths import write_cache
+from gitcops.model.canonical import value_bytes
 
 _FORMAT = 1
 _SUBDIR = "policy-documents"
@@ -38,19 +39,10 @@ def bundle_key(material: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-# Built once: a plan keys every document (json.dumps with options builds one per call).
-_EXACT = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-)
-
-
 def document_key(document: Mapping[str, Any]) -> str | None:
-    """None for a document JSON cannot spell exactly (non-string keys, odd types): not cached."""
-    try:
-        text = _EXACT.encode(document)
-    except (TypeError, ValueError):
-        return None
-    return hashlib.sha256(text.encode()).hexdigest()
+    """None for a document that is not plain data (odd types): not cached."""
+    data = value_bytes(document)
+    return None if data is None else hashlib.sha256(data).hexdigest()
 
 
 class DocumentFindings:

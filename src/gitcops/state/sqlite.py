@@ -81,6 +81,19 @@ CREATE TABLE IF NOT EXISTS audit (
 """
 
 
+def _depends_json(depends_on: tuple[ResourceId, ...]) -> str:
+    """canonical_json of a dependency list, remembered: files share their directory's."""
+    text = _DEPENDS_JSON.get(depends_on)
+    if text is None:
+        if len(_DEPENDS_JSON) > 4096:
+            _DEPENDS_JSON.clear()
+        text = _DEPENDS_JSON[depends_on] = canonical_json(depends_on)
+    return text
+
+
+_DEPENDS_JSON: dict[tuple[ResourceId, ...], str] = {}
+
+
 class SqliteStateStore:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -199,7 +212,7 @@ class SqliteStateStore:
                     e.api_version,
                     e.spec_json,
                     e.spec_hash,
-                    canonical_json(e.depends_on),
+                    _depends_json(e.depends_on),
                     e.address,
                     e.status,
                     e.revision,
@@ -255,7 +268,7 @@ class SqliteStateStore:
                         e.api_version,
                         e.spec_json,
                         "",
-                        canonical_json(e.depends_on),
+                        _depends_json(e.depends_on),
                         e.address,
                         revision,
                         run_id,

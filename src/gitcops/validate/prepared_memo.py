@@ -17,7 +17,7 @@ import hashlib
 import json
 from typing import Any
 
-from gitcops.model.canonical import canonical_json
+from gitcops.model.canonical import value_bytes
 from gitcops.model.memo import TextMemo
 from gitcops.model.resource import Origin
 
@@ -27,11 +27,10 @@ class PreparedMemo(TextMemo):
 
     @staticmethod
     def key(doc: dict[str, Any], origin: Origin) -> str | None:
-        try:
-            text = canonical_json([doc, origin.file, origin.index])
-        except (TypeError, ValueError, RecursionError):
+        data = value_bytes([doc, origin.file, origin.index])
+        if data is None:
             return None  # not plain data: validated every time
-        return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+        return hashlib.blake2b(data, digest_size=16).hexdigest()
 
     def get(self, key: str) -> dict[str, Any] | None:
         text = self._known.get(key)

@@ -34,3 +34,36 @@ def test_equals_sorted_compact_json(value: Any) -> None:
 def test_empty_and_falsy_values_keep_their_json_text() -> None:
     for value in ((), [], {}, 0, 0.0, "", None, False):
         assert canonical_json(value) == reference(value)
+
+
+def test_value_bytes_tell_values_apart_whatever_objects_they_share() -> None:
+    from gitcops.model.canonical import value_bytes
+
+    name = "".join(["pa", "th"])  # equal to the interned literal, not the same object
+    shared = {"path": "a"}
+    assert value_bytes({"path": "a"}) == value_bytes({name: "a"})
+    assert value_bytes([shared, shared]) == value_bytes([{"path": "a"}, {"path": "a"}])
+    distinct = [1, True, 1.0, "1", [1], (1,), {"1": 1}, None, 0, -0.0, 0.0]
+    encoded = [value_bytes(v) for v in distinct]
+    assert None not in encoded
+    assert len(set(encoded)) == len(distinct)
+    assert value_bytes(object()) is None
+
+
+@given(json_values, json_values)
+def test_value_bytes_are_equal_exactly_for_equal_values(a: Any, b: Any) -> None:
+    from gitcops.model.canonical import value_bytes
+
+    if value_bytes(a) == value_bytes(b):  # never for different values
+        assert a == b and canonical_json(a) == canonical_json(b)
+    if a == b and type(a) is type(b) and canonical_json(a) == canonical_json(b):
+        assert value_bytes(a) == value_bytes(b) or _orders_differ(a, b)
+
+
+def _orders_differ(a: Any, b: Any) -> bool:
+    """Whether equal values hold their mapping keys in different orders (marshal keeps it)."""
+    if isinstance(a, dict):
+        return list(a) != list(b) or any(_orders_differ(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return any(_orders_differ(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is not type(b)
