@@ -15,6 +15,7 @@ from typing import Any
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 _EMPTY: dict[type, str] = {tuple: "[]", list: "[]", dict: "{}"}
 
 
@@ -23,6 +24,12 @@ def canonical_json(value: Any) -> str:
     if not value and (empty := _EMPTY.get(type(value))) is not None:
         return empty
     return _ENCODER.encode(value)
+
+
+def compact_json(value: Any) -> str:
+    """json.dumps(value, separators=(",", ":"), allow_nan=False), from an encoder built once:
+    the memos write one text per document."""
+    return _COMPACT.encode(value)
 
 
 def value_bytes(value: Any) -> bytes | None:

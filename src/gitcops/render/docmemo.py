@@ -23,6 +23,7 @@ import json
 import re
 from typing import Any
 
+from gitcops.model.canonical import compact_json
 from gitcops.model.memo import TextMemo
 from gitcops.render.yamldocs import YamlSyntaxError, all_documents
 
@@ -97,7 +98,7 @@ def _pack(found: list[Any]) -> str | None:
     """The JSON text of the values, if it gives them back exactly: tags such as !!set,
     !!omap and !!pairs make sets and tuples, and very deep nesting exceeds json's recursion."""
     try:
-        text = json.dumps(found, separators=(",", ":"), allow_nan=False)
+        text = compact_json(found)
         exact = json.loads(text) == found
     except (TypeError, ValueError, RecursionError):
         return None

@@ -17,7 +17,7 @@ import hashlib
 import json
 from typing import Any
 
-from gitcops.model.canonical import value_bytes
+from gitcops.model.canonical import compact_json, value_bytes
 from gitcops.model.memo import TextMemo
 from gitcops.model.resource import Origin
 
@@ -47,7 +47,7 @@ class PreparedMemo(TextMemo):
 
     def put(self, key: str, spec: dict[str, Any]) -> None:
         try:
-            text = json.dumps(spec, separators=(",", ":"), allow_nan=False)
+            text = compact_json(spec)
             exact = json.loads(text) == spec
         except (TypeError, ValueError, RecursionError):
             return
