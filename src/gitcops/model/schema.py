@@ -7,6 +7,7 @@ every problem in it. Valid documents, the common case, never import jsonschema.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
@@ -34,7 +35,7 @@ class SchemaCache:
         key = id(schema)
         fast = self._fast.get(key)
         if fast is None:
-            fast = self._fast[key] = fastjsonschema.compile(dict(schema))
+            fast = self._fast[key] = _compile_fast(schema)
         try:
             fast(spec)
         except fastjsonschema.JsonSchemaException:
@@ -61,6 +62,46 @@ class SchemaCache:
                     yield (*path, key), "unknown field"
                 continue
             yield path, _message(error)
+
+
+def _compile_fast(schema: Mapping[str, Any]) -> Callable[[Any], Any]:
+    """Only "valid or not?" is asked of it (jsonschema words the problems): without detailed
+    exceptions its code is a third the size, compiles 2-3 times faster and rejects faster (a
+    File spec's `oneOf` rejects twice per valid spec). fastjsonschema (2.22) cannot make that
+    form of `const`, so it gets the equivalent one-value `enum`. Should anything else fail,
+    the detailed form is compiled, where a real error of the schema shows."""
+    with contextlib.suppress(Exception):
+        return fastjsonschema.compile(_const_as_enum(schema), detailed_exceptions=False)
+    return fastjsonschema.compile(dict(schema))
+
+
+# Keywords whose value is a schema, a list of schemas, or a map of names to schemas.
+_SCHEMA = frozenset({"additionalItems", "additionalProperties", "contains", "else", "if"})
+_SCHEMA |= {"items", "not", "propertyNames", "then"}
+_SCHEMAS = frozenset({"allOf", "anyOf", "oneOf"})
+_NAMED = frozenset({"definitions", "$defs", "dependencies", "patternProperties", "properties"})
+
+
+def _const_as_enum(schema: Any) -> Any:
+    if not isinstance(schema, Mapping):
+        return schema  # true, false, or a list of names under `dependencies`
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "const":
+            out.setdefault("allOf", []).append({"enum": [value]})
+        elif key in _SCHEMA:
+            out[key] = (
+                _const_as_enum(value)
+                if not isinstance(value, list)
+                else [_const_as_enum(v) for v in value]
+            )
+        elif key in _SCHEMAS:
+            out.setdefault(key, []).extend(_const_as_enum(v) for v in value)
+        elif key in _NAMED and isinstance(value, Mapping):
+            out[key] = {name: _const_as_enum(v) for name, v in value.items()}
+        else:
+            out[key] = value
+    return out
 
 
 def _message(error: ValidationError) -> str:
