@@ -44,10 +44,10 @@ def test_install_is_idempotent() -> None:
 def _imports_pydantic(*args: str) -> bool:
     code = (
         "import sys\n"
-        "from gitcops.cli.main import run\n"
+        "from gitcops.cli.main import main\n"
         f"sys.argv = ['gitcops', *{list(args)!r}]\n"
         "try:\n"
-        "    run()\n"
+        "    main()\n"
         "except SystemExit:\n"
         "    pass\n"
         "print('pydantic' in sys.modules)\n"
