@@ -1,7 +1,5 @@
 """Policy and scanner findings: what failed or warned, where, and whether a waiver applies."""
 
-from __future__ import annotations
-
 from enum import StrEnum
 from typing import Any, NamedTuple
 

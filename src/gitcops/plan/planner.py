@@ -1,7 +1,5 @@
 """The planner: a pure function of (desired, live, last applied) to a Plan's ordered changes."""
 
-from __future__ import annotations
-
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 

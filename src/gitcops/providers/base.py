@@ -7,8 +7,6 @@ Reading never writes. Optional abilities (health checks) are separate Protocols 
 checks with isinstance, so adding one never breaks an existing provider.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, runtime_checkable

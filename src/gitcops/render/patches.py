@@ -14,8 +14,6 @@ Every function here leaves its arguments untouched. A result may share unchanged
 with the document it was computed from, so the caller must treat that input as consumed.
 """
 
-from __future__ import annotations
-
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, NamedTuple

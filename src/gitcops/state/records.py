@@ -1,7 +1,5 @@
 """What the state store holds, as plain typed records."""
 
-from __future__ import annotations
-
 import json
 from typing import Any, NamedTuple
 

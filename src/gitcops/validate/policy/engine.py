@@ -28,8 +28,6 @@ reads as objects; calls to unknown functions, which it only reports when reached
 which can abort the process inside rego-cpp's compiler, is first compiled in a forked child.
 """
 
-from __future__ import annotations
-
 import contextlib
 import ctypes
 import datetime as dt

@@ -1,7 +1,5 @@
 """Exceptions: a policy failure waived for named resources or files, by an owner, until a date."""
 
-from __future__ import annotations
-
 import datetime as dt
 import fnmatch
 from collections.abc import Mapping, Sequence

@@ -15,8 +15,6 @@ Comments and string literals are tokens of their own, so nothing inside them is 
 for code.
 """
 
-from __future__ import annotations
-
 import json
 import re
 from collections.abc import Callable, Iterable
