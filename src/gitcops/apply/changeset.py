@@ -1,7 +1,5 @@
 """The apply result: a change set whose entries carry one Action, shared by CLI, API and metrics."""
 
-from __future__ import annotations
-
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum

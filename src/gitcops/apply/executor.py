@@ -6,8 +6,6 @@ writes of a `Staging` provider (local files) run on the caller's thread instead,
 stages are committed together whenever nothing else is ready to run.
 """
 
-from __future__ import annotations
-
 import queue
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -113,7 +111,7 @@ def _run_phase(
     changes: Sequence[PlannedChange],
     waits_for: Mapping[ResourceId, set[ResourceId]],
     providers: Mapping[str, Provider],
-    pool: _Pool,
+    pool: "_Pool",
     options: ApplyOptions,
     on_result: ResultCallback,
     out: ChangeSet,
@@ -258,7 +256,7 @@ class _Pool:
             self._pool = ThreadPoolExecutor(max_workers=self._workers)
         self._pool.submit(task)
 
-    def __enter__(self) -> _Pool:
+    def __enter__(self) -> "_Pool":
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,7 +1,5 @@
 """Make a Plan for a workspace: desired (Git) vs live (providers) vs last applied (state)."""
 
-from __future__ import annotations
-
 import functools
 import time
 from collections.abc import Callable, Mapping, Sequence

@@ -1,7 +1,5 @@
 """Policy checks for a workspace: Rego policies, the built-in library, secret scanning, waivers."""
 
-from __future__ import annotations
-
 import datetime as dt
 import hashlib
 import json

@@ -1,7 +1,5 @@
 """User-facing problems, each naming the file, the document and the field it is about."""
 
-from __future__ import annotations
-
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple

@@ -1,7 +1,5 @@
 """Resource identity: (group, kind, namespace, name) and its text form, shared with depends-on."""
 
-from __future__ import annotations
-
 from functools import cache
 from typing import NamedTuple
 
@@ -40,7 +38,7 @@ class ResourceId(NamedTuple):
         return provider_for_group(self.group)
 
     @classmethod
-    def parse(cls, text: str) -> ResourceId:
+    def parse(cls, text: str) -> "ResourceId":
         """Parse the cli-utils object reference form used by config.kubernetes.io/depends-on."""
         parts = text.strip().split("/")
         if len(parts) == 3 and parts[1] and parts[2]:

@@ -5,8 +5,6 @@ is: a run that finds its project in the render cache builds these from a trusted
 loading a validator.
 """
 
-from __future__ import annotations
-
 from enum import StrEnum
 from typing import Any, NamedTuple
 
@@ -258,7 +256,7 @@ class Project(NamedTuple):
         return set(self.spec.providers) | set(env.providers)
 
     @classmethod
-    def parse(cls, document: Any, file: str = PROJECT_FILE) -> Project:
+    def parse(cls, document: Any, file: str = PROJECT_FILE) -> "Project":
         """Validate a document and build the Project; every problem is reported at once."""
         if not isinstance(document, dict):
             raise InvalidInputError([Diagnostic("must be a mapping (a Project document)", file)])
@@ -279,7 +277,7 @@ class Project(NamedTuple):
         return cls.from_trusted(document)
 
     @classmethod
-    def from_trusted(cls, document: dict[str, Any]) -> Project:
+    def from_trusted(cls, document: dict[str, Any]) -> "Project":
         """Build from a document already validated (e.g. read back from the render cache)."""
         spec = document["spec"]
         environments = tuple(

@@ -1,7 +1,5 @@
 """A rendered resource document (KRM shape) with the place it came from."""
 
-from __future__ import annotations
-
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -63,7 +61,7 @@ class Resource:
         }
 
     @classmethod
-    def from_document(cls, doc: dict[str, Any], origin: Origin) -> Resource:
+    def from_document(cls, doc: dict[str, Any], origin: Origin) -> "Resource":
         """Build from a document already checked to have apiVersion, kind and metadata.name."""
         metadata = doc.get("metadata") or {}
         group, _ = split_api_version(str(doc["apiVersion"]))

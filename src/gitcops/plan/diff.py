@@ -1,7 +1,5 @@
 """Field-level diffs over a resource's essence: an immutable list of (op, path, old, new)."""
 
-from __future__ import annotations
-
 from enum import StrEnum
 from typing import Any, NamedTuple
 
@@ -36,7 +34,7 @@ class DiffItem(NamedTuple):
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> DiffItem:
+    def from_json(cls, data: dict[str, Any]) -> "DiffItem":
         path = tuple(data["segments"]) if "segments" in data else _parse_path(data["path"])
         return cls(DiffOp(data["op"]), path, data.get("old"), data.get("new"))
 

@@ -1,7 +1,5 @@
 """The Plan: data that can be saved, shown, checked by policy, approved, and applied exactly."""
 
-from __future__ import annotations
-
 import hashlib
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -107,7 +105,7 @@ class PlannedChange(NamedTuple):
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> PlannedChange:
+    def from_json(cls, data: dict[str, Any]) -> "PlannedChange":
         """A saved change: its sensitive fields hold tokens until the revision is rendered."""
         sensitive = tuple(tuple(p) for p in data.get("sensitive", []))
         was_sensitive = tuple(tuple(p) for p in data.get("wasSensitive", []))
@@ -201,7 +199,7 @@ class Plan(NamedTuple):
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Plan:
+    def from_json(cls, data: dict[str, Any]) -> "Plan":
         if data.get("format") != PLAN_FORMAT:
             raise ValueError(f"not a gitcops plan (format {data.get('format')!r})")
         return cls(

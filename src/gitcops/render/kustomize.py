@@ -38,8 +38,6 @@ references (a Deployment naming a prefixed ConfigMap) are not updated, and RoleB
 subjects keep their namespace. gitcops kinds have none of those fields.
 """
 
-from __future__ import annotations
-
 import itertools
 import json
 import posixpath
@@ -136,7 +134,7 @@ def build_kustomization(tree: SourceTree, path: str) -> list[RenderedDocument]:
 
 
 def render_kustomization(
-    tree: SourceTree, path: str, diags: Diagnostics, memo: DocumentMemo | None = None
+    tree: SourceTree, path: str, diags: Diagnostics, memo: "DocumentMemo | None" = None
 ) -> list[RenderedDocument]:
     """Like build_kustomization, but problems go to `diags` and what did render is returned,
     so validation can report the problems of the rendered documents in the same breath.
@@ -244,7 +242,7 @@ class _Where(NamedTuple):
     document: str | None = None
     path: Path = ()
 
-    def at(self, *more: str | int) -> _Where:
+    def at(self, *more: str | int) -> "_Where":
         return _Where(self.file, self.document, (*self.path, *more))
 
     def error(self, diags: Diagnostics, message: str) -> None:
@@ -557,7 +555,7 @@ _FAILED: Final = _Built([], False)
 
 class _Builder:
     def __init__(
-        self, tree: SourceTree, diags: Diagnostics, memo: DocumentMemo | None = None
+        self, tree: SourceTree, diags: Diagnostics, memo: "DocumentMemo | None" = None
     ) -> None:
         self.tree = tree
         self.diags = diags

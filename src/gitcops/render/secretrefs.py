@@ -11,8 +11,6 @@ A reference is a mapping with one key, `valueFrom`, holding `secretRef: {file, k
 Decrypted values exist only in the returned documents; nothing here writes anything.
 """
 
-from __future__ import annotations
-
 import copy
 import posixpath
 from collections.abc import Callable, Sequence

@@ -1,7 +1,5 @@
 """Revisions straight from Git objects (git CLI), local or fetched from a remote; no checkout."""
 
-from __future__ import annotations
-
 import hashlib
 import os
 import re
@@ -119,7 +117,7 @@ def parse_tree(data: bytes, oid_size: int) -> dict[str, _Entry]:
 class GitTree:
     """The files of one commit, read from the object database when first asked for."""
 
-    def __init__(self, source: Source, revision: Revision) -> None:
+    def __init__(self, source: "Source", revision: Revision) -> None:
         self._source = source
         self._revision = revision
         self._trees: dict[str, dict[str, _Entry]] = {}

@@ -1,7 +1,5 @@
 """Turn rendered documents into validated, provider-prepared desired resources, or say why not."""
 
-from __future__ import annotations
-
 import posixpath
 import re
 from collections.abc import Callable, Mapping, Sequence

@@ -23,8 +23,6 @@ and hold no secret material: only line, detector, type and a short prefix of det
 SHA-1 of the secret, which also appears in messages so findings can be told apart.
 """
 
-from __future__ import annotations
-
 import contextlib
 import hashlib
 import json
@@ -193,7 +191,7 @@ def scan_each(
 
 
 def _scan_items(
-    session: _Session, items: list[tuple[tuple[str | int, ...], str | None, str]]
+    session: "_Session", items: list[tuple[tuple[str | int, ...], str | None, str]]
 ) -> list[tuple[tuple[str | int, ...], str]]:
     # A Kubernetes-style {name: DB_PASSWORD, value: hunter2} is scanned as `DB_PASSWORD: hunter2`.
     names = {p[:-1]: v for p, k, v in items if p and p[-1] == "name" and k == "name"}
@@ -372,7 +370,7 @@ class _Plugin(NamedTuple):
     secret_type: str
     gate: Callable[[str], Any] | None  # a cheap necessary condition for any result
     whole: bool  # sees long lines whole (linear); others see them in overlapping pieces
-    gate_spec: _GateSpec | None  # what `gate` was built from
+    gate_spec: "_GateSpec | None"  # what `gate` was built from
     skippable: bool  # its gate needs one of the engine's `marks` in the text
 
 

@@ -8,8 +8,6 @@ killed run leaves are swept by the next. For 1,000 files of 200 bytes on this pr
 machine, one syncfs took 0.01-0.035 s and 1,000 fsyncs 0.11-0.2 s.
 """
 
-from __future__ import annotations
-
 import contextlib
 import functools
 import os
