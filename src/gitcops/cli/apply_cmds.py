@@ -42,7 +42,9 @@ def apply(
     rev: Rev = None,
     state: State = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    parallelism: Annotated[int, typer.Option(help="Changes applied at once.")] = 8,
+    parallelism: Annotated[
+        int, typer.Option(help="Changes applied at once (local file writes: one at a time).")
+    ] = 8,
     lock_timeout: Annotated[
         float, typer.Option(help="Seconds to wait for another apply to finish.")
     ] = 0.0,
