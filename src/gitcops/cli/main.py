@@ -92,7 +92,7 @@ def _exit_now(code: object) -> NoReturn:
     if code is None:
         status = 0
     elif isinstance(code, int):
-        status = code
+        status = code & 0xFF  # what the OS keeps of sys.exit(code); os._exit refuses big ones
     else:  # as sys.exit("message") does
         sys.stderr.write(f"{code}\n")
         status = 1

@@ -88,8 +88,8 @@ def _const_as_enum(schema: Any) -> Any:
     out: dict[str, Any] = {}
     for key, value in schema.items():
         if key == "const":
-            out.setdefault("allOf", []).append({"enum": [value]})
-        elif key in _SCHEMA:
+            continue  # after the others: an existing allOf keeps its indexes ($ref into it)
+        if key in _SCHEMA:
             out[key] = (
                 _const_as_enum(value)
                 if not isinstance(value, list)
@@ -101,6 +101,8 @@ def _const_as_enum(schema: Any) -> Any:
             out[key] = {name: _const_as_enum(v) for name, v in value.items()}
         else:
             out[key] = value
+    if "const" in schema:
+        out["allOf"] = [*out.get("allOf", []), {"enum": [schema["const"]]}]
     return out
 
 

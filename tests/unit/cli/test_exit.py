@@ -78,3 +78,7 @@ def test_unflushable_output_exits_120() -> None:
         env=env,
     )
     assert done.returncode == 120
+
+
+def test_a_status_above_255_is_what_the_os_keeps() -> None:
+    assert python("from gitcops.cli.main import _exit_now\n_exit_now(258)\n").returncode == 2

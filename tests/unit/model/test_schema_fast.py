@@ -104,3 +104,10 @@ def test_the_short_form_compiles_without_falling_back(
     target = project._SCHEMA_SANS_POLICY if name == "project" else getattr(schemas, name)
     schema._compile_fast(target)
     assert calls == [False]
+
+
+def test_const_goes_after_an_existing_all_of() -> None:
+    from gitcops.model.schema import _const_as_enum
+
+    rewritten = _const_as_enum({"const": 1, "allOf": [{"type": "integer"}]})
+    assert rewritten == {"allOf": [{"type": "integer"}, {"enum": [1]}]}

@@ -8,7 +8,7 @@ import socket
 import stat
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -401,13 +401,13 @@ def test_a_sweep_never_deletes_a_concurrent_writers_temp_file(
     real_sweep, real_fsync = atomic.sweep_temp_files, os.fsync
     second_writer: list[int] = []
 
-    def slow_sweep(directory: Path) -> int:
+    def slow_sweep(directory: Path, keep: Collection[str] = ()) -> int:
         sweeping.set()
         # Give a second writer the chance to start; a correct provider keeps it waiting until
         # the sweep is over, so this wait then runs out.
         temp_written.wait(timeout=0.5)
         try:
-            return real_sweep(directory)
+            return real_sweep(directory, keep)
         finally:
             swept.set()
 

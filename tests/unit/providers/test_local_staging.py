@@ -136,3 +136,69 @@ def test_without_syncfs_writes_are_done_at_once(
     assert not response.staged
     assert (root / "a").read_text() == "1"
     assert provider.commit() == {}
+
+
+def test_a_sweep_by_another_spelling_of_the_directory_keeps_staged_files(
+    provider: LocalProvider, root: Path
+) -> None:
+    (root / "real").mkdir()
+    (root / "link").symlink_to("real")
+    provider.stage(True)
+    provider.create(CreateRequest(file_id("a"), {"path": "link/a", "content": "1"}))
+    # The first write under "real/" sweeps that directory: the staged "link/a" waits there.
+    provider.create(CreateRequest(file_id("b"), {"path": "real/b", "content": "2"}))
+    assert provider.commit() == {}
+    assert (root / "real" / "a").read_text() == "1"
+    assert (root / "real" / "b").read_text() == "2"
+
+
+def test_a_leftover_of_a_killed_run_is_still_swept(provider: LocalProvider, root: Path) -> None:
+    (root / "d").mkdir()
+    leftover = root / "d" / f"{atomic.TEMP_MARKER}x.dead0001"
+    leftover.write_text("half")
+    provider.stage(True)
+    provider.create(CreateRequest(file_id("a"), {"path": "d/a", "content": "1"}))
+    assert not leftover.exists()
+    assert provider.commit() == {}
+
+
+def test_a_refused_syncfs_falls_back_to_an_fsync_per_file(
+    provider: LocalProvider, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    monkeypatch.setattr(staging, "_syncfs", lambda: lambda fd: -1)
+    monkeypatch.setattr(staging, "_errno", lambda: errno.EPERM)  # a sandbox's seccomp filter
+    fsyncs: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(staging.os, "fsync", lambda fd: fsyncs.append(fd) or real_fsync(fd))
+    provider.stage(True)
+    provider.create(CreateRequest(file_id("a"), {"path": "a", "content": "1"}))
+    provider.create(CreateRequest(file_id("b"), {"path": "b", "content": "2"}))
+    assert provider.commit() == {}
+    assert len(fsyncs) == 2
+    assert (root / "a").read_text() == "1" and (root / "b").read_text() == "2"
+    assert temp_files(root) == []
+
+
+def test_an_interrupted_commit_leaves_no_temp_file(
+    provider: LocalProvider, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    provider.stage(True)
+    for name in "abc":
+        provider.create(CreateRequest(file_id(name), {"path": name, "content": name}))
+    real_replace = os.replace
+    calls: list[str] = []
+
+    def interrupted(src: str, dst: str) -> None:
+        calls.append(dst)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr(staging.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        provider.commit()
+    assert (root / "a").exists() and not (root / "b").exists() and not (root / "c").exists()
+    assert temp_files(root) == []
+    assert provider.commit() == {}  # nothing left staged

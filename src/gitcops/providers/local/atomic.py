@@ -6,6 +6,7 @@ import contextlib
 import itertools
 import os
 import secrets
+from collections.abc import Collection
 from pathlib import Path
 
 TEMP_MARKER = ".gitcops-tmp-"
@@ -84,15 +85,16 @@ def write_symlink(path: Path, target: str) -> None:
     os.replace(temp, path)
 
 
-def sweep_temp_files(directory: Path | str) -> int:
-    """Remove temp files a killed run left behind; they were never visible under a real name."""
+def sweep_temp_files(directory: Path | str, keep: Collection[str] = ()) -> int:
+    """Remove temp files a killed run left behind; they were never visible under a real name.
+    Names in `keep` (this run's staged files, waiting for their commit) stay."""
     removed = 0
     try:
         entries = list(os.scandir(directory))
     except (FileNotFoundError, NotADirectoryError):
         return 0
     for entry in entries:
-        if entry.name.startswith(TEMP_MARKER):
+        if entry.name.startswith(TEMP_MARKER) and entry.name not in keep:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(entry.path)
                 removed += 1

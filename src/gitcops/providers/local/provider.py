@@ -262,7 +262,10 @@ class LocalProvider:
         with self._sweep_lock:
             self._dirty.add(parent)
             if parent not in self._swept:
-                atomic.sweep_temp_files(parent)
+                # The same directory may be reached under another spelling (through a link,
+                # or "//etc" from root "/"): this run's staged files waiting there stay.
+                keep = self._staged.names if self._staged is not None else ()
+                atomic.sweep_temp_files(parent, keep)
                 self._swept.add(parent)
 
     def stage(self, on: bool) -> None:
