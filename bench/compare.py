@@ -30,7 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -606,7 +606,8 @@ class Driver:
         *,
         check_target: bool = False,
         warm_up: Command | None = None,
-    ) -> None:
+    ) -> Iterator[None]:
+        """Measure each command in turn, yielding after each one."""
         result = CaseResult(case, self.tool.name, self.n)
         self.results.append(result)
         if warm_up is not None:
@@ -622,6 +623,7 @@ class Driver:
             if error:
                 self._fail(result, case, cmd, error)
             progress(f"  {self.tool.name} N={self.n} {case} #{i + 1}: {run.wall_s:.3f} s")
+            yield
 
     def _before_rep(self, case: str, i: int) -> None:
         if case == CONVERGE:
@@ -642,13 +644,23 @@ class Driver:
         raise CaseFailedError(error)
 
     def run_all(self) -> list[CaseResult]:
+        for _ in self.steps():
+            pass
+        return self.results
+
+    def steps(self) -> Iterator[None]:
+        """run_all, one measured repetition at a time: the caller may run other tools'
+        repetitions in between (see run_interleaved)."""
         try:
-            self._run_cases()
+            yield from self._run_cases()
         except CaseFailedError:
             done = {r.case for r in self.results}
             skipped = [c for c in self._cases() if c not in done]
             self.results += [self._skipped(case) for case in skipped]
-        return self.results
+
+    def step_count(self) -> int:
+        """How many repetitions steps() measures when nothing fails."""
+        return sum(1 if case == NOOP_PLAN_COLD else self.reps for case in self._cases())
 
     def _skipped(self, case: str) -> CaseResult:
         return CaseResult(case, self.tool.name, self.n, status="skipped", note="earlier failure")
@@ -658,19 +670,20 @@ class Driver:
             return [CONVERGE, NOOP_APPLY, CHANGED_PLAN]
         return list(CASE_ORDER)
 
-    def _run_cases(self) -> None:
+    def _run_cases(self) -> Iterator[None]:
         tool, reps = self.tool, self.reps
-        self._measure(CONVERGE, [tool.converge_cmd() for _ in range(reps)], check_target=True)
+        converges = [tool.converge_cmd() for _ in range(reps)]
+        yield from self._measure(CONVERGE, converges, check_target=True)
         apply = tool.apply_cmd()
-        self._measure(NOOP_APPLY, [apply] * reps, check_target=True, warm_up=apply)
+        yield from self._measure(NOOP_APPLY, [apply] * reps, check_target=True, warm_up=apply)
         plan = tool.noop_plan_cmd(cold=False)
         cold = tool.noop_plan_cmd(cold=True)
         if plan is not None and cold is not None:
-            self._measure(NOOP_PLAN, [plan] * reps, warm_up=plan)
-            self._measure(NOOP_PLAN_COLD, [cold])
+            yield from self._measure(NOOP_PLAN, [plan] * reps, warm_up=plan)
+            yield from self._measure(NOOP_PLAN_COLD, [cold])
         # A plan must not touch the target: it still holds generation-0 content afterwards.
         plans = [tool.changed_plan_cmd() for _ in range(reps)]
-        self._measure(CHANGED_PLAN, plans, check_target=True)
+        yield from self._measure(CHANGED_PLAN, plans, check_target=True)
 
 
 def _slug(case: str) -> str:
@@ -913,13 +926,30 @@ def make_tool(plan: Plan, work: Path, gitcops_exe: Path) -> Tool:
     return AnsibleTool(work, plan.n)
 
 
-def run_plan(plan: Plan, root: Path, gitcops_exe: Path) -> list[CaseResult]:
+def make_driver(plan: Plan, root: Path, gitcops_exe: Path) -> Driver:
     work = root / f"{plan.tool}-{plan.n}"
     work.mkdir()
     tool = make_tool(plan, work, gitcops_exe)
     progress(f"== {plan.tool} N={plan.n:,} reps={plan.reps} (work dir {work})")
     tool.prepare()
-    return Driver(tool, plan.n, plan.reps, work / "logs").run_all()
+    return Driver(tool, plan.n, plan.reps, work / "logs")
+
+
+def run_interleaved(drivers: Sequence[Driver]) -> list[CaseResult]:
+    """Run the drivers of one N together, one repetition at a time, always advancing the one
+    furthest behind in its own sequence. The machine's slow and fast phases (this VM's last
+    minutes) then fall on every tool alike: run one after the other, gitcops' repetitions take
+    seconds and pyinfra's minutes, and a phase could favour either."""
+    active = [(d, d.steps(), max(1, d.step_count()), [0]) for d in drivers]
+    while active:
+        entry = min(active, key=lambda a: a[3][0] / a[2])
+        _, steps, _, done = entry
+        try:
+            next(steps)
+            done[0] += 1
+        except StopIteration:
+            active.remove(entry)
+    return [r for d in drivers for r in d.results]
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -996,8 +1026,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="gitcops-bench-"))
     results: list[CaseResult] = []
     try:
-        for plan in build_plan(args):
-            results += run_plan(plan, root, args.gitcops)
+        plans = build_plan(args)
+        for n in sorted({p.n for p in plans}):
+            drivers = [make_driver(p, root, args.gitcops) for p in plans if p.n == n]
+            results += run_interleaved(drivers)
     finally:
         if args.keep:
             progress(f"work directory kept: {root}")
