@@ -83,14 +83,14 @@ def workspace(
         if early is not None:
             early.cancel()
         raise
-    if policies:
-        from gitcops.engine.policy_check import hand_over, warm_up
+    if not policies:
+        desired_state(ws)
+        return ws
+    from gitcops.engine.policy_check import hand_over, warm_up
 
-        warm_up(ws, early)
-        desired_state(ws)
-        hand_over(ws)
-    else:
-        desired_state(ws)
+    warm_up(ws, early)
+    desired_state(ws)
+    hand_over(ws)
     return ws
 
 

@@ -291,8 +291,10 @@ def _execute(
         actor=actor,
         pending=pending,
     )
-    recorder = _Recorder(store, ws.scope, run_id, plan.revision, actor, inventory)
-    recorder.serialized = {e.id: e.spec_json for e in pending}
+    serialized = {e.id: e.spec_json for e in pending}
+    recorder = _Recorder(
+        store, ws.scope, run_id, plan.revision, actor, inventory, serialized=serialized
+    )
     recorder.events.extend(AuditEvent("policy.note", ws.scope, {"note": n}) for n in notes)
 
     def on_result(change: PlannedChange, entry: ChangeSetEntry) -> None:

@@ -26,10 +26,15 @@ def canonical_json(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
-def compact_json(value: Any) -> str:
-    """json.dumps(value, separators=(",", ":"), allow_nan=False), from an encoder built once:
-    the memos write one text per document."""
-    return _COMPACT.encode(value)
+def exact_json(value: Any) -> str | None:
+    """Compact JSON text of `value` if reading it back gives `value` exactly, else None
+    (tuples, sets, non-string keys, NaN, nesting too deep): what the memos may keep. The
+    encoder is built once: the memos write one text per document."""
+    try:
+        text = _COMPACT.encode(value)
+        return text if json.loads(text) == value else None
+    except (TypeError, ValueError, RecursionError):
+        return None
 
 
 def value_bytes(value: Any) -> bytes | None:

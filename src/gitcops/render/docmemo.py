@@ -23,7 +23,7 @@ import json
 import re
 from typing import Any
 
-from gitcops.model.canonical import compact_json
+from gitcops.model.canonical import exact_json
 from gitcops.model.memo import TextMemo
 from gitcops.render.yamldocs import YamlSyntaxError, all_documents
 
@@ -97,12 +97,7 @@ def _by_piece(pieces: list[bytes], data: bytes) -> list[list[Any]] | None:
 def _pack(found: list[Any]) -> str | None:
     """The JSON text of the values, if it gives them back exactly: tags such as !!set,
     !!omap and !!pairs make sets and tuples, and very deep nesting exceeds json's recursion."""
-    try:
-        text = compact_json(found)
-        exact = json.loads(text) == found
-    except (TypeError, ValueError, RecursionError):
-        return None
-    return text if exact else None
+    return exact_json(found)
 
 
 def _unpack(text: str) -> list[Any] | None:

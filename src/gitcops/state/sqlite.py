@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import sqlite3
 import time
@@ -81,17 +82,10 @@ CREATE TABLE IF NOT EXISTS audit (
 """
 
 
+@functools.lru_cache(maxsize=4096)
 def _depends_json(depends_on: tuple[ResourceId, ...]) -> str:
     """canonical_json of a dependency list, remembered: files share their directory's."""
-    text = _DEPENDS_JSON.get(depends_on)
-    if text is None:
-        if len(_DEPENDS_JSON) > 4096:
-            _DEPENDS_JSON.clear()
-        text = _DEPENDS_JSON[depends_on] = canonical_json(depends_on)
-    return text
-
-
-_DEPENDS_JSON: dict[tuple[ResourceId, ...], str] = {}
+    return canonical_json(depends_on)
 
 
 class SqliteStateStore:

@@ -17,7 +17,7 @@ import hashlib
 import json
 from typing import Any
 
-from gitcops.model.canonical import compact_json, value_bytes
+from gitcops.model.canonical import exact_json, value_bytes
 from gitcops.model.memo import TextMemo
 from gitcops.model.resource import Origin
 
@@ -46,11 +46,7 @@ class PreparedMemo(TextMemo):
         return spec
 
     def put(self, key: str, spec: dict[str, Any]) -> None:
-        try:
-            text = compact_json(spec)
-            exact = json.loads(text) == spec
-        except (TypeError, ValueError, RecursionError):
-            return
-        if exact:
+        text = exact_json(spec)
+        if text is not None:
             self._used[key] = text
             self.misses += 1

@@ -182,11 +182,10 @@ def scan_each(
         results.append(_scan_items(session, items))
     # Saved once a process, by one that had to load the engine because no screen was saved.
     loaded = cache is not None and _screens.get(cache) is not None
-    built = session is not None and session.built is not None
-    if cache is not None and built and not loaded and cache not in _saved:
-        assert session is not None and session.built is not None
+    built = session.built if session is not None else None
+    if cache is not None and built is not None and not loaded and cache not in _saved:
         _saved.add(cache)
-        _save_screen(cache, session.built)
+        _save_screen(cache, built)
     return results
 
 
@@ -383,6 +382,7 @@ class _Engine:
     line_filters: tuple[tuple[Callable[..., Any], frozenset[str]], ...]  # (filename, line)
     secret_filters: tuple[tuple[Callable[..., Any], frozenset[str]], ...]  # (+ secret, plugin)
     place_filters: tuple[tuple[Callable[..., Any], frozenset[str], bool], ...]  # (+ context)
+    unmarked: tuple[_Plugin, ...]  # the plugins to try on a text holding none of the marks
 
 
 _engine_lock = threading.Lock()
@@ -462,6 +462,7 @@ def _build_engine() -> _Engine:
         tuple(line_filters),
         tuple(secret_filters),
         tuple(place_filters),
+        tuple(p for p in plugins if not p.skippable),
     )
 
 
@@ -629,14 +630,10 @@ class _Session:
     memo: dict[tuple[str, str], list[tuple[str, str, str]]] = field(default_factory=dict)
     built: _Engine | None = None
 
-    # The plugins to try on a text holding none of the engine's marks: the unskippable ones.
-    unmarked_plugins: tuple[_Plugin, ...] = ()
-
     @property
     def engine(self) -> _Engine:
         if self.built is None:
             self.built = _engine()
-            self.unmarked_plugins = tuple(p for p in self.built.plugins if not p.skippable)
         return self.built
 
     def analyse(self, filename: str, ext: str, text: str) -> list[tuple[str, str, str]]:
@@ -660,7 +657,7 @@ class _Session:
         engine = self.engine
         results: list[tuple[str, str, str]] = []
         pieces = _pieces(text)
-        plugins = self.unmarked_plugins if engine.marks.absent_from(text) else engine.plugins
+        plugins = engine.unmarked if engine.marks.absent_from(text) else engine.plugins
         for plugin in plugins:
             for piece in (text,) if plugin.whole else pieces:
                 if plugin.gate is not None and not plugin.gate(piece):

@@ -10,6 +10,8 @@ from jsonschema import Draft7Validator
 from gitcops.model.schema import SchemaCache
 from gitcops.providers.local import schemas
 
+from .test_project_schema import _project
+
 SPECS: list[dict[str, Any]] = [
     {"path": "a", "content": "x"},
     {"path": "a", "content": "x", "mode": "0644"},
@@ -62,15 +64,7 @@ def test_the_project_schema_agrees_with_jsonschema() -> None:
 
     schema = project._SCHEMA_SANS_POLICY
 
-    good = {
-        "apiVersion": "gitcops.io/v1",
-        "kind": "Project",
-        "metadata": {"name": "demo"},
-        "spec": {
-            "environments": [{"name": "dev", "path": "environments/dev"}],
-            "providers": {"local": {"root": "/tmp/x"}},
-        },
-    }
+    good = _project()
     variants = [
         good,
         {**good, "apiVersion": "gitcops.io/v2"},

@@ -321,10 +321,8 @@ class LocalProvider:
             except FileNotFoundError:
                 os.makedirs(parent, exist_ok=True)
                 temp = self._put(target, data, mode)
-        except IsADirectoryError:
-            raise ProviderError(f"{rel} is a directory; refusing to replace it by a file") from None
         except OSError as exc:
-            raise ProviderError(f"cannot write {rel}: {exc.strerror or exc}") from exc
+            raise ProviderError(staging.write_failure(rel, exc)) from exc
         if temp is None:
             return WriteResponse()
         assert self._staged is not None

@@ -41,6 +41,13 @@ def _syncfs() -> Callable[[int], int] | None:
     return call
 
 
+def write_failure(rel: str, exc: OSError) -> str:
+    """What a failed write of the file at `rel` says (staged or not)."""
+    if isinstance(exc, IsADirectoryError):
+        return f"{rel} is a directory; refusing to replace it by a file"
+    return f"cannot write {rel}: {exc.strerror or exc}"
+
+
 def available() -> bool:
     return _syncfs() is not None
 
@@ -51,9 +58,6 @@ class StagedFiles:
     def __init__(self) -> None:
         self._files: list[StagedFile] = []
         self.names: set[str] = set()  # the temp files' names, which no sweep may remove
-
-    def __len__(self) -> int:
-        return len(self._files)
 
     def add(self, file: StagedFile) -> None:
         self._files.append(file)
@@ -77,11 +81,7 @@ class StagedFiles:
                     os.replace(file.temp, file.target)
                 except OSError as exc:
                     _remove([file])
-                    failures[file.id] = (
-                        f"{file.rel} is a directory; refusing to replace it by a file"
-                        if isinstance(exc, IsADirectoryError)
-                        else f"cannot write {file.rel}: {exc.strerror or exc}"
-                    )
+                    failures[file.id] = write_failure(file.rel, exc)
                 done += 1
         finally:
             # Interrupted or failed: what was not renamed never shows, nor stays behind.
