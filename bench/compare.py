@@ -643,13 +643,8 @@ class Driver:
         report_failure(self.tool.name, self.n, what, cmd, error)
         raise CaseFailedError(error)
 
-    def run_all(self) -> list[CaseResult]:
-        for _ in self.steps():
-            pass
-        return self.results
-
     def steps(self) -> Iterator[None]:
-        """run_all, one measured repetition at a time: the caller may run other tools'
+        """Every case, one measured repetition at a time: the caller may run other tools'
         repetitions in between (see run_interleaved)."""
         try:
             yield from self._run_cases()
@@ -940,15 +935,17 @@ def run_interleaved(drivers: Sequence[Driver]) -> list[CaseResult]:
     furthest behind in its own sequence. The machine's slow and fast phases (this VM's last
     minutes) then fall on every tool alike: run one after the other, gitcops' repetitions take
     seconds and pyinfra's minutes, and a phase could favour either."""
-    active = [(d, d.steps(), max(1, d.step_count()), [0]) for d in drivers]
+    steps = [d.steps() for d in drivers]
+    totals = [max(1, d.step_count()) for d in drivers]
+    done = [0] * len(drivers)
+    active = list(range(len(drivers)))
     while active:
-        entry = min(active, key=lambda a: a[3][0] / a[2])
-        _, steps, _, done = entry
+        i = min(active, key=lambda k: done[k] / totals[k])
         try:
-            next(steps)
-            done[0] += 1
+            next(steps[i])
+            done[i] += 1
         except StopIteration:
-            active.remove(entry)
+            active.remove(i)
     return [r for d in drivers for r in d.results]
 
 
