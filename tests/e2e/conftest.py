@@ -6,9 +6,11 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -251,3 +253,23 @@ def keyed(cli: Cli, tmp_path: Path) -> tuple[Cli, str]:
     cli.env["SOPS_AGE_KEY_FILE"] = str(keys)
     cli.env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg-config")
     return cli, recipient
+
+
+# -- the engine as a library ---------------------------------------------------------------------
+
+
+def desired_of(
+    repo: Repo, cache: Path | None, env: str = "dev"
+) -> tuple[dict[str, dict[str, Any]], Counter[str]]:
+    """The environment's desired specs by name, through one Runtime on `cache` (None: the cache
+    off), and the work that Runtime counted."""
+    from gitcops.engine.runtime import Runtime
+    from gitcops.engine.workspace import desired_state, open_workspace
+
+    with Runtime(cache_dir=cache, caching=cache is not None) as rt:
+        ws = open_workspace(rt, rt.source(str(repo.path)), env)
+        try:
+            specs = {d.resource.id.name: d.resource.spec for d in desired_state(ws)}
+        finally:
+            ws.close()
+        return specs, rt.stats

@@ -6,13 +6,8 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
 
-import pytest
-from conftest import Cli, Repo, dump, file_doc
-
-from gitcops.engine.workspace import desired_state, open_source, open_workspace
-from gitcops.render import docmemo
+from conftest import Cli, Repo, desired_of, dump, file_doc
 
 DOCS = 60
 
@@ -24,49 +19,30 @@ def _docs(changed: dict[int, str] | None = None) -> list[dict[str, object]]:
     ]
 
 
-def _parsed_pieces(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    seen: list[bytes] = []
-    original = docmemo.all_documents
+def test_an_edit_parses_only_the_edited_document(repo: Repo, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
 
-    def spy(data: bytes | str) -> Any:
-        seen.append(data if isinstance(data, bytes) else data.encode())
-        return original(data)
-
-    monkeypatch.setattr(docmemo, "all_documents", spy)
-    return seen
-
-
-def test_an_edit_parses_only_the_edited_document(
-    repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("GITCOPS_CACHE_DIR", str(tmp_path / "cache"))
-    parsed = _parsed_pieces(monkeypatch)
-
-    def contents() -> dict[str, object]:
-        ws = open_workspace(open_source(str(repo.path)), "dev")
-        return {str(d.resource.id.name): d.resource.spec["content"] for d in desired_state(ws)}
+    def contents() -> tuple[dict[str, object], int]:
+        specs, stats = desired_of(repo, cache)
+        return {name: spec["content"] for name, spec in specs.items()}, stats["documents parsed"]
 
     repo.set_resources(_docs())
-    first = contents()
-    whole = (repo.path / "base" / "resources.yaml").read_bytes()
-    assert len(parsed) == 2 and whole.startswith(parsed[0])  # the first piece, to count it
-    assert parsed[1] == whole  # then the stream, once
+    first, parsed = contents()
+    assert parsed == DOCS
     assert first["f7"] == "content 7\n"
 
-    parsed.clear()
     repo.set_resources(_docs({7: "edited\n"}))
-    second = contents()
+    second, parsed = contents()
     assert second["f7"] == "edited\n"
     assert {k: v for k, v in second.items() if k != "f7"} == {
         k: v for k, v in first.items() if k != "f7"
     }
-    assert len(parsed) == 1
-    assert b"edited" in parsed[0]
+    assert parsed == 1
 
-    parsed.clear()
     repo.set_resources(_docs({7: "edited\n", 8: "also\n"}))
-    assert contents()["f8"] == "also\n"
-    assert len(parsed) == 1  # f7's new text was remembered
+    third, parsed = contents()
+    assert third["f8"] == "also\n"
+    assert parsed == 1  # f7's new text was remembered
 
 
 def test_plans_and_errors_are_the_same_with_and_without_the_memo(

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Cli, Repo, file_doc
+from conftest import Cli, Repo, desired_of, file_doc
 
-from gitcops.engine.workspace import desired_state, open_source, open_workspace
 from gitcops.model.errors import InvalidInputError
-from gitcops.providers.local.provider import LocalProvider
+
+PREPARED = "documents prepared"
 
 DOCS = 40
 
@@ -27,41 +27,18 @@ def _docs(changed: dict[int, str] | None = None) -> list[dict[str, object]]:
     ]
 
 
-def _prepared(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The names of the documents LocalProvider.prepare is asked about, in order."""
-    seen: list[str] = []
-    original = LocalProvider.prepare
-
-    def spy(self: LocalProvider, request: Any) -> Any:
-        seen.append(request.id.name)
-        return original(self, request)
-
-    monkeypatch.setattr(LocalProvider, "prepare", spy)
-    return seen
-
-
-def _specs(repo: Repo) -> dict[str, Any]:
-    ws = open_workspace(open_source(str(repo.path)), "dev")
-    return {d.resource.id.name: d.resource.spec for d in desired_state(ws)}
-
-
-def test_an_edit_prepares_only_the_edited_document(
-    repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("GITCOPS_CACHE_DIR", str(tmp_path / "cache"))
-    prepared = _prepared(monkeypatch)
+def test_an_edit_prepares_only_the_edited_document(repo: Repo, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
     repo.set_resources(_docs())
-    first = _specs(repo)
-    assert len(prepared) == DOCS
+    first, stats = desired_of(repo, cache)
+    assert stats[PREPARED] == DOCS
     assert first["f3"] == {"path": "files/f3.txt", "content": "content 3\n", "mode": "0644"}
 
-    prepared.clear()
     repo.set_resources(_docs({3: "edited\n"}))
-    second = _specs(repo)
-    assert prepared == ["f3"]
+    second, stats = desired_of(repo, cache)
+    assert stats[PREPARED] == 1
     # The same as with nothing remembered.
-    monkeypatch.setenv("GITCOPS_CACHE_DIR", str(tmp_path / "empty"))
-    assert second == _specs(repo)
+    assert second == desired_of(repo, None)[0]
     assert second["f3"]["content"] == "edited\n" and second["f3"]["mode"] == "0644"
 
 
@@ -80,34 +57,33 @@ def test_the_live_check_runs_on_remembered_documents(cli: Cli, repo: Repo, tmp_p
     assert not any(outside.iterdir())
 
 
-def test_documents_with_secrets_or_sources_are_never_remembered(
-    repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_documents_with_secrets_or_sources_are_never_remembered(repo: Repo, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    monkeypatch.setenv("GITCOPS_CACHE_DIR", str(cache))
     repo.write("base/motd.txt", "from a file\n")
     docs = [*_docs(), file_doc("sourced", "sourced.txt", source="motd.txt")]
     docs[-1]["spec"].pop("content")  # type: ignore[attr-defined]
     repo.set_resources(docs)
-    prepared = _prepared(monkeypatch)
-    _specs(repo)
+    desired_of(repo, cache)
     entries = json.loads(next((cache / "prepared").iterdir()).read_text())
     assert len(entries) == DOCS  # not the sourced document
     assert not any("from a file" in text for text in entries.values())
 
     # The sourced file changes without the document changing: the new content is read.
-    prepared.clear()
     repo.write("base/motd.txt", "changed\n")
     repo.commit("motd")
-    assert _specs(repo)["sourced"]["content"] == "changed\n"
-    assert prepared == ["sourced"]
+    specs, stats = desired_of(repo, cache)
+    assert specs["sourced"]["content"] == "changed\n"
+    assert stats[PREPARED] == 1
 
 
 def test_a_damaged_memo_is_ignored_and_bad_input_is_still_refused(
-    repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Repo, tmp_path: Path
 ) -> None:
     cache = tmp_path / "cache"
-    monkeypatch.setenv("GITCOPS_CACHE_DIR", str(cache))
+
+    def _specs(repo: Repo) -> dict[str, Any]:
+        return desired_of(repo, cache)[0]
+
     repo.set_resources(_docs())
     expected = _specs(repo)
     for path in (cache / "prepared").iterdir():

@@ -8,27 +8,21 @@ from pathlib import Path
 import pytest
 from conftest import Repo, file_doc
 
-from gitcops.engine import cache
-from gitcops.engine.workspace import open_source, project_of, tree_at
+from gitcops.engine.runtime import Runtime
+from gitcops.engine.workspace import project_of, tree_at
 from gitcops.model.errors import InvalidInputError
 from gitcops.model.project import Project
 
 
-def test_project_cache_by_content(
-    repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("GITCOPS_CACHE_DIR", str(tmp_path / "cache"))
-    parsed: list[bytes] = []
-    original = cache.parse_project
-
-    def spy(data: bytes) -> Project:
-        parsed.append(data)
-        return original(data)
-
-    monkeypatch.setattr(cache, "parse_project", spy)
+def test_project_cache_by_content(repo: Repo, tmp_path: Path) -> None:
+    parsed: list[int] = []
 
     def project() -> Project:
-        return project_of(tree_at(open_source(str(repo.path)), None)[1])
+        with Runtime(cache_dir=tmp_path / "cache") as rt:
+            try:
+                return project_of(rt, tree_at(rt.source(str(repo.path)), None)[1])
+            finally:
+                parsed.extend([0] * rt.stats["project files parsed"])
 
     first = project()
     assert len(parsed) == 1

@@ -18,7 +18,14 @@ def test_plan_json_schema(cli: Cli, repo: Repo) -> None:
     data = json.loads(cli("plan", "--env", "dev", "-o", "json", repo=repo.path).stdout)
     assert data["apiVersion"] == "gitcops.io/cli/v1" and data["kind"] == "Plan"
     assert data["format"] == "gitcops.io/plan/v1"
-    assert data["summary"] == {"create": 1, "update": 0, "delete": 0, "noop": 0, "check": 0}
+    assert data["summary"] == {
+        "create": 1,
+        "adopt": 0,
+        "update": 0,
+        "delete": 0,
+        "noop": 0,
+        "check": 0,
+    }
     (change,) = data["changes"]
     assert change["action"] == "create"
     assert change["id"] == "local.gitcops.io/File/motd"

@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
+from gitcops.engine.runtime import PARALLEL_MIN_WORK
 from gitcops.model.diagnostics import Diagnostic
 from gitcops.model.errors import GitcopsError, InvalidInputError
 from gitcops.validate.policy.engine import (
-    PARALLEL_MIN_WORK,
-    WORKERS_ENV,
     PolicyEngine,
     PolicyFile,
     PolicyRuntimeError,
@@ -389,11 +388,8 @@ def _numbered(n: int) -> list[dict[str, Any]]:
     return [resource(f"file-{i}", labels={"owner": "x"} if i % 7 else {}) for i in range(n)]
 
 
-@pytest.mark.parametrize("workers", ["1", ""], ids=["one-process", "default-processes"])
-def test_many_inputs_keep_their_index(
-    make_engine: Make, monkeypatch: pytest.MonkeyPatch, workers: str
-) -> None:
-    monkeypatch.setenv(WORKERS_ENV, workers)
+@pytest.mark.parametrize("workers", [1, 2], ids=["one-process", "two-processes"])
+def test_many_inputs_keep_their_index(make_engine: Make, workers: int) -> None:
     engine = make_engine(
         labels=LABELS,
         count="""
@@ -408,7 +404,7 @@ def test_many_inputs_keep_their_index(
         """,
     )
     n = PARALLEL_MIN_WORK * 3
-    findings = engine.evaluate(_numbered(n), ["main"])
+    findings = engine.evaluate(_numbered(n), ["main"], workers=workers)
     expected = []
     for i in range(n):
         if i % 7 == 0:
@@ -418,15 +414,12 @@ def test_many_inputs_keep_their_index(
     assert [(f.index, f.rule, f.message) for f in findings] == expected
 
 
-def test_parallel_and_serial_give_the_same_findings(
-    make_engine: Make, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_parallel_and_serial_give_the_same_findings(make_engine: Make) -> None:
     engine = make_engine(labels=LABELS)
     docs = _numbered(PARALLEL_MIN_WORK * 2)
-    monkeypatch.setenv(WORKERS_ENV, "1")
     serial = engine.evaluate(docs, ["main"])
-    monkeypatch.delenv(WORKERS_ENV)
-    assert engine.evaluate(docs, ["main"]) == serial
+    assert engine.evaluate(docs, ["main"], workers=2) == serial
+    assert engine.evaluate(docs, ["main"], workers=lambda work: 3) == serial
     assert len(serial) == len([d for d in docs if not d["metadata"]["labels"]])
 
 
@@ -725,5 +718,5 @@ def test_first_failing_input_is_reported_from_a_large_batch(make_engine: Make) -
     docs[2500]["n"] = 0
     docs[2900]["n"] = 0
     with pytest.raises(PolicyRuntimeError) as caught:
-        engine.evaluate(docs, ["main"])
+        engine.evaluate(docs, ["main"], workers=2)
     assert caught.value.index == 2500

@@ -128,8 +128,9 @@ def test_case_folding_outside_ascii_still_runs_the_pattern() -> None:
 
 
 def test_the_scan_still_finds_what_the_guarded_detectors_find() -> None:
-    from gitcops.validate.secretscan import scan_values
+    from gitcops.validate.secretscan import SecretScanner
 
+    scan_values = SecretScanner(None).scan_values
     values = [
         (("spec", "a"), "a", f"prefix {GITHUB_TOKEN} suffix"),
         (("spec", "b"), "b", f"x={STRIPE_KEY}"),
@@ -161,8 +162,9 @@ def test_a_literal_set_answers_like_each_literal_alone() -> None:
 
 def test_the_scan_with_and_without_the_literal_set_agrees() -> None:
     """The same findings whether the engine skips plugins by the literal set or not."""
-    from gitcops.validate import secretscan
+    from gitcops.validate.secretscan import SecretScanner
 
+    scanner = SecretScanner(None)
     values = [
         (("spec", f"v{i}"), "value", text)
         for i, text in enumerate(
@@ -179,12 +181,12 @@ def test_the_scan_with_and_without_the_literal_set_agrees() -> None:
             ]
         )
     ]
-    with_marks = secretscan.scan_values(values)
-    engine = secretscan._engine()
+    with_marks = scanner.scan_values(values)
+    engine = scanner.engine()
     original = engine.marks
     try:
         object.__setattr__(engine, "marks", _NeverAbsent())
-        without = secretscan.scan_values(values)
+        without = SecretScanner(None).scan_values(values)
     finally:
         object.__setattr__(engine, "marks", original)
     assert with_marks == without

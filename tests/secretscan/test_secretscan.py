@@ -13,7 +13,7 @@ import pytest
 
 from gitcops.model.findings import Severity
 from gitcops.source.tree import DictTree, WorkTree
-from gitcops.validate.secretscan import scan_tree, scan_values
+from gitcops.validate.secretscan import SecretScanner
 
 from .conftest import (
     AWS_KEY_ID,
@@ -29,6 +29,15 @@ from .conftest import (
     spec_strings,
     where,
 )
+
+
+def scan_tree(tree: Any, *, cache_dir: Path | None = None, **kw: Any) -> Any:
+    """A scan by a new scanner (as a new process would run it) on `cache_dir`."""
+    return SecretScanner(cache_dir / "secretscan" if cache_dir else None).scan_tree(tree, **kw)
+
+
+def scan_values(values: Any, *, cache_dir: Path | None = None) -> Any:
+    return SecretScanner(cache_dir / "secretscan" if cache_dir else None).scan_values(values)
 
 
 def scan(files: dict[str, str]) -> list[tuple[str | None, int | None, str]]:
@@ -404,8 +413,9 @@ def test_a_cache_hit_loads_neither_detect_secrets_nor_a_yaml_parser(
     code = (
         "import sys; from pathlib import Path;"
         "from gitcops.source.tree import WorkTree;"
-        "from gitcops.validate.secretscan import scan_tree;"
-        f"f = scan_tree(WorkTree(Path({str(repo)!r})), cache_dir=Path({str(cache_dir)!r}));"
+        "from gitcops.validate.secretscan import SecretScanner;"
+        f"f = SecretScanner(Path({str(cache_dir)!r}) / 'secretscan')"
+        f".scan_tree(WorkTree(Path({str(repo)!r})));"
         "print(len(f), sorted(m for m in ('detect_secrets', 'yaml') if m in sys.modules))"
     )
     runs = [
@@ -484,11 +494,7 @@ def test_scan_values_finds_secret_material_in_nested_specs() -> None:
     assert scan_values([(("spec", "name"), "name", "web")]) == []
 
 
-def test_scan_each_equals_each_spec_scanned_alone_and_analyses_a_repeated_text_once(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from gitcops.validate import secretscan
-
+def test_scan_each_equals_each_spec_scanned_alone_and_analyses_a_repeated_text_once() -> None:
     specs = [
         list(spec_strings(spec))
         for spec in [
@@ -500,18 +506,19 @@ def test_scan_each_equals_each_spec_scanned_alone_and_analyses_a_repeated_text_o
         ]
     ]
     alone = [scan_values(values) for values in specs]
-    analysed: list[str] = []
-    real = secretscan._Session._analyse
-
-    def counting(self: Any, filename: str, text: str) -> Any:
-        analysed.append(text)
-        return real(self, filename, text)
-
-    monkeypatch.setattr(secretscan._Session, "_analyse", counting)
-    assert secretscan.scan_each(specs) == alone
+    scanner = SecretScanner(None)
+    assert scanner.scan_each(specs) == alone
     assert alone[0] and alone[2] and alone[3] and not alone[1] and not alone[4]
-    assert analysed.count('mode: "0644"') == 1
-    assert len(analysed) == len(set(analysed))
+    once = scanner.analysed
+    # The same specs again, five times over, in one session: nothing more is analysed.
+    again = SecretScanner(None)
+    assert again.scan_each(specs * 5) == alone * 5
+    assert again.analysed == once
+    # Each spec in a session of its own analyses `mode: "0644"` each time.
+    separate = SecretScanner(None)
+    for values in specs:
+        separate.scan_each([values])
+    assert separate.analysed > once
 
 
 _SCREEN_SPEC = {
@@ -539,42 +546,30 @@ _SCREEN_SPEC = {
 }
 
 
-def test_the_saved_screen_finds_what_the_engine_finds(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from gitcops.validate import secretscan
-
+def test_the_saved_screen_finds_what_the_engine_finds(tmp_path: Path) -> None:
     expected = scan_values(spec_strings(_SCREEN_SPEC))
     assert len(expected) >= 8
     assert scan_values(spec_strings(_SCREEN_SPEC), cache_dir=tmp_path) == expected
     [saved] = (tmp_path / "secretscan").glob("screen-*.json")
-    # A new process: no engine yet; the screen decides which values need it.
-    engine = secretscan._engine()
+    # A new scanner (a new process): no detectors yet; the screen decides which values need
+    # them, and finds what a scanner with them loaded finds, value by value.
+    loaded = SecretScanner(None)
+    loaded.load_detectors()
     for path, key, value in spec_strings(_SCREEN_SPEC):
-        monkeypatch.setattr(secretscan, "_engine_instance", engine)
-        alone = scan_values([(path, key, value)])
-        monkeypatch.setattr(secretscan, "_engine_instance", None)
-        monkeypatch.setattr(secretscan, "_screens", {})
+        alone = loaded.scan_values([(path, key, value)])
         assert scan_values([(path, key, value)], cache_dir=tmp_path) == alone
-        assert secretscan._screens[tmp_path / "secretscan"] is not None
-    monkeypatch.setattr(secretscan, "_engine_instance", None)
-    monkeypatch.setattr(secretscan, "_screens", {})
     assert scan_values(spec_strings(_SCREEN_SPEC), cache_dir=tmp_path) == expected
     saved.write_text("not json")
-    monkeypatch.setattr(secretscan, "_screens", {})
     assert scan_values(spec_strings(_SCREEN_SPEC), cache_dir=tmp_path) == expected
 
 
 def test_a_screen_with_a_pattern_that_does_not_compile_still_finds_secrets(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     """A damaged cache file: its broken gate rules nothing out, so the detectors run."""
     import json
 
-    from gitcops.validate import secretscan
-
     expected = scan_values(spec_strings(_SCREEN_SPEC))
-    monkeypatch.setattr(secretscan, "_saved", set())
     scan_values(spec_strings(_SCREEN_SPEC), cache_dir=tmp_path)  # saves the screen
     [saved] = (tmp_path / "secretscan").glob("screen-*.json")
     specs = json.loads(saved.read_text())
@@ -587,41 +582,27 @@ def test_a_screen_with_a_pattern_that_does_not_compile_still_finds_secrets(
                     broken += 1
     assert broken > 5
     saved.write_text(json.dumps(specs))
-    monkeypatch.setattr(secretscan, "_engine_instance", None)
-    monkeypatch.setattr(secretscan, "_screens", {})
     assert scan_values(spec_strings(_SCREEN_SPEC), cache_dir=tmp_path) == expected
 
 
-def test_values_the_screen_clears_never_load_detect_secrets(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from gitcops.validate import secretscan
-
+def test_values_the_screen_clears_never_load_detect_secrets(tmp_path: Path) -> None:
     benign = {"path": "d000/f00001.txt", "content": "1:0:" + "ab12" * 40, "mode": "0644"}
-    monkeypatch.setattr(secretscan, "_screens", {})
-    assert scan_values(spec_strings(benign), cache_dir=tmp_path) == []  # saves the screen
+    first = SecretScanner(tmp_path / "secretscan")
+    assert first.needs_detectors()
+    assert first.scan_values(spec_strings(benign)) == []  # saves the screen
+    assert first.detectors_loaded and not first.needs_detectors()
 
-    def no_engine() -> None:
-        raise AssertionError("detect-secrets was loaded")
-
-    monkeypatch.setattr(secretscan, "_engine_instance", None)
-    monkeypatch.setattr(secretscan, "_screens", {})
-    monkeypatch.setattr(secretscan, "_build_engine", no_engine)
-    assert scan_values(spec_strings(benign), cache_dir=tmp_path) == []
-    with pytest.raises(AssertionError, match="detect-secrets was loaded"):
-        scan_values(spec_strings({"password": PASSWORD}), cache_dir=tmp_path)
+    scanner = SecretScanner(tmp_path / "secretscan")
+    assert scanner.scan_values(spec_strings(benign)) == []
+    assert not scanner.detectors_loaded
+    assert scanner.scan_values(spec_strings({"password": PASSWORD}))
+    assert scanner.detectors_loaded
 
 
-def test_a_new_process_saves_the_screen_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from gitcops.validate import secretscan
-
-    monkeypatch.setattr(secretscan, "_engine_instance", None)
-    monkeypatch.setattr(secretscan, "_screens", {})
-    monkeypatch.setattr(secretscan, "_saved", set())
-    assert scan_values(spec_strings({"password": PASSWORD}), cache_dir=tmp_path)
+def test_a_scanner_saves_the_screen_once(tmp_path: Path) -> None:
+    scanner = SecretScanner(tmp_path / "secretscan")
+    assert scanner.scan_values(spec_strings({"password": PASSWORD}))
     [saved] = (tmp_path / "secretscan").glob("screen-*.json")
     saved.unlink()
-    assert scan_values(spec_strings({"password": PASSWORD}), cache_dir=tmp_path)
-    assert not saved.exists()  # written once per process
+    assert scanner.scan_values(spec_strings({"password": PASSWORD}))
+    assert not saved.exists()  # written once per scanner (per Runtime)

@@ -10,6 +10,7 @@ from gitcops.model.identity import ResourceId
 
 class Action(StrEnum):
     CREATED = "created"
+    ADOPTED = "adopted"  # an existing object taken under management (updated if it differed)
     CONFIGURED = "configured"
     UNCHANGED = "unchanged"
     DELETED = "deleted"

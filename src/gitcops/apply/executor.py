@@ -89,6 +89,12 @@ def _dispatch(change: PlannedChange, provider: Provider) -> tuple[ChangeSetEntry
         assert change.after is not None
         response = provider.update(UpdateRequest(change.id, change.after, change.before))
         return ChangeSetEntry(change.id, Action.CONFIGURED, response.message), response.staged
+    if change.action is ChangeAction.ADOPT:
+        assert change.after is not None
+        if not change.diff:  # already as Git says: only the inventory changes
+            return ChangeSetEntry(change.id, Action.ADOPTED, change.reason), False
+        response = provider.update(UpdateRequest(change.id, change.after, change.before))
+        return ChangeSetEntry(change.id, Action.ADOPTED, response.message), response.staged
     if change.action is ChangeAction.DELETE:
         if not change.forget_only and change.before is not None:
             provider.delete(DeleteRequest(change.id, change.before))

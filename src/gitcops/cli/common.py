@@ -1,34 +1,46 @@
-"""What the commands share: their options, and opening the state, a repository, a workspace."""
+"""What the commands share: their options, the Runtime they run the engine in, small helpers."""
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gitcops.cli.errors import fail
 
 if TYPE_CHECKING:
-    from gitcops.engine.workspace import Workspace
-    from gitcops.state.store import StateStore
+    from gitcops.engine.policy_check import PolicyOptions
+    from gitcops.engine.runtime import Runtime
 
-Repo = Annotated[str, typer.Option("--repo", help="Repository path or URL.")]
+Repo = Annotated[
+    str, typer.Option("--repo", help="Repository: a path, or a file://, http(s):// or ssh:// URL.")
+]
 State = Annotated[
     str | None,
-    typer.Option("--state", help="State store: SQLite path (default: user state dir)."),
+    typer.Option(
+        "--state", help="State store: an SQLite path (default: $GITCOPS_STATE or user state dir)."
+    ),
 ]
 Env = Annotated[str, typer.Option("--env", "-e", help="Environment name.")]
+OptionalEnv = Annotated[str | None, typer.Option("--env", "-e", help="Only this environment.")]
 Rev = Annotated[str | None, typer.Option("--rev", help="Branch, tag or commit (default HEAD).")]
 Worktree = Annotated[
     bool, typer.Option("--worktree", help="Read uncommitted files (pre-commit checks).")
 ]
 Output = Annotated[str, typer.Option("--output", "-o", help="text or json.")]
-
-
+NoCache = Annotated[
+    bool,
+    typer.Option("--no-cache", help="Use no cache (as GITCOPS_NO_CACHE=1): same answers, slower."),
+]
+LockTimeout = Annotated[
+    float, typer.Option(min=0, help="Seconds to wait for another apply to finish.")
+]
 Policy = Annotated[
     list[Path] | None,
     typer.Option("--policy", help="Another directory of .rego policies (repeatable)."),
@@ -42,7 +54,7 @@ Format = Annotated[
 ]
 
 
-def policy_options(policy: list[Path] | None, namespace: list[str] | None) -> Any:
+def policy_options(policy: list[Path] | None, namespace: list[str] | None) -> PolicyOptions:
     from gitcops.engine.policy_check import PolicyOptions
 
     return PolicyOptions(tuple(policy or ()), tuple(namespace or ()))
@@ -52,56 +64,13 @@ def actor() -> str:
     return os.environ.get("GITCOPS_ACTOR") or getpass.getuser()
 
 
-opened_stores: list[StateStore] = []
+@contextlib.contextmanager
+def runtime(no_cache: bool = False) -> Iterator[Runtime]:
+    """The command's Runtime: closed (repositories, stores, workers) when the command ends."""
+    from gitcops.engine.runtime import Runtime
 
-
-def open_state(state: str | None) -> StateStore:
-    from gitcops.engine.paths import default_state_location
-    from gitcops.state.sqlite import open_store
-
-    store = open_store(state or default_state_location())
-    opened_stores.append(store)
-    return store
-
-
-def workspace(
-    repo: str, env: str, rev: str | None, worktree: bool = False, *, policies: bool = False
-) -> Workspace:
-    """Open, render and validate: all checks pass before anything (state included) is written.
-    `policies`: the command goes on to check them (what they need can get ready meanwhile)."""
-    early = None
-    if policies:
-        # First thing: the child loading detect-secrets gets the most time to do it.
-        from gitcops.engine.secret_scanner import start_early
-
-        early = start_early()
-    from gitcops.engine.workspace import desired_state, open_source, open_workspace
-
-    try:
-        ws = open_workspace(open_source(repo), env, rev, worktree)
-    except BaseException:
-        if early is not None:
-            early.cancel()
-        raise
-    if not policies:
-        desired_state(ws)
-        return ws
-    from gitcops.engine.policy_check import hand_over, warm_up
-
-    warm_up(ws, early)
-    desired_state(ws)
-    hand_over(ws)
-    return ws
-
-
-def source_with_env(repo: str, env: str | None) -> Any:
-    """Open the repository and check the environment exists, before any state is opened."""
-    from gitcops.engine.workspace import open_source, project_of, tree_at
-
-    source = open_source(repo)
-    if env is not None:
-        project_of(tree_at(source, None)[1]).environment(env)
-    return source
+    with Runtime(caching=False if no_cache else None, tune_gc=True) as rt:
+        yield rt
 
 
 def check_output(output: str) -> None:

@@ -2,39 +2,43 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from gitcops.cli.app import app, audit_app
 from gitcops.cli.common import (
     Env,
+    NoCache,
+    OptionalEnv,
     Output,
     Repo,
     Rev,
     State,
     check_output,
-    open_state,
-    source_with_env,
+    runtime,
 )
 from gitcops.cli.errors import handle_errors
 from gitcops.cli.output import emit_json, err, out
 
-if TYPE_CHECKING:
-    pass
-
 
 @app.command()
 @handle_errors
-def drift(env: Env, repo: Repo = ".", state: State = None, output: Output = "text") -> None:
+def drift(
+    env: Env,
+    repo: Repo = ".",
+    state: State = None,
+    output: Output = "text",
+    no_cache: NoCache = False,
+) -> None:
     """Compare live objects with what was last applied; exit 2 if they differ."""
-    from gitcops.engine.inspect import detect_drift
+    from gitcops.engine.inspect import drift_report
     from gitcops.model.sensitive import CHANGED, is_token
     from gitcops.plan.text import show_value
 
     check_output(output)
-    source = source_with_env(repo, env)
-    report = detect_drift(source, env, open_state(state))
+    with runtime(no_cache) as rt:
+        report = drift_report(rt, repo, env, state)
     if output == "json":
         emit_json("DriftReport", report.as_json())
     elif not report.items:
@@ -54,67 +58,62 @@ def drift(env: Env, repo: Repo = ".", state: State = None, output: Output = "tex
 
 @app.command()
 @handle_errors
-def status(repo: Repo = ".", rev: Rev = None, state: State = None, output: Output = "text") -> None:
-    """Per environment: applied and latest revisions, in sync or not, healthy or not."""
-    from gitcops.engine.inspect import environment_views
-    from gitcops.engine.workspace import open_source
+def status(
+    repo: Repo = ".",
+    rev: Rev = None,
+    state: State = None,
+    output: Output = "text",
+    no_cache: NoCache = False,
+) -> None:
+    """Per environment: applied and latest revisions, in sync or not (the last run succeeded
+    and a plan of the latest revision would change nothing), healthy or not."""
+    from gitcops.engine.inspect import status_report
 
     check_output(output)
-    views = environment_views(open_source(repo), open_state(state), rev)
+    with runtime(no_cache) as rt:
+        report = status_report(rt, repo, rev, state)
     if output == "json":
-        emit_json("Status", {"environments": [v.as_json() for v in views]})
+        emit_json("Status", report.as_json())
         return
-    out(f"{'ENVIRONMENT':<14}{'APPLIED':<14}{'LATEST':<14}{'SYNC':<10}{'HEALTH':<10}LAST RUN")
-    for view in views:
+    if report.note:
+        out(report.note)
+        return
+    out(f"{'ENVIRONMENT':<14}{'APPLIED':<14}{'LATEST':<14}{'SYNC':<10}{'HEALTH':<11}LAST RUN")
+    for view in report.environments:
         st = view.status
         applied = st.applied_revision[:12] if st and st.applied_revision else "-"
         sync = "in-sync" if view.in_sync else "outdated" if st else "never"
         health = "-" if not st or st.healthy is None else "healthy" if st.healthy else "unhealthy"
         last = f"#{st.last_run_id} {st.last_run_status}" if st else "-"
         out(
-            f"{view.name:<14}{applied:<14}{view.latest_revision[:12]:<14}{sync:<10}{health:<10}{last}"
+            f"{view.name:<14}{applied:<14}{view.latest_revision[:12]:<14}{sync:<10}"
+            f"{health:<11}{last}"
         )
+    for view in report.environments:
+        if not view.in_sync and view.status is not None and view.reason:
+            out(f"  {view.name}: {view.reason}")
 
 
 @app.command()
 @handle_errors
 def history(
-    env: Annotated[str | None, typer.Option("--env", "-e", help="Only this environment.")] = None,
+    env: OptionalEnv = None,
     repo: Repo = ".",
     state: State = None,
-    limit: Annotated[int, typer.Option(help="How many runs.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, help="How many runs.")] = 20,
     output: Output = "text",
+    no_cache: NoCache = False,
 ) -> None:
     """List runs, newest first."""
     import time
 
-    from gitcops.engine.inspect import history as run_history
+    from gitcops.engine.inspect import run_as_json, run_history
 
     check_output(output)
-    source = source_with_env(repo, env)
-    runs = run_history(source, open_state(state), env, limit)
+    with runtime(no_cache) as rt:
+        runs = run_history(rt, repo, env, state, limit)
     if output == "json":
-        emit_json(
-            "History",
-            {
-                "runs": [
-                    {
-                        "id": r.id,
-                        "environment": r.scope,
-                        "kind": r.kind,
-                        "revision": r.revision,
-                        "trigger": r.trigger,
-                        "actor": r.actor,
-                        "startedAt": r.started_at,
-                        "finishedAt": r.finished_at,
-                        "status": r.status,
-                        "summary": r.summary,
-                        "warnings": r.warnings,
-                    }
-                    for r in runs
-                ]
-            },
-        )
+        emit_json("History", {"runs": [run_as_json(r) for r in runs]})
         return
     out(f"{'RUN':<6}{'ENVIRONMENT':<22}{'KIND':<10}{'REVISION':<14}{'STATUS':<13}{'WHEN':<21}ACTOR")
     for r in runs:
@@ -128,8 +127,11 @@ def history(
 @handle_errors
 def audit_verify(state: State = None, output: Output = "text") -> None:
     """Recompute the audit log's hash chain; exit 1 if any entry was altered or removed."""
+    from gitcops.engine.inspect import verify_audit
+
     check_output(output)
-    verdict = open_state(state).verify_audit()
+    with runtime() as rt:
+        verdict = verify_audit(rt, state)
     if output == "json":
         emit_json(
             "AuditVerification",
@@ -151,35 +153,34 @@ def audit_verify(state: State = None, output: Output = "text") -> None:
 @audit_app.command("log")
 @handle_errors
 def audit_log(
-    env: Annotated[str | None, typer.Option("--env", "-e", help="Scope: project/env.")] = None,
+    env: Annotated[
+        str | None,
+        typer.Option(
+            "--env",
+            "-e",
+            help="Only this environment: a name of the project at --repo, or PROJECT/ENV.",
+        ),
+    ] = None,
+    repo: Annotated[
+        str | None,
+        typer.Option("--repo", help="The project whose environment --env names (default: .)."),
+    ] = None,
     state: State = None,
     output: Output = "text",
 ) -> None:
     """Print the audit log, oldest first."""
     import time
 
+    from gitcops.engine.inspect import audit_entries, audit_entry_as_json, head_project
+
     check_output(output)
-    entries = list(open_state(state).audit(env))
+    with runtime() as rt:
+        scope = env
+        if env is not None and ("/" not in env or repo is not None):
+            scope = f"{head_project(rt, repo or '.', env).name}/{env}"
+        entries = audit_entries(rt, state, scope)
     if output == "json":
-        emit_json(
-            "AuditLog",
-            {
-                "entries": [
-                    {
-                        "seq": e.seq,
-                        "ts": e.ts,
-                        "scope": e.scope,
-                        "run": e.run_id,
-                        "actor": e.actor,
-                        "action": e.action,
-                        "subject": e.subject,
-                        "detail": e.detail,
-                        "hash": e.hash,
-                    }
-                    for e in entries
-                ]
-            },
-        )
+        emit_json("AuditLog", {"entries": [audit_entry_as_json(e) for e in entries]})
         return
     for e in entries:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.ts))

@@ -15,7 +15,6 @@ import typer
 
 from gitcops.cli import apply_cmds, inspect_cmds, project_cmds  # noqa: F401 - they register
 from gitcops.cli.app import app
-from gitcops.cli.common import opened_stores
 
 __all__ = ["app", "command_for", "main", "run"]
 
@@ -52,19 +51,10 @@ def _command_name(info: Any) -> str | None:
 
 def main() -> None:
     """The command line, in this process: ends by raising SystemExit, as any Click program."""
-    # A run is short-lived and allocates tens of thousands of small acyclic objects: frequent
-    # cyclic-GC passes over them cost more than they reclaim (a third of a 10,000-file plan).
-    gc.set_threshold(100_000, 50, 100)
-    from gitcops.cli.coercion import install
-
-    install()
     try:
         # As Typer's app() does, without its exception hook: pretty tracebacks are disabled.
         command_for(sys.argv[1:])()
     finally:
-        # Closed here, not whenever the garbage collector would get to them.
-        for store in opened_stores:
-            store.close()
         # Only exiting remains: exempt what is allocated from the final collection, which
         # walks every object (~25 ms after a 1,000-file plan) to free memory the OS reclaims.
         gc.freeze()

@@ -1,20 +1,31 @@
-"""A Rich progress bar on stderr when it is a terminal; silent otherwise."""
+"""Apply progress on stderr, never stdout: a Rich progress bar on a terminal; otherwise (a CI
+log, a pipe) a line every few seconds while changes are being applied."""
 
 from __future__ import annotations
 
 import sys
+import time
 from types import TracebackType
-from typing import Any
+from typing import Any, TextIO
+
+from gitcops.apply.changeset import ChangeSetEntry
+from gitcops.plan.model import Plan, PlannedChange
+
+LINE_EVERY = 5.0  # seconds between two progress lines when stderr is not a terminal
 
 
 class ApplyProgress:
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
+    def __init__(self, terminal: bool, stream: TextIO | None = None) -> None:
+        self.terminal = terminal
+        self._stream = stream
         self._progress: Any = None
         self._task: Any = None
+        self._plan: Plan | None = None
+        self._done = 0
+        self._last_line = 0.0
 
     @classmethod
-    def for_terminal(cls) -> ApplyProgress:
+    def for_stderr(cls) -> ApplyProgress:
         return cls(sys.stderr.isatty())
 
     def __enter__(self) -> ApplyProgress:
@@ -29,8 +40,11 @@ class ApplyProgress:
         if self._progress is not None:
             self._progress.stop()
 
-    def start(self, plan: Any) -> None:
-        if not self.enabled:
+    def start(self, plan: Plan) -> None:
+        self._plan = plan
+        self._done = 0
+        self._last_line = time.monotonic()
+        if not self.terminal:
             return
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -47,9 +61,20 @@ class ApplyProgress:
             f"{plan.project}/{plan.environment}", total=len(plan.changes), last=""
         )
 
-    def advance(self, change: Any, entry: Any) -> None:
-        if self._progress is None:
+    def advance(self, change: PlannedChange, entry: ChangeSetEntry) -> None:
+        self._done += 1
+        if self._progress is not None:
+            if not self._progress.live.is_started:
+                self._progress.start()
+            self._progress.update(self._task, advance=1, last=f"{entry.action.value} {change.id}")
             return
-        if not self._progress.live.is_started:
-            self._progress.start()
-        self._progress.update(self._task, advance=1, last=f"{entry.action.value} {change.id}")
+        now = time.monotonic()
+        if self._plan is None or now - self._last_line < LINE_EVERY:
+            return
+        self._last_line = now
+        stream = self._stream or sys.stderr
+        stream.write(
+            f"applying {self._plan.project}/{self._plan.environment}: "
+            f"{self._done}/{len(self._plan.changes)} ({entry.action.value} {change.id})\n"
+        )
+        stream.flush()

@@ -14,6 +14,8 @@ from gitcops.cli.common import (
     Env,
     Format,
     Namespace,
+    NoCache,
+    OptionalEnv,
     Output,
     Policy,
     Repo,
@@ -21,16 +23,15 @@ from gitcops.cli.common import (
     State,
     Worktree,
     check_output,
-    open_state,
     policy_options,
-    workspace,
+    runtime,
     write_atomically,
 )
 from gitcops.cli.errors import fail, handle_errors
 from gitcops.cli.output import colour_stdout, emit_json, err, out
 
 if TYPE_CHECKING:
-    from gitcops.engine.workspace import Workspace
+    from gitcops.plan.model import Plan
 
 
 @app.command()
@@ -44,10 +45,17 @@ def init(directory: Annotated[Path, typer.Argument(help="Where to create the pro
     out(f"Next: gitcops plan --env dev --repo {directory}")
 
 
+def _check_format(report_format: str | None) -> None:
+    from gitcops.cli.findings import REPORT_FORMATS
+
+    if report_format is not None and report_format not in REPORT_FORMATS:
+        fail(f"--format must be sarif or junit, not {report_format!r}")
+
+
 @app.command()
 @handle_errors
 def validate(
-    env: Annotated[str | None, typer.Option("--env", "-e", help="Only this environment.")] = None,
+    env: OptionalEnv = None,
     repo: Repo = ".",
     rev: Rev = None,
     worktree: Worktree = False,
@@ -55,79 +63,60 @@ def validate(
     policy: Policy = None,
     namespace: Namespace = None,
     report_format: Format = None,
+    no_cache: NoCache = False,
 ) -> None:
     """Render and check every environment: schema, references, graph, paths, policies, secrets."""
-    from gitcops.cli.findings import REPORT_FORMATS, emit_report, show_findings
-    from gitcops.engine.policy_check import check_resources, scan_secrets, warm_up
-    from gitcops.engine.workspace import (
-        desired_state,
-        open_source,
-        open_workspace,
-        project_of,
-        tree_at,
-    )
-    from gitcops.model.errors import InvalidInputError
+    from gitcops.cli.findings import emit_report, show_findings
+    from gitcops.engine.validation import validate_revision
 
     check_output(output)
-    if report_format is not None and report_format not in REPORT_FORMATS:
-        fail(f"--format must be sarif or junit, not {report_format!r}")
-    options = policy_options(policy, namespace)
-    source = open_source(repo)
-    revision, tree = tree_at(source, rev, worktree)
-    names = [env] if env else [e.name for e in project_of(tree).spec.environments]
-    problems = []
-    findings = []
-    counts: dict[str, int] = {}
-    scanned = False
-    for name in names:
-        try:
-            ws = open_workspace(source, name, rev, worktree)
-            warm_up(ws)
-            counts[name] = len(desired_state(ws))
-            findings.extend(check_resources(ws, options).findings)
-            if not scanned:
-                findings.extend(scan_secrets(ws, options).findings)
-                scanned = True
-        except InvalidInputError as exc:
-            problems.extend(exc.diagnostics)
-    unique = list(dict.fromkeys(problems))
-    unique_findings = list(dict.fromkeys(findings))
-    blocked = bool(unique) or any(f.blocking for f in unique_findings)
-    if report_format is not None:
-        emit_report(report_format, unique_findings, unique, "gitcops validate")
-    elif output == "json":
-        emit_json(
-            "ValidationResult",
-            {
-                "revision": revision.commit,
-                "valid": not blocked,
-                "environments": counts,
-                "diagnostics": [d.as_json() for d in unique],
-                "findings": [f.as_json() for f in unique_findings],
-            },
+    _check_format(report_format)
+    with runtime(no_cache) as rt:
+        result = validate_revision(
+            rt,
+            repo,
+            env=env,
+            rev=rev,
+            worktree=worktree,
+            policy=policy_options(policy, namespace),
         )
+    if report_format is not None:
+        emit_report(report_format, result.findings, result.diagnostics, "gitcops validate")
+    elif output == "json":
+        emit_json("ValidationResult", result.as_json())
     else:
-        if unique:
-            err(f"error: {len(unique)} problem{'s' if len(unique) != 1 else ''} found:")
-            for diagnostic in unique:
+        if result.diagnostics:
+            count = len(result.diagnostics)
+            err(f"error: {count} problem{'s' if count != 1 else ''} found:")
+            for diagnostic in result.diagnostics:
                 err(f"  {diagnostic}")
-        for name, count in counts.items():
+        for name, count in result.environments.items():
             out(f"{name}: {count} resources rendered and checked")
-        show_findings(unique_findings, "policy")
-    if blocked:
+        show_findings(result.findings, "policy")
+    if not result.valid:
         raise typer.Exit(1)
 
 
 @app.command()
 @handle_errors
-def render(env: Env, repo: Repo = ".", rev: Rev = None, worktree: Worktree = False) -> None:
+def render(
+    env: Env,
+    repo: Repo = ".",
+    rev: Rev = None,
+    worktree: Worktree = False,
+    no_cache: NoCache = False,
+) -> None:
     """Print the environment's final documents as a deterministic YAML stream."""
     import yaml
 
-    from gitcops.engine.workspace import desired_state
+    from gitcops.engine.workspace import desired_state, open_workspace
 
-    ws = workspace(repo, env, rev, worktree)
-    docs = [item.public_document() for item in desired_state(ws)]
+    with runtime(no_cache) as rt:
+        ws = open_workspace(rt, rt.source(repo), env, rev, worktree)
+        try:
+            docs = [item.public_document() for item in desired_state(ws)]
+        finally:
+            ws.close()
     sys.stdout.write(
         yaml.dump_all(docs, Dumper=yaml.CSafeDumper, sort_keys=True, default_flow_style=False)
     )
@@ -150,69 +139,52 @@ def plan(
     policy: Policy = None,
     namespace: Namespace = None,
     report_format: Format = None,
+    no_cache: NoCache = False,
 ) -> None:
     """Show what apply would change: desired (Git) vs live vs last applied; and what policy says."""
-    from gitcops.cli.findings import REPORT_FORMATS, emit_report, show_findings
-    from gitcops.engine.planning import make_plan
+    from gitcops.cli.findings import emit_report, show_findings
+    from gitcops.engine.planning import plan_environment
     from gitcops.plan.text import render_plan
 
     check_output(output)
-    if report_format is not None and report_format not in REPORT_FORMATS:
-        fail(f"--format must be sarif or junit, not {report_format!r}")
-    ws = workspace(repo, env, rev, worktree, policies=True)
-    result = make_plan(
-        ws, open_state(state), with_fingerprint=out_file is not None or output == "json"
-    )
-    findings = policy_findings(ws, result.plan, result.inventory_size, policy, namespace)
-    blocked = any(f.blocking for f in findings)
+    _check_format(report_format)
+    with runtime(no_cache) as rt:
+        report = plan_environment(
+            rt,
+            repo,
+            env,
+            rev=rev,
+            worktree=worktree,
+            state=state,
+            policy=policy_options(policy, namespace),
+            fingerprint=out_file is not None or output == "json",
+        )
     if out_file is not None:
-        save_plan(out_file, result.plan.as_json())
+        save_plan(out_file, report.plan)
     if report_format is not None:
-        emit_report(report_format, findings, [], f"gitcops plan {env}")
+        emit_report(report_format, report.findings, [], f"gitcops plan {env}")
     elif output == "json":
-        document = result.plan.as_json()
-        document["policy"] = {
-            "passed": not blocked,
-            "findings": [f.as_json() for f in findings],
-        }
-        emit_json("Plan", document)
+        emit_json("Plan", report.as_json())
     else:
         colour = colour_stdout()
-        sys.stdout.write("".join(f"{line}\n" for line in render_plan(result.plan, colour=colour)))
-        if findings:
+        sys.stdout.write("".join(f"{line}\n" for line in render_plan(report.plan, colour=colour)))
+        if report.findings:
             out()
-            show_findings(findings, "policy")
+            show_findings(report.findings, "policy")
         if out_file is not None:
             out(f"\nSaved the plan to {out_file}: gitcops apply --env {env} {out_file}")
     if timings:
-        for stage, seconds in ws.timings.items():
+        for stage, seconds in report.timings.items():
             err(f"timing {stage}: {seconds * 1000:.1f} ms")
-    if blocked:
+    if report.blocked:
         err("error: policy failures: apply would refuse this plan")
         raise typer.Exit(1)
-    if detailed_exitcode and result.plan.has_changes:
+    if detailed_exitcode and report.plan.has_changes:
         raise typer.Exit(2)
 
 
-def policy_findings(
-    ws: Workspace,
-    plan: Any,
-    inventory_size: int,
-    policy: list[Path] | None,
-    namespace: list[str] | None,
-) -> list[Any]:
-    """Resource policies (cached by tree), and plan policies when the plan changes something."""
-    from gitcops.engine.policy_check import check_plan, check_resources
-
-    options = policy_options(policy, namespace)
-    findings = list(check_resources(ws, options).findings)
-    if plan.has_changes:
-        findings += check_plan(ws, plan, inventory_size, options).findings
-    return findings
-
-
-def save_plan(path: Path, data: dict[str, Any]) -> None:
-    write_atomically(path, json.dumps(data, indent=1, ensure_ascii=False).encode())
+def save_plan(path: Path, plan: Plan) -> None:
+    write_atomically(path, json.dumps(plan.as_json(), indent=1, ensure_ascii=False).encode())
 
 
 def load_plan(path: Path) -> Any:

@@ -6,14 +6,24 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitcops.apply.changeset import Action, ChangeSet, ChangeSetEntry
 from gitcops.apply.executor import ApplyOptions, execute
-from gitcops.engine.planning import fingerprint, make_plan, protect, read_one, store_redactor
+from gitcops.engine.planning import (
+    fingerprint,
+    make_plan,
+    open_checked,
+    policy_findings,
+    protect,
+    read_one,
+    store_redactor,
+)
+from gitcops.engine.runtime import Runtime
 from gitcops.engine.workspace import Workspace, desired_state
 from gitcops.model.canonical import canonical_json
-from gitcops.model.errors import PlanError
+from gitcops.model.errors import GitcopsError, PlanError
+from gitcops.model.findings import Finding
 from gitcops.model.identity import ResourceId
 from gitcops.model.sensitive import Redactor
 from gitcops.plan.diff import same
@@ -22,9 +32,21 @@ from gitcops.state.records import AuditEvent, InventoryEntry
 from gitcops.state.store import StateStore
 from gitcops.validate.resources import DesiredResource
 
+if TYPE_CHECKING:
+    from gitcops.engine.policy_check import PolicyOptions
+
 Progress = Callable[[PlannedChange, ChangeSetEntry], None]
 _FLUSH_EVERY = 500
 _FLUSH_SECONDS = 0.25
+
+
+class PolicyRefusalError(GitcopsError):
+    """Policy failures block the apply: nothing was written."""
+
+    def __init__(self, findings: list[Finding]) -> None:
+        self.findings = findings
+        blocking = [f for f in findings if f.blocking]
+        super().__init__(f"{len(blocking)} policy failure(s) block this apply; nothing was changed")
 
 
 @dataclass
@@ -36,6 +58,21 @@ class ApplyOutcome:
     healthy: bool | None
     duration: float
     warnings: list[str] = field(default_factory=list)
+    kind: str = "apply"  # or rollback
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "run": self.run_id,
+            "environment": f"{self.plan.project}/{self.plan.environment}",
+            "kind": self.kind,
+            "revision": self.plan.revision,
+            "succeeded": self.succeeded,
+            "healthy": self.healthy,
+            "durationSeconds": round(self.duration, 3),
+            "summary": self.changeset.counts,
+            "warnings": list(self.warnings),
+            "entries": [e.as_json() for e in self.changeset.entries],
+        }
 
 
 @dataclass
@@ -56,7 +93,7 @@ class _Recorder:
     serialized: dict[ResourceId, str] = field(default_factory=dict)
 
     def __call__(self, change: PlannedChange, entry: ChangeSetEntry) -> None:
-        if entry.action in (Action.CREATED, Action.CONFIGURED, Action.UNCHANGED):
+        if entry.action in (Action.CREATED, Action.ADOPTED, Action.CONFIGURED, Action.UNCHANGED):
             self._remember(change, entry)
         elif entry.action is Action.DELETED and not change.superseded:
             self.removed.append(change.id)
@@ -82,6 +119,7 @@ class _Recorder:
             and old.spec_hash == digest
             and old.depends_on == change.depends_on
             and old.address == change.address
+            and old.prune == change.prune
         ):
             return
         self.applied.append(
@@ -95,6 +133,7 @@ class _Recorder:
                 status="applied",
                 revision=self.revision,
                 run_id=self.run_id,
+                prune=change.prune,
             )
         )
 
@@ -219,6 +258,7 @@ def _pending_entries(
             c.depends_on,
             address=c.address,
             status="pending",
+            prune=c.prune,
         )
         for c in plan.changes
         if c.action is ChangeAction.CREATE and c.id not in inventory and c.after is not None
@@ -238,6 +278,7 @@ def apply_workspace(
     progress: Progress | None = None,
     on_plan: Callable[[Plan], bool] | None = None,
     gate: Callable[[Plan, int], list[str]] | None = None,
+    prune_reason: str = "pruned: no longer in Git",
 ) -> ApplyOutcome | None:
     """Plan (or take a saved plan) and apply it. `on_plan` may decline (returns None then).
 
@@ -249,7 +290,7 @@ def apply_workspace(
             plan = check_saved_plan(ws, saved_plan, store)
             inventory = store.inventory(ws.scope)
         else:
-            result = make_plan(ws, store, with_fingerprint=False)
+            result = make_plan(ws, store, with_fingerprint=False, prune_reason=prune_reason)
             plan = result.plan
             inventory = result.inventory if result.inventory is not None else {}
         notes = gate(plan, len(inventory)) if gate is not None else []
@@ -319,7 +360,7 @@ def _execute(
             status=status,
             summary=changeset.counts,
             results=[e.as_json() for e in changeset.entries if e.action is not Action.UNCHANGED],
-            warnings=[*plan.warnings, *notes],
+            warnings=list(dict.fromkeys([*plan.warnings, *notes])),
             healthy=healthy,
         )
     return ApplyOutcome(
@@ -329,5 +370,98 @@ def _execute(
         status == "succeeded",
         healthy,
         time.perf_counter() - started,
-        [*plan.warnings, *notes],
+        list(dict.fromkeys([*plan.warnings, *notes])),
+        kind,
+    )
+
+
+def apply_environment(
+    rt: Runtime,
+    repo: str,
+    env: str,
+    *,
+    actor: str,
+    rev: str | None = None,
+    saved_plan: Plan | None = None,
+    state: str | None = None,
+    options: ApplyOptions | None = None,
+    policy: PolicyOptions | None = None,
+    trigger: str = "cli",
+    kind: str = "apply",
+    lock_timeout: float = 0.0,
+    confirm: Callable[[Plan], bool] | None = None,
+    progress: Progress | None = None,
+    prune_reason: str = "pruned: no longer in Git",
+) -> ApplyOutcome | None:
+    """Render, validate, plan (or take a saved plan), gate on policy, apply in dependency
+    order, verify and record: the one apply every entry point runs. `confirm(plan)` may
+    decline (None is returned then); a policy failure raises PolicyRefusal before any write."""
+    from gitcops.engine.policy_check import PolicyOptions, PolicyReport
+
+    if saved_plan is not None and rev is not None:
+        raise PlanError("give either a revision or a saved plan, not both")
+    if saved_plan is not None and saved_plan.revision == "worktree":
+        raise PlanError(
+            "the plan was made from uncommitted files (--worktree); apply only applies commits"
+        )
+    options_ = policy or PolicyOptions()
+    ws = open_checked(rt, repo, env, saved_plan.revision if saved_plan is not None else rev)
+
+    def gate(plan: Plan, inventory_size: int) -> list[str]:
+        findings = policy_findings(ws, plan, inventory_size, options_)
+        report = PolicyReport(findings)
+        if report.blocking:
+            raise PolicyRefusalError(findings)
+        return report.notes()
+
+    try:
+        return apply_workspace(
+            ws,
+            rt.store(state),
+            saved_plan=saved_plan,
+            options=options,
+            actor=actor,
+            trigger=trigger,
+            kind=kind,
+            lock_timeout=lock_timeout,
+            progress=progress,
+            on_plan=confirm,
+            gate=gate,
+            prune_reason=prune_reason,
+        )
+    finally:
+        ws.close()
+
+
+def rollback_environment(
+    rt: Runtime,
+    repo: str,
+    env: str,
+    target: str,
+    *,
+    actor: str,
+    state: str | None = None,
+    policy: PolicyOptions | None = None,
+    trigger: str = "cli",
+    lock_timeout: float = 0.0,
+    confirm: Callable[[Plan], bool] | None = None,
+    progress: Progress | None = None,
+) -> ApplyOutcome | None:
+    """Apply an earlier revision's rendered state, recorded as a rollback run: what it does
+    not hold is removed, and says so."""
+    revision = rt.source(repo).resolve(target)
+    return apply_environment(
+        rt,
+        repo,
+        env,
+        actor=actor,
+        rev=revision.commit,
+        state=state,
+        policy=policy,
+        trigger=trigger,
+        kind="rollback",
+        lock_timeout=lock_timeout,
+        confirm=confirm,
+        progress=progress,
+        prune_reason=f"rolled back: not in revision {revision.short}",
     )

@@ -4,8 +4,9 @@ A commit that changes one document then costs the evaluation of that document on
 tree-level cache in policy_check misses as a whole. An entry is keyed by the document's entire
 policy input (spec, metadata and the `gitcops` block: project, environment, provider, file and
 position), since the findings are a function of it alone; the file holding the entries is keyed
-by everything else they depend on (policy sources and settings, namespaces, scanner setup: see
-`bundle_key`). Waivers are applied after the cache, so expiring ones are never cached.
+by everything else they depend on (policy sources and settings, namespaces, and the code: see
+the policy check's `_bundle_key`). Waivers are applied after the cache, so expiring ones are
+never cached.
 
 Results hold no secret material: only policy messages and detect-secrets' hash prefixes, as the
 tree-level cache already does.
@@ -20,23 +21,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from gitcops import __version__
-from gitcops.engine.paths import write_cache
+from gitcops.engine.cache import write_atomic
 from gitcops.model.canonical import value_bytes
 
-_FORMAT = 1
-_SUBDIR = "policy-documents"
+FOLDER = "policy-documents"  # in the cache directory
 
 # A policy result: (namespace, rule, message, details, policy file or None).
 PolicyRow = tuple[str, str, str, dict[str, Any], str | None]
 # A plaintext-secret hit: (field path, what was found).
 SecretRow = tuple[tuple[str | int, ...], str]
-
-
-def bundle_key(material: Any) -> str:
-    """The key of one entry file: *material* must name everything but the document."""
-    text = json.dumps([_FORMAT, __version__, material], sort_keys=True, default=repr)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def document_key(document: Mapping[str, Any]) -> str | None:
@@ -48,8 +41,8 @@ def document_key(document: Mapping[str, Any]) -> str | None:
 class DocumentFindings:
     """The entries of one bundle key; `save` keeps only those of the current documents."""
 
-    def __init__(self, directory: Path, key: str) -> None:
-        self._path = directory / _SUBDIR / f"{key}.json"
+    def __init__(self, path: Path) -> None:
+        self._path = path
         self._entries: dict[str, Any] = {}
         with contextlib.suppress(OSError, ValueError):
             loaded = json.loads(self._path.read_bytes())
@@ -77,4 +70,4 @@ class DocumentFindings:
             key: [[list(r) for r in policy], [[list(p), what] for p, what in secrets]]
             for key, (policy, secrets) in rows.items()
         }
-        write_cache(self._path, json.dumps(data, separators=(",", ":")))
+        write_atomic(self._path, json.dumps(data, separators=(",", ":")))

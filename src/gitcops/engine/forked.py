@@ -4,43 +4,48 @@ Used where two CPU-bound jobs meet on a first run: the plaintext-secret scan (de
 takes ~0.2 s to import, then runs every detector over every spec value) runs beside rendering
 and the Rego evaluation instead of after them. A child can be forked early to get ready
 (`prepare`) before its input exists, and is then given one request. Requests and results go
-through pipes, pickled. If fork is unavailable, or the child fails in any way, the work is
-done again here, so errors surface exactly as they would without a child.
+through pipes, pickled. If the child fails in any way, the work is done again here, so errors
+surface exactly as they would without a child.
+
+Only the Runtime forks one, and only while this process runs no other thread. Handing the
+request over never starts one either: what fits in the pipe is written at once, the rest when
+the result is asked for (the child is reading by then).
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
+import fcntl
 import os
 import pickle
 import signal
 import sys
-import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
 R = TypeVar("R")
 T = TypeVar("T")
 
+# Linux lets an unprivileged process grow a pipe to /proc/sys/fs/pipe-max-size (1 MiB by
+# default): a request that size is handed over without waiting for the child.
+_PIPE_SIZE = 1 << 20
+_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+
 
 class ForkedWorker(Generic[R, T]):
     """A child forked now that runs `prepare()` (if given), then `compute(request)` once
-    submitted."""
+    submitted. Either `result()` or `cancel()` ends it; both are safe to call again."""
 
     def __init__(
         self, compute: Callable[[R], T], prepare: Callable[[], object] | None = None
     ) -> None:
         self._compute = compute
         self._request: tuple[R] | None = None
-        self._pid: int | None = None
-        self._send: int | None = None
-        self._receive: int | None = None
-        self._feeder: threading.Thread | None = None
-        if not hasattr(os, "fork"):
-            return
+        self._pending = b""  # the part of the request the pipe could not take yet
         request_read, request_write = os.pipe()
         result_read, result_write = os.pipe()
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(request_write, _SETPIPE_SZ, _PIPE_SIZE)
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()  # or the child would write this process's pending output again
@@ -51,24 +56,34 @@ class ForkedWorker(Generic[R, T]):
             _child(prepare, compute, request_read, result_write)
         os.close(request_read)
         os.close(result_write)
-        self._pid, self._send, self._receive = pid, request_write, result_read
-        atexit.register(self.cancel)  # not taken after all (a cached run, an error): stopped
+        self._pid: int | None = pid
+        self._send: int | None = request_write
+        self._receive: int | None = result_read
 
     def submit(self, request: R) -> None:
-        """Hand the request over; returns at once (a thread feeds the pipe)."""
+        """Hand the request over; returns at once."""
         self._request = (request,)
         if self._send is None:
             return
-        send, self._send = self._send, None
         try:
             payload = pickle.dumps(request)
         except (pickle.PicklingError, TypeError, AttributeError):
-            os.close(send)  # the child gets nothing, fails, and result() computes here
+            self._close_send()  # the child gets nothing, fails, and result() computes here
             return
-        # A request larger than the pipe's buffer (64 KiB) blocks the writer until the child
-        # reads it, which it does only once `prepare` is done: this process goes on meanwhile.
-        self._feeder = threading.Thread(target=_feed, args=(send, payload), daemon=True)
-        self._feeder.start()
+        # Length first: the child cannot wait for end-of-file, as a process forked meanwhile
+        # (the policy engine's) may hold a copy of this end of the pipe.
+        data = len(payload).to_bytes(8, "little") + payload
+        os.set_blocking(self._send, False)
+        try:
+            written = os.write(self._send, data)
+        except BlockingIOError:
+            written = 0
+        except OSError:  # the child died: result() computes here
+            self._close_send()
+            return
+        self._pending = data[written:]
+        if not self._pending:
+            self._close_send()
 
     def result(self) -> T:
         """The child's result, or the computation's, done here if the child gave none."""
@@ -77,11 +92,15 @@ class ForkedWorker(Generic[R, T]):
         request = self._request[0]
         if self._pid is None or self._receive is None:
             return self._compute(request)
+        if self._send is not None:
+            with contextlib.suppress(OSError):
+                os.set_blocking(self._send, True)
+                os.write(self._send, self._pending)  # the child reads it all before computing
+            self._pending = b""
+            self._close_send()
         receive, self._receive = self._receive, None
         with os.fdopen(receive, "rb") as pipe:
             payload = pipe.read()
-        if self._feeder is not None:
-            self._feeder.join()  # done: the child answered (or died) after reading all of it
         _, status = os.waitpid(self._pid, 0)
         self._pid = None
         if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and payload:
@@ -91,11 +110,11 @@ class ForkedWorker(Generic[R, T]):
 
     def cancel(self) -> None:
         """Stop the child, if the result is not wanted any more."""
-        for fd in (self._send, self._receive):
-            if fd is not None:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        self._send = self._receive = None
+        self._close_send()
+        if self._receive is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._receive)
+            self._receive = None
         if self._pid is not None:
             with contextlib.suppress(OSError):
                 os.kill(self._pid, signal.SIGKILL)
@@ -103,13 +122,11 @@ class ForkedWorker(Generic[R, T]):
                 os.waitpid(self._pid, 0)
             self._pid = None
 
-
-def _feed(fd: int, payload: bytes) -> None:
-    # Length first: the child cannot wait for end-of-file, as a process forked meanwhile (the
-    # policy engine's) may hold a copy of this end of the pipe.
-    with contextlib.suppress(OSError), os.fdopen(fd, "wb") as pipe:
-        pipe.write(len(payload).to_bytes(8, "little") + payload)
-        # a child that died makes this fail: result() computes here
+    def _close_send(self) -> None:
+        if self._send is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._send)
+            self._send = None
 
 
 def _child(

@@ -1,18 +1,24 @@
-"""Read-only views: drift (live vs last applied), status per environment, run history."""
+"""Read-only views: drift (live vs last applied), status per environment, run history, audit."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from gitcops.engine.planning import read_one, store_redactor
-from gitcops.engine.workspace import load_providers, project_of, tree_at
-from gitcops.model.errors import GitcopsError
-from gitcops.model.project import Environment, Project
+from gitcops.engine.planning import make_plan, read_one, store_redactor
+from gitcops.engine.runtime import Runtime
+from gitcops.engine.workspace import (
+    base_dir_of,
+    load_providers,
+    open_workspace,
+    project_of,
+    tree_at,
+)
+from gitcops.model.errors import GitcopsError, SourceError
+from gitcops.model.project import Project
 from gitcops.plan.diff import DiffItem, diff, same
-from gitcops.source.git import Source
-from gitcops.state.records import EnvStatus, RunRecord
+from gitcops.source.git import Revision, Source
+from gitcops.state.records import AuditEntry, AuditVerdict, EnvStatus, RunRecord
 from gitcops.state.store import StateStore
 
 
@@ -43,26 +49,34 @@ class DriftReport:
         }
 
 
-def _project_at(source: Source, rev: str | None) -> Project:
+def _project_at(rt: Runtime, source: Source, rev: str | None) -> Project:
     _, tree = tree_at(source, rev)
-    return project_of(tree)
+    return project_of(rt, tree)
 
 
-def detect_drift(source: Source, env_name: str, store: StateStore) -> DriftReport:
+def head_project(rt: Runtime, repo: str, env: str | None = None) -> Project:
+    """The Project at HEAD, checking that `env` (if given) is one of its environments."""
+    project = _project_at(rt, rt.source(repo), None)
+    if env is not None:
+        project.environment(env)
+    return project
+
+
+def drift_report(rt: Runtime, repo: str, env_name: str, state: str | None) -> DriftReport:
     """Compare each object as last applied with what is live now. Git is not consulted."""
-    head = _project_at(source, None)
+    source = rt.source(repo)
+    head = head_project(rt, repo, env_name)
     scope = f"{head.name}/{env_name}"
+    store = rt.store(state)
     status = store.env_status(scope)
-    head.environment(env_name)
     # A failed first apply still leaves objects behind: compare those too.
     revision = status.applied_revision or status.attempted_revision if status else ""
     if status is None or not revision or status.resources == 0:
         raise GitcopsError(f"environment {env_name} has never been applied; nothing to compare")
     # Providers as configured when the state was applied: that is where the objects are.
-    project = _project_at(source, revision)
+    project = _project_at(rt, source, revision)
     env = project.environment(env_name)
-    base_dir = source.workdir if source.workdir is not None else Path.cwd()
-    providers = load_providers(project, env, base_dir)
+    providers = load_providers(project, env, base_dir_of(source))
     report = DriftReport(scope, revision, 0)
     redactor = store_redactor(store)
     for rid, entry in sorted(store.inventory(scope).items(), key=lambda kv: str(kv[0])):
@@ -82,17 +96,18 @@ def detect_drift(source: Source, env_name: str, store: StateStore) -> DriftRepor
     return report
 
 
-@dataclass(frozen=True, slots=True)
-class EnvironmentView:
+class EnvironmentView(NamedTuple):
+    """What `status` says of one environment. In sync means: the last run succeeded, and a
+    plan of the latest revision would change nothing (`reason` says why not otherwise)."""
+
     name: str
     scope: str
     latest_revision: str
     status: EnvStatus | None
     drift_mode: str
-
-    @property
-    def in_sync(self) -> bool:
-        return self.status is not None and self.status.applied_revision == self.latest_revision
+    in_sync: bool
+    reason: str
+    pending_changes: int | None  # what a plan of the latest revision would change; None: unknown
 
     def as_json(self) -> dict[str, Any]:
         st = self.status
@@ -100,9 +115,11 @@ class EnvironmentView:
             "environment": self.name,
             "scope": self.scope,
             "latestRevision": self.latest_revision,
-            "appliedRevision": st.applied_revision if st else None,
-            "attemptedRevision": st.attempted_revision if st else None,
+            "appliedRevision": (st.applied_revision or None) if st else None,
+            "attemptedRevision": (st.attempted_revision or None) if st else None,
             "inSync": self.in_sync,
+            "reason": self.reason,
+            "pendingChanges": self.pending_changes,
             "healthy": st.healthy if st else None,
             "lastRun": {"id": st.last_run_id, "status": st.last_run_status} if st else None,
             "resources": st.resources if st else 0,
@@ -110,35 +127,125 @@ class EnvironmentView:
         }
 
 
-def environment_views(source: Source, store: StateStore, rev: str | None) -> list[EnvironmentView]:
-    revision, tree = tree_at(source, rev)
-    project = project_of(tree)
-    return [_view(project, env, revision.commit, store) for env in project.spec.environments]
+class StatusReport(NamedTuple):
+    environments: list[EnvironmentView]
+    note: str = ""  # e.g. a repository without commits
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "environments": [v.as_json() for v in self.environments],
+            "note": self.note or None,
+        }
 
 
-def _view(project: Project, env: Environment, latest: str, store: StateStore) -> EnvironmentView:
-    scope = f"{project.name}/{env.name}"
-    return EnvironmentView(env.name, scope, latest, store.env_status(scope), env.drift.value)
+def status_report(rt: Runtime, repo: str, rev: str | None, state: str | None) -> StatusReport:
+    """Every environment of the project at `rev` (default HEAD): what is applied, and whether
+    it is in sync with that revision (a plan is made, without writing anything)."""
+    source = rt.source(repo)
+    try:
+        revision, tree = tree_at(source, rev)
+    except SourceError:
+        if rev is None and not source.has_commits():
+            return StatusReport([], f"repository {source.location} has no commits yet")
+        raise
+    project = project_of(rt, tree)
+    store = rt.store(state)
+    return StatusReport(
+        [_view(rt, source, revision, project, e.name, store) for e in project.spec.environments]
+    )
 
 
-def history(source: Source, store: StateStore, env_name: str | None, limit: int) -> list[RunRecord]:
-    project = _project_at(source, None)
+def _view(
+    rt: Runtime, source: Source, revision: Revision, project: Project, name: str, store: StateStore
+) -> EnvironmentView:
+    env = project.environment(name)
+    scope = f"{project.name}/{name}"
+    status = store.env_status(scope)
+
+    def view(in_sync: bool, reason: str, pending: int | None = None) -> EnvironmentView:
+        return EnvironmentView(
+            name, scope, revision.commit, status, env.drift.value, in_sync, reason, pending
+        )
+
+    if status is None or status.last_run_id == 0:
+        return view(False, "never applied")
+    if status.last_run_status != "succeeded":
+        return view(False, f"the last run ({status.last_run_id}) {status.last_run_status}")
+    try:
+        ws = open_workspace(rt, source, name, revision.commit)
+        try:
+            plan = make_plan(ws, store, with_fingerprint=False).plan
+        finally:
+            ws.close()
+    except GitcopsError as exc:
+        return view(False, f"the latest revision cannot be planned: {exc}")
+    pending = plan.summary.changes
+    if pending:
+        return view(False, f"a plan of {revision.short} would make {pending} change(s)", pending)
+    if status.applied_revision != revision.commit:
+        return view(True, f"{revision.short} renders what was applied", 0)
+    return view(True, "", 0)
+
+
+def run_history(
+    rt: Runtime, repo: str, env_name: str | None, state: str | None, limit: int
+) -> list[RunRecord]:
+    project = head_project(rt, repo, env_name)
+    store = rt.store(state)
     if env_name is None:
         prefix = f"{project.name}/"
         return [r for r in store.runs(None, limit * 10) if r.scope.startswith(prefix)][:limit]
-    project.environment(env_name)
     return store.runs(f"{project.name}/{env_name}", limit)
 
 
-def rollback_target(source: Source, store: StateStore, env_name: str) -> str:
+def run_as_json(r: RunRecord) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "environment": r.scope,
+        "kind": r.kind,
+        "revision": r.revision,
+        "trigger": r.trigger,
+        "actor": r.actor,
+        "startedAt": r.started_at,
+        "finishedAt": r.finished_at,
+        "status": r.status,
+        "summary": r.summary,
+        "warnings": r.warnings,
+    }
+
+
+def rollback_target(rt: Runtime, repo: str, env_name: str, state: str | None) -> Revision:
     """The revision applied successfully before the current one."""
-    project = _project_at(source, None)
+    project = head_project(rt, repo, env_name)
     scope = f"{project.name}/{env_name}"
+    store = rt.store(state)
     status = store.env_status(scope)
     current = status.applied_revision if status else ""
     for run in store.runs(scope, 1000):
         if run.status == "succeeded" and run.revision not in (current, "worktree"):
-            return run.revision
+            return rt.source(repo).resolve(run.revision)
     raise GitcopsError(
         f"environment {env_name} has no earlier successful revision to roll back to; use --to REV"
     )
+
+
+def verify_audit(rt: Runtime, state: str | None) -> AuditVerdict:
+    return rt.store(state).verify_audit()
+
+
+def audit_entries(rt: Runtime, state: str | None, scope: str | None) -> list[AuditEntry]:
+    return list(rt.store(state).audit(scope))
+
+
+def audit_entry_as_json(e: AuditEntry) -> dict[str, Any]:
+    return {
+        "seq": e.seq,
+        "ts": e.ts,
+        "scope": e.scope,
+        "run": e.run_id,
+        "actor": e.actor,
+        "action": e.action,
+        "subject": e.subject,
+        "detail": e.detail,
+        "hash": e.hash,
+    }

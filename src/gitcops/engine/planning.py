@@ -4,10 +4,12 @@ import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from gitcops.engine.runtime import Runtime
 from gitcops.engine.workspace import Workspace, desired_state
 from gitcops.model.errors import ProviderError
+from gitcops.model.findings import Finding
 from gitcops.model.identity import ResourceId
 from gitcops.model.sensitive import Redactor
 from gitcops.plan.model import Plan, PlannedChange, live_fingerprint, spec_hash
@@ -16,6 +18,9 @@ from gitcops.providers.base import Declared, Provider, ReadRequest
 from gitcops.state.records import InventoryEntry
 from gitcops.state.store import StateStore
 from gitcops.validate.resources import DesiredResource
+
+if TYPE_CHECKING:
+    from gitcops.engine.policy_check import PolicyOptions
 
 LiveMap = dict[ResourceId, dict[str, Any] | None]
 
@@ -44,6 +49,7 @@ def to_desired(items: list[DesiredResource], redactor: Callable[[], Redactor]) -
             digest=spec_hash(redactor().protect(i.resource.spec, i.sensitive))
             if i.sensitive
             else "",
+            prune=i.resource.prune,
         )
         for i in items
     ]
@@ -139,7 +145,13 @@ def fingerprint(changes: Sequence[PlannedChange]) -> str:
     return live_fingerprint([(str(c.id), c.public_before) for c in changes])
 
 
-def make_plan(ws: Workspace, store: StateStore, *, with_fingerprint: bool = True) -> PlanResult:
+def make_plan(
+    ws: Workspace,
+    store: StateStore,
+    *,
+    with_fingerprint: bool = True,
+    prune_reason: str = "pruned: no longer in Git",
+) -> PlanResult:
     """`with_fingerprint` costs a hash per object; only saved and JSON plans need it."""
     items = desired_state(ws)
     started = time.perf_counter()
@@ -157,6 +169,7 @@ def make_plan(ws: Workspace, store: StateStore, *, with_fingerprint: bool = True
             previous=live.previous,
             unreachable=live.unreachable,
             needed_by=still_needed(ws.providers, desired, applied),
+            prune_reason=prune_reason,
         ),
         redactor,
     )
@@ -174,3 +187,99 @@ def make_plan(ws: Workspace, store: StateStore, *, with_fingerprint: bool = True
         live_fingerprint=fingerprint(changes) if with_fingerprint else "",
     )
     return PlanResult(plan, items, len(applied), applied)
+
+
+def open_checked(
+    rt: Runtime, repo: str, env: str, rev: str | None = None, worktree: bool = False
+) -> Workspace:
+    """Open, render and validate an environment whose policies will be checked next: all
+    checks pass before anything (state included) is written. On a first run, the secret
+    scanner's child is forked first, so that it loads while this process renders."""
+    from gitcops.engine.policy_check import hand_over, warm_up
+    from gitcops.engine.secret_scanner import start_early
+    from gitcops.engine.workspace import EarlyScan, open_workspace
+
+    early = start_early(rt)
+    try:
+        ws = open_workspace(rt, rt.source(repo), env, rev, worktree)
+    except BaseException:
+        if early is not None:
+            early.cancel()
+        raise
+    try:
+        warm_up(ws, EarlyScan(early) if early is not None else None)
+        desired_state(ws)
+        hand_over(ws)
+    except BaseException:
+        ws.close()
+        raise
+    return ws
+
+
+class PlanReport(NamedTuple):
+    """A plan and what policy says of it. The plan's warnings are the policy notes."""
+
+    plan: Plan
+    findings: list[Finding]
+    inventory_size: int
+    timings: dict[str, float]
+
+    @property
+    def blocked(self) -> bool:
+        return any(f.blocking for f in self.findings)
+
+    def as_json(self) -> dict[str, Any]:
+        document = self.plan.as_json()
+        document["policy"] = {
+            "passed": not self.blocked,
+            "findings": [f.as_json() for f in self.findings],
+        }
+        return document
+
+
+def policy_findings(
+    ws: Workspace, plan: Plan, inventory_size: int, options: "PolicyOptions"
+) -> list[Finding]:
+    """Resource policies (cached by tree), and plan policies when the plan changes something."""
+    from gitcops.engine.policy_check import check_plan, check_resources
+
+    findings = list(check_resources(ws, options).findings)
+    if plan.has_changes:
+        findings += check_plan(ws, plan, inventory_size, options).findings
+    return findings
+
+
+def with_notes(plan: Plan, findings: list[Finding]) -> Plan:
+    """The plan carrying the policy warnings and waivers shown with it (a saved plan keeps them)."""
+    from gitcops.engine.policy_check import PolicyReport
+
+    notes = PolicyReport(findings).notes()
+    return plan._replace(warnings=tuple(dict.fromkeys([*plan.warnings, *notes])))
+
+
+def plan_environment(
+    rt: Runtime,
+    repo: str,
+    env: str,
+    *,
+    rev: str | None = None,
+    worktree: bool = False,
+    state: str | None = None,
+    policy: "PolicyOptions | None" = None,
+    fingerprint: bool = True,
+) -> PlanReport:
+    """What apply would change (desired vs live vs last applied) and what policy says of it.
+    `fingerprint=False` skips hashing what was read (only saved and JSON plans need it)."""
+    from gitcops.engine.policy_check import PolicyOptions
+
+    ws = open_checked(rt, repo, env, rev, worktree)
+    try:
+        result = make_plan(ws, rt.store(state), with_fingerprint=fingerprint)
+        findings = policy_findings(
+            ws, result.plan, result.inventory_size, policy or PolicyOptions()
+        )
+        return PlanReport(
+            with_notes(result.plan, findings), findings, result.inventory_size, dict(ws.timings)
+        )
+    finally:
+        ws.close()

@@ -1,19 +1,21 @@
 """Policy checks for a workspace: Rego policies, the built-in library, secret scanning, waivers."""
 
 import datetime as dt
-import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from gitcops import __version__
 from gitcops.engine import findings_cache
-from gitcops.engine.forked import ForkedWorker
-from gitcops.engine.paths import cache_dir, write_cache
-from gitcops.engine.secret_scanner import Scanner, SpecValues, scan, start_early
-from gitcops.engine.workspace import Workspace, desired_cached, desired_state
+from gitcops.engine.secret_scanner import SpecValues, start_early
+from gitcops.engine.workspace import (
+    EarlyScan,
+    Workspace,
+    checked_state,
+    desired_cached,
+    desired_state,
+)
 from gitcops.model.diagnostics import Diagnostic
 from gitcops.model.errors import InvalidInputError
 from gitcops.model.findings import Finding, Severity
@@ -116,21 +118,25 @@ def _namespaces(
 
 
 def _engine(ws: Workspace, options: PolicyOptions) -> Any:
-    """Compiled once per workspace: plan and apply check resources and then the plan."""
-    engine = ws.policy_engines.get(options)
-    if engine is None:
-        engine = ws.policy_engines[options] = _compile(ws, options)
-    return engine
-
-
-def _compile(ws: Workspace, options: PolicyOptions) -> Any:
+    """Compiled once per Runtime for the same policies and settings: plan and apply check
+    resources and then the plan; an agent checks the same policies again and again."""
     from gitcops.validate.policy.builtin import active_builtin_policies
     from gitcops.validate.policy.engine import PolicyEngine, PolicyFile
 
-    files = [PolicyFile(p, t) for p, t in policy_files(ws.tree, options.extra_dirs)]
-    builtin = _settings(ws).get("builtin", {})
-    files += [PolicyFile(p, t) for p, t in active_builtin_policies(builtin)]
-    return PolicyEngine(files, _builtin_config(_settings(ws)))
+    files = policy_files(ws.tree, options.extra_dirs)
+    files += active_builtin_policies(_settings(ws).get("builtin", {}))
+    config = _builtin_config(_settings(ws))
+    key = ("policy-engine", json.dumps([files, config], sort_keys=True, default=str))
+    return ws.runtime.memo(key, lambda: PolicyEngine([PolicyFile(p, t) for p, t in files], config))
+
+
+def _evaluate(
+    ws: Workspace, options: PolicyOptions, inputs: Sequence[dict[str, Any]], namespaces: Any
+) -> list[Any]:
+    rt = ws.runtime
+    engine = _engine(ws, options)
+    with rt.serialised_policy():
+        return list(engine.evaluate(inputs, namespaces, workers=rt.policy_workers))
 
 
 def resource_input(ws: Workspace, item: DesiredResource) -> dict[str, Any]:
@@ -198,51 +204,47 @@ def _spec_values(item: DesiredResource) -> SpecValues:
     return list(_spec_strings(item.public_spec))
 
 
-def _secret_rows(item: DesiredResource) -> list[findings_cache.SecretRow]:
-    return scan([_spec_values(item)])[0]
+def _secret_rows(ws: Workspace, item: DesiredResource) -> list[findings_cache.SecretRow]:
+    return ws.runtime.scanner.scan_each([_spec_values(item)])[0]
 
 
-_SCANNER = "secret scanner"  # in Workspace.prefetched
-
-
-def warm_up(ws: Workspace, early: Scanner | None = None) -> None:
+def warm_up(ws: Workspace, early: EarlyScan | None = None) -> None:
     """Before rendering, on a run whose policy check will load detect-secrets (~0.2 s: no
     process saved its detectors' fixed patterns in this cache directory yet, and the desired
     state is not cached), start loading it in a child, on the other core; or keep the one
     started even earlier (secret_scanner.start_early), which is cancelled if not needed."""
     wanted = (
-        _SCANNER not in ws.prefetched
+        ws.early_scan is None
         and _enabled(_settings(ws), "plaintextSecrets")
         # cached: the check finds its findings cached too, or scans only a few documents
         and not desired_cached(ws)
     )
     if not wanted:
         if early is not None:
-            early.cancel()
+            early.scanner.cancel()
         return
-    scanner = early if early is not None else start_early()
-    if scanner is not None:
-        ws.prefetched[_SCANNER] = scanner
+    if early is None:
+        scanner = start_early(ws.runtime)
+        early = EarlyScan(scanner) if scanner is not None else None
+    ws.early_scan = early
 
 
 def hand_over(ws: Workspace) -> None:
     """Once the desired state is known, give the scanner that warm_up forked every document's
     values, so that it scans while the plan is made; the policy check then takes the rows of
     the documents it evaluates."""
-    scanner: Scanner | None = ws.prefetched.get(_SCANNER)
-    if scanner is None or _SCANNED in ws.prefetched:
+    early = ws.early_scan
+    if early is None or early.submitted is not None:
         return
-    items = desired_state(ws)
-    scanner.submit([_spec_values(item) for item in items])
-    ws.prefetched[_SCANNED] = items
+    items = checked_state(ws).items
+    early.scanner.submit([_spec_values(item) for item in items])
+    early.submitted = items
 
 
-_SCANNED = "secret scanner's documents"  # in Workspace.prefetched: what hand_over submitted
-
-
-def _take_scanner(ws: Workspace) -> tuple[Scanner | None, list[DesiredResource] | None]:
-    """The prefetched scanner, and the documents already submitted to it (if any)."""
-    return ws.prefetched.pop(_SCANNER, None), ws.prefetched.pop(_SCANNED, None)
+def _take_scanner(ws: Workspace) -> EarlyScan | None:
+    """The early scanner, with the documents already submitted to it (if any)."""
+    early, ws.early_scan = ws.early_scan, None
+    return early
 
 
 def _secret_finding(item: DesiredResource, path: tuple[str | int, ...], what: str) -> Finding:
@@ -270,23 +272,19 @@ def _subjects(items: Sequence[DesiredResource]) -> dict[str, Subject]:
 
 
 def _cache_key(ws: Workspace, options: PolicyOptions) -> str | None:
-    """The Git tree id covers policies/ and every document; --policy dirs are hashed here."""
-    if ws.tree.cache_key is None:
+    """The Git tree id covers policies/ and every document; --policy dirs are hashed here; the
+    code fingerprint covers the built-in policies and the scanner."""
+    cache = ws.runtime.cache
+    if cache is None or ws.tree.cache_key is None:
         return None
-    extra = extra_policy_files(options.extra_dirs)
-    material = json.dumps(
-        [
-            __version__,  # the built-in policies and the scanner ship with gitcops
-            ws.tree.cache_key,
-            ws.environment.name,
-            _settings(ws),
-            list(options.namespaces),
-            extra,
-        ],
-        sort_keys=True,
-        default=str,
+    return cache.key(
+        "policy",
+        ws.tree.cache_key,
+        ws.environment.name,
+        _settings(ws),
+        list(options.namespaces),
+        extra_policy_files(options.extra_dirs),
     )
-    return hashlib.sha256(material.encode()).hexdigest()
 
 
 def _encode(findings: list[Finding]) -> str:
@@ -327,35 +325,46 @@ def _decode(text: str) -> list[Finding]:
     ]
 
 
-def _resource_findings(ws: Workspace, options: PolicyOptions) -> list[Finding]:
+def _resource_findings(
+    ws: Workspace, options: PolicyOptions, items: list[DesiredResource] | None
+) -> list[Finding]:
     """Raw (unwaived) findings about the environment's resources, cached by tree and config,
-    and per document below that (_evaluate_resources)."""
-    key = _cache_key(ws, options)
-    target = cache_dir() / "policy" / f"{key}.json"
-    if key is not None and target.exists():
-        try:
-            return _decode(target.read_text())
-        except (OSError, ValueError, KeyError, IndexError, TypeError):
-            pass
-    findings = _evaluate_resources(ws, options)
-    if key is not None:
-        write_cache(target, _encode(findings))
+    and per document below that (_evaluate_resources). `items`: only these resources (the
+    valid part of an invalid set), never cached as the tree's."""
+    cache = ws.runtime.cache
+    key = _cache_key(ws, options) if items is None else None
+    if key is not None and cache is not None:
+        data = cache.read("policy", key)
+        if data is not None:
+            try:
+                return _decode(data.decode())
+            except (ValueError, KeyError, IndexError, TypeError):
+                pass
+    findings = _evaluate_resources(ws, options, desired_state(ws) if items is None else items)
+    if key is not None and cache is not None:
+        cache.write("policy", key, _encode(findings))
     return findings
 
 
-def _evaluate_resources(ws: Workspace, options: PolicyOptions) -> list[Finding]:
+def _evaluate_resources(
+    ws: Workspace, options: PolicyOptions, items: list[DesiredResource]
+) -> list[Finding]:
     """Evaluate each document, or take its cached findings when nothing they depend on changed."""
-    items = desired_state(ws)
     settings = _settings(ws)
     # One pass over the inputs for user and built-in namespaces: converting inputs is the cost.
     namespaces = [*_namespaces(settings, options, "namespaces", "main"), RESOURCE_BUILTIN]
     secrets = _enabled(settings, "plaintextSecrets")
     inputs = [resource_input(ws, item) for item in items]
+    cache = ws.runtime.cache
     keys = [findings_cache.document_key(document) for document in inputs]
-    stored = findings_cache.DocumentFindings(
-        cache_dir(), _bundle_key(ws, options, namespaces, secrets)
+    stored = (
+        findings_cache.DocumentFindings(
+            cache.path(findings_cache.FOLDER, _bundle_key(ws, options, namespaces, secrets))
+        )
+        if cache is not None
+        else None
     )
-    rows = [stored.get(key) for key in keys]
+    rows = [stored.get(key) if stored is not None else None for key in keys]
     missing = [i for i, row in enumerate(rows) if row is None]
     if missing:
         fresh = _evaluate_documents(
@@ -373,8 +382,8 @@ def _evaluate_resources(ws: Workspace, options: PolicyOptions) -> list[Finding]:
         for i, row in zip(missing, fresh, strict=True):
             rows[i] = row
     current = {k: r for k, r in zip(keys, rows, strict=True) if k is not None and r is not None}
-    if missing or len(current) != stored.size:  # new entries, or entries of documents now gone
-        stored.save(current)
+    if stored is not None and (missing or len(current) != stored.size):
+        stored.save(current)  # new entries, or entries of documents now gone
     findings = [
         _to_finding(
             _Raw(i, namespace, rule, message, details, policy_file),
@@ -404,11 +413,13 @@ def _evaluate_all(
 ) -> list[Finding]:
     findings = [
         _to_finding(raw, "builtin" if raw.namespace == RESOURCE_BUILTIN else "policy", items)
-        for raw in _engine(ws, options).evaluate(inputs, namespaces)
+        for raw in _evaluate(ws, options, inputs, namespaces)
     ]
     if secrets:
         findings += [
-            _secret_finding(item, path, what) for item in items for path, what in _secret_rows(item)
+            _secret_finding(item, path, what)
+            for item in items
+            for path, what in _secret_rows(ws, item)
         ]
     return findings
 
@@ -434,17 +445,23 @@ def _evaluate_documents(
     ]
 
     # Two independent CPU-bound jobs: on two cores the scan runs beside rego-cpp.
-    scanning, submitted = _take_scanner(ws) if secrets else (None, None)
+    rt = ws.runtime
+    rt.count("policy documents evaluated", len(items))
+    early = _take_scanner(ws) if secrets else None
+    if early is not None and not secrets:
+        early.scanner.cancel()
+        early = None
+    scanning = early.scanner if early is not None else None
     specs: list[SpecValues] = []
-    if submitted is None or scanning is None:
-        submitted = None
-        specs = [_spec_values(item) for item in items] if secrets else []
-        if scanning is None and secrets and len(items) >= _FORK_SCAN_AT:
-            scanning = ForkedWorker(scan)
+    if secrets and (early is None or early.submitted is None):
+        early = None  # what the child scans is asked for here
+        specs = [_spec_values(item) for item in items]
+        if scanning is None and len(items) >= _FORK_SCAN_AT:
+            scanning = rt.fork_worker(rt.scanner.scan_each)
         if scanning is not None:
             scanning.submit(specs)
     try:
-        raws = _engine(ws, options).evaluate(inputs, namespaces)
+        raws = _evaluate(ws, options, inputs, namespaces)
     except BaseException as exc:
         if scanning is not None:
             scanning.cancel()
@@ -455,16 +472,17 @@ def _evaluate_documents(
         row = (raw.namespace, raw.rule, raw.message, dict(raw.details), raw.policy_file)
         results[raw.index][0].append(row)
     if secrets:
-        if submitted is not None and scanning is not None:
-            found = _rows_of(items, submitted, scanning.result())
+        if early is not None and early.submitted is not None:
+            found = _rows_of(ws, items, early.submitted, early.scanner.result())
         else:
-            found = scanning.result() if scanning is not None else scan(specs)
+            found = scanning.result() if scanning is not None else rt.scanner.scan_each(specs)
         for n, rows in enumerate(found):
             results[n][1].extend(rows)
     return results
 
 
 def _rows_of(
+    ws: Workspace,
     items: Sequence[DesiredResource],
     submitted: Sequence[DesiredResource],
     found: list[list[findings_cache.SecretRow]],
@@ -474,36 +492,33 @@ def _rows_of(
     out = []
     for item in items:
         n = position.get(id(item))
-        out.append(found[n] if n is not None else _secret_rows(item))
+        out.append(found[n] if n is not None else _secret_rows(ws, item))
     return out
 
 
 def _bundle_key(
     ws: Workspace, options: PolicyOptions, namespaces: Sequence[str], secrets: bool
 ) -> str:
-    """Everything a document's findings depend on besides its own policy input."""
-    from gitcops.validate.policy.builtin import builtin_policies
-
-    scanner = None
-    if secrets:
-        from gitcops.validate.secretscan import settings_key
-
-        scanner = settings_key()
-    return findings_cache.bundle_key(
-        {
-            "environment": ws.environment.name,  # one entry file per environment
-            "policies": policy_files(ws.tree, options.extra_dirs),
-            "builtin": builtin_policies(),
-            "settings": _settings(ws),
-            "namespaces": list(namespaces),
-            "scanner": scanner,
-        }
+    """Everything a document's findings depend on besides its own policy input (the built-in
+    policies and the scanner are in the code fingerprint)."""
+    assert ws.runtime.cache is not None
+    return ws.runtime.cache.key(
+        "policy-documents",
+        ws.environment.name,  # one entry file per environment
+        policy_files(ws.tree, options.extra_dirs),
+        _settings(ws),
+        list(namespaces),
+        secrets,
     )
 
 
-def check_resources(ws: Workspace, options: PolicyOptions) -> PolicyReport:
-    findings = _resource_findings(ws, options)
-    return _waive(ws, findings, options)
+def check_resources(
+    ws: Workspace, options: PolicyOptions, items: list[DesiredResource] | None = None
+) -> PolicyReport:
+    """Resource policies, the built-in library and the plaintext-secret check, on every
+    desired resource (`items`: only these, e.g. the valid part of an invalid set)."""
+    findings = _resource_findings(ws, options, items)
+    return _waive(ws, findings, options, items)
 
 
 def check_plan(
@@ -522,27 +537,33 @@ def check_plan(
     findings = []
     if user:
         document = plan_input(plan, inventory_size)
-        findings += [_to_finding(raw, "policy", None) for raw in engine.evaluate([document], user)]
+        raws = _evaluate(ws, options, [document], user)
+        findings += [_to_finding(raw, "policy", None) for raw in raws]
     light = plan_input(plan, inventory_size, bodies=False, only_deletes=True)
-    findings += [
-        _to_finding(raw, "builtin", None) for raw in engine.evaluate([light], [PLAN_BUILTIN])
-    ]
+    raws = _evaluate(ws, options, [light], [PLAN_BUILTIN])
+    findings += [_to_finding(raw, "builtin", None) for raw in raws]
     return _waive(ws, findings, options)
 
 
 def scan_secrets(ws: Workspace, options: PolicyOptions) -> PolicyReport:
     if not _enabled(_settings(ws), "secretScanning"):
         return PolicyReport()
-    from gitcops.validate.secretscan import scan_tree
-
-    return _waive(ws, scan_tree(ws.tree, cache_dir=cache_dir()), options)
+    return _waive(ws, ws.runtime.scanner.scan_tree(ws.tree), options)
 
 
-def _waive(ws: Workspace, findings: list[Finding], options: PolicyOptions) -> PolicyReport:
+def _waive(
+    ws: Workspace,
+    findings: list[Finding],
+    options: PolicyOptions,
+    items: list[DesiredResource] | None = None,
+) -> PolicyReport:
     exceptions = parse_exceptions(_settings(ws))
     if not exceptions:
         return PolicyReport(findings)
-    subjects = _subjects(desired_state(ws)) if any(f.resource for f in findings) else {}
+    if any(f.resource for f in findings):
+        subjects = _subjects(desired_state(ws) if items is None else items)
+    else:
+        subjects = {}
     return PolicyReport(
         apply_exceptions(
             findings,

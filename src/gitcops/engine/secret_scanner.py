@@ -7,27 +7,28 @@ detect-secrets' ~0.2 s import happens while this process opens the repository an
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from gitcops.engine.findings_cache import SecretRow
 from gitcops.engine.forked import ForkedWorker
-from gitcops.engine.paths import cache_dir
+
+if TYPE_CHECKING:
+    from gitcops.engine.runtime import Runtime
 
 # One spec's string values: (field path, key name or None, value).
 SpecValues = list[tuple[tuple[str | int, ...], str | None, str]]
 Scanner = ForkedWorker[list[SpecValues], list[list[SecretRow]]]
 
 
-def scan(specs: list[SpecValues]) -> list[list[SecretRow]]:
-    from gitcops.validate.secretscan import scan_each
-
-    return scan_each(specs, cache_dir=cache_dir())
+def scan(rt: Runtime, specs: list[SpecValues]) -> list[list[SecretRow]]:
+    return rt.scanner.scan_each(specs)
 
 
-def start_early() -> Scanner | None:
-    """A child loading detect-secrets now, if a scan in this cache directory would need it
-    (no process saved the detectors' fixed patterns there yet); None otherwise. Whoever gets
-    one either hands it requests or cancels it."""
-    from gitcops.validate.secretscan import load_detectors, needs_detectors
-
-    if not needs_detectors(cache_dir()):
+def start_early(rt: Runtime) -> Scanner | None:
+    """A child loading detect-secrets now, if a scan would need it (no process saved the
+    detectors' fixed patterns in this cache yet) and forking is safe; None otherwise.
+    Whoever gets one either hands it requests or cancels it."""
+    scanner = rt.scanner
+    if not scanner.needs_detectors():
         return None
-    return ForkedWorker(scan, prepare=load_detectors)
+    return rt.fork_worker(scanner.scan_each, prepare=scanner.load_detectors)

@@ -1,18 +1,22 @@
-"""One environment at one revision: its tree, config, providers and desired set."""
+"""One environment at one revision: its tree, Project, providers, and its desired set.
+
+The desired set is the render and validate stages run over the tree: documents rendered
+(overlays), secret references resolved in memory, each document checked and prepared by its
+provider, then the set checked as a whole (unique ids and objects, dependencies, cycles). The
+Runtime's cache remembers it by everything it depends on (see `desired_key`).
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from gitcops.engine import cache
-from gitcops.engine.paths import cache_dir
-from gitcops.model.diagnostics import Diagnostics
+from gitcops.engine.runtime import Runtime
+from gitcops.model.diagnostics import Diagnostic, Diagnostics
 from gitcops.model.errors import GitcopsError, InvalidInputError
 from gitcops.model.project import Environment, Project
 from gitcops.providers.base import Provider, ProviderContext
@@ -23,27 +27,52 @@ from gitcops.source.git import Revision, Source
 from gitcops.source.tree import SourceTree, WorkTree
 from gitcops.validate.resources import (
     DesiredResource,
+    check_resources,
     describe,
     prepare_document,
     report_live_problems,
-    validate_resources,
 )
+
+if TYPE_CHECKING:
+    from gitcops.engine.secret_scanner import Scanner
 
 WORKTREE = "worktree"
 
 
+class DesiredSet(NamedTuple):
+    """What an environment's revision asks for: the resources that passed every check of
+    their own, and the problems found (any problem makes the set unfit to plan or apply)."""
+
+    items: list[DesiredResource]
+    problems: tuple[Diagnostic, ...] = ()
+
+    def require_valid(self) -> list[DesiredResource]:
+        if self.problems:
+            raise InvalidInputError(list(self.problems))
+        return self.items
+
+
+@dataclass
+class EarlyScan:
+    """The secret scanner's child, forked before rendering; and the documents handed to it."""
+
+    scanner: Scanner
+    submitted: list[DesiredResource] | None = None
+
+
 @dataclass
 class Workspace:
+    runtime: Runtime
     source: Source
     revision: Revision
     tree: SourceTree
     project: Project
     environment: Environment
     providers: dict[str, Provider]
+    base_dir: Path  # where relative provider paths resolve
     timings: dict[str, float] = field(default_factory=dict)
-    desired: list[DesiredResource] | None = None
-    policy_engines: dict[Any, Any] = field(default_factory=dict)  # compiled, per policy options
-    prefetched: dict[str, Any] = field(default_factory=dict)  # work started early for a stage
+    checked: DesiredSet | None = None
+    early_scan: EarlyScan | None = None
 
     @property
     def scope(self) -> str:
@@ -53,27 +82,40 @@ class Workspace:
     def is_worktree(self) -> bool:
         return self.revision.commit == WORKTREE
 
-
-def open_source(repo: str) -> Source:
-    return Source(repo, cache_dir())
-
-
-def _worktree_revision(source: Source) -> tuple[Revision, SourceTree]:
-    if source.workdir is None:
-        raise GitcopsError("--worktree needs a local repository with a work tree")
-    revision = Revision(WORKTREE, WORKTREE, WORKTREE, "", "uncommitted work tree", int(time.time()))
-    return revision, WorkTree(source.workdir)
+    def close(self) -> None:
+        """Stop the early scanner if nobody took it; providers that hold connections close."""
+        if self.early_scan is not None:
+            self.early_scan.scanner.cancel()
+            self.early_scan = None
+        for provider in self.providers.values():
+            close = getattr(provider, "close", None)
+            if callable(close):
+                close()
 
 
 def tree_at(source: Source, rev: str | None, worktree: bool = False) -> tuple[Revision, SourceTree]:
     if worktree:
-        return _worktree_revision(source)
+        if source.workdir is None:
+            raise GitcopsError("--worktree needs a local repository with a work tree")
+        revision = Revision(
+            WORKTREE, WORKTREE, WORKTREE, "", "uncommitted work tree", int(time.time())
+        )
+        return revision, WorkTree(source.workdir)
     revision = source.resolve(rev)
     return revision, source.tree(revision)
 
 
-def project_of(tree: SourceTree) -> Project:
-    return cache.load_project(cache_dir(), tree)
+def project_of(rt: Runtime, tree: SourceTree) -> Project:
+    if rt.cache is None:
+        from gitcops.render.pipeline import parse_project, read_project_file
+
+        rt.count("project files parsed")
+        return parse_project(read_project_file(tree))
+    return rt.cache.project(tree)
+
+
+def base_dir_of(source: Source) -> Path:
+    return source.workdir if source.workdir is not None else Path.cwd()
 
 
 def load_providers(project: Project, env: Environment, base_dir: Path) -> dict[str, Provider]:
@@ -85,83 +127,109 @@ def load_providers(project: Project, env: Environment, base_dir: Path) -> dict[s
 
 
 def open_workspace(
-    source: Source, env_name: str, rev: str | None = None, worktree: bool = False
+    rt: Runtime, source: Source, env_name: str, rev: str | None = None, worktree: bool = False
 ) -> Workspace:
     revision, tree = tree_at(source, rev, worktree)
-    project = project_of(tree)
+    project = project_of(rt, tree)
     environment = project.environment(env_name)
-    base_dir = source.workdir if source.workdir is not None else Path.cwd()
+    base_dir = base_dir_of(source)
     providers = load_providers(project, environment, base_dir)
-    return Workspace(source, revision, tree, project, environment, providers)
+    return Workspace(rt, source, revision, tree, project, environment, providers, base_dir)
 
 
-def _provider_settings(ws: Workspace) -> dict[str, Any]:
-    return {n: ws.project.provider_config(ws.environment, n) for n in ws.providers}
+def provider_identity(ws: Workspace) -> list[Any]:
+    """The providers as configured and where their relative paths resolve: two checkouts of
+    one tree manage different objects."""
+    return [
+        [name, ws.project.provider_config(ws.environment, name), str(ws.base_dir)]
+        for name in sorted(ws.providers)
+    ]
+
+
+def desired_key(ws: Workspace) -> str | None:
+    cache = ws.runtime.cache
+    if cache is None or ws.tree.cache_key is None:
+        return None
+    return cache.key(
+        "desired",
+        ws.tree.cache_key,
+        ws.environment.name,
+        ws.environment.path,
+        provider_identity(ws),
+    )
 
 
 def desired_state(ws: Workspace) -> list[DesiredResource]:
-    """Render and validate, or take the cached result for this exact tree and configuration."""
-    if ws.desired is None:
-        ws.desired = _desired_state(ws)
-    return ws.desired
+    """Render and validate; every problem raised at once (InvalidInputError)."""
+    return checked_state(ws).require_valid()
 
 
 def desired_cached(ws: Workspace) -> bool:
-    """Whether desired_state is at hand: computed, or in the cache for this tree."""
-    key = _desired_key(ws)
-    return ws.desired is not None or (key is not None and cache.exists(cache_dir(), key))
+    """Whether the desired set is at hand: computed, or in the cache for this tree."""
+    if ws.checked is not None:
+        return True
+    key = desired_key(ws)
+    return key is not None and ws.runtime.cache is not None and ws.runtime.cache.has("render", key)
 
 
-def _desired_key(ws: Workspace) -> str | None:
-    if ws.tree.cache_key is None:
-        return None
-    return cache.cache_key(ws.tree.cache_key, ws.environment.name, _provider_settings(ws))
+def checked_state(ws: Workspace) -> DesiredSet:
+    """The desired set with its problems, computed once per workspace (or taken from the
+    cache, which only ever holds sets without problems)."""
+    if ws.checked is None:
+        ws.checked = _checked_state(ws)
+    return ws.checked
 
 
-def _desired_state(ws: Workspace) -> list[DesiredResource]:
+def _checked_state(ws: Workspace) -> DesiredSet:
     started = time.perf_counter()
-    key = _desired_key(ws)
-    if key is not None:
-        cached = cache.load(cache_dir(), key)
+    cache = ws.runtime.cache
+    key = desired_key(ws)
+    if key is not None and cache is not None:
+        cached = cache.load_desired(key)
         if cached is not None:
-            items = _with_secrets(ws, *cached)
-            _recheck_on_disk(items, ws.providers)
+            found = Diagnostics()
+            items = _with_secrets(ws, *cached, found)
+            _recheck_on_disk(items, ws.providers, found)
             ws.timings["desired (cached)"] = time.perf_counter() - started
-            return items
-    render_problems = Diagnostics()
-    memo_scope = f"{ws.source.git_dir}\0{ws.environment.path}"
+            ws.runtime.count("desired sets from cache")
+            return DesiredSet(items, tuple(found.errors))
+    problems = Diagnostics()
     # Uncommitted files (--worktree) never reach the cache: they may hold what Git never will.
-    memo = cache.load_memo(cache_dir(), memo_scope) if key is not None else None
-    # Keyed also by the providers' settings: what they are told decides what they accept.
-    prepared_scope = json.dumps([memo_scope, _provider_settings(ws)], sort_keys=True, default=str)
-    prepared = cache.load_prepared(cache_dir(), prepared_scope) if key is not None else None
-    documents = render_environment(ws.tree, ws.environment, render_problems, memo)
+    memo_scope = [str(ws.source.git_dir), ws.environment.path]
+    use_memos = key is not None and cache is not None
+    memo = cache.load_documents(memo_scope) if use_memos and cache is not None else None
+    # Keyed also by the providers: what they are told decides what they accept.
+    prepared_scope = [*memo_scope, provider_identity(ws)]
+    prepared = cache.load_prepared(prepared_scope) if use_memos and cache is not None else None
+    documents = render_environment(ws.tree, ws.environment, problems, memo)
     ws.timings["render"] = time.perf_counter() - started
     resolved = secretrefs.resolve(
-        [(d.doc, d.origin) for d in documents], _resolver(ws), render_problems, describe
+        [(d.doc, d.origin) for d in documents], _resolver(ws), problems, describe
     )
-    try:
-        result = validate_resources(
-            [(r.doc, r.origin) for r in resolved],
-            ws.providers,
-            ws.tree.read,
-            sensitive=[r.sensitive for r in resolved],
-            memo=prepared,
-        )
-    except InvalidInputError as exc:
-        # Every problem at once: the overlay's and those of the documents that did render.
-        raise InvalidInputError([*render_problems.errors, *exc.diagnostics]) from None
-    render_problems.raise_if_errors()
+    items = check_resources(
+        [(r.doc, r.origin) for r in resolved],
+        ws.providers,
+        ws.tree.read,
+        problems,
+        sensitive=[r.sensitive for r in resolved],
+        memo=prepared,
+    )
     ws.timings["validate"] = time.perf_counter() - started - ws.timings["render"]
-    if memo is not None:
-        cache.store_memo(cache_dir(), memo_scope, memo)  # like every cache: only valid input
-    if prepared is not None:
-        cache.store_prepared(cache_dir(), prepared_scope, prepared)
-    if key is not None:
+    rt = ws.runtime
+    rt.count("environments rendered")
+    rt.count("documents parsed", memo.misses if memo is not None else len(documents))
+    rt.count("documents prepared", len(resolved) - (prepared.hits if prepared is not None else 0))
+    if problems.errors:
+        return DesiredSet(items, tuple(problems.errors))
+    if cache is not None and memo is not None:
+        cache.store_memo("documents", memo_scope, memo)  # like every cache: only valid input
+    if cache is not None and prepared is not None:
+        cache.store_memo("prepared", prepared_scope, prepared)
+    if key is not None and cache is not None:
         # Documents with secrets are cached as written (references, not values).
         sources = {i: r.source_doc for i, r in enumerate(resolved) if r.source_doc is not None}
-        cache.store(cache_dir(), key, result, sources)
-    return result
+        cache.store_desired(key, items, sources)
+    return DesiredSet(items)
 
 
 def _resolver(ws: Workspace) -> secretrefs.SecretResolver:
@@ -177,14 +245,16 @@ def _resolver(ws: Workspace) -> secretrefs.SecretResolver:
 
 
 def _with_secrets(
-    ws: Workspace, items: list[DesiredResource], sources: dict[int, dict[str, Any]]
+    ws: Workspace,
+    items: list[DesiredResource],
+    sources: dict[int, dict[str, Any]],
+    diags: Diagnostics,
 ) -> list[DesiredResource]:
     """Cached items whose specs hold secrets are resolved and prepared again, in memory."""
     if not sources:
         return items
-    diags = Diagnostics()
     resolver = _resolver(ws)
-    out = list(items)
+    out: list[DesiredResource | None] = list(items)
     for index, doc in sources.items():
         cached = items[index]
         origin = cached.resource.origin
@@ -193,6 +263,7 @@ def _with_secrets(
             resolved.doc, origin, ws.providers, ws.tree.read, diags, resolved.sensitive
         )
         if prepared is None:
+            out[index] = None  # its problem is in diags
             continue
         resource, fields = prepared
         provider = ws.providers[resource.id.provider]
@@ -201,14 +272,13 @@ def _with_secrets(
             address=provider.address(resource.id, resource.spec),
             sensitive=fields,
         )
-    diags.raise_if_errors()
-    return out
+    return [item for item in out if item is not None]
 
 
-def _recheck_on_disk(items: list[DesiredResource], providers: Mapping[str, Provider]) -> None:
+def _recheck_on_disk(
+    items: list[DesiredResource], providers: Mapping[str, Provider], diags: Diagnostics
+) -> None:
     """Checks that depend on the live system (symlinks escaping a root) never come from cache."""
-    diags = Diagnostics()
     for item in items:
         res = item.resource
         report_live_problems(providers[res.id.provider], res, diags)
-    diags.raise_if_errors()

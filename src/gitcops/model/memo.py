@@ -10,7 +10,8 @@ class TextMemo:
     def __init__(self, known: dict[str, str] | None = None) -> None:
         self._known = known or {}
         self._used: dict[str, str] = {}
-        self.misses = 0
+        self.misses = 0  # entries added
+        self.hits = 0  # entries taken
 
     @property
     def used(self) -> dict[str, str]:

@@ -6,6 +6,8 @@ from typing import Any, NamedTuple
 from gitcops.model.identity import ResourceId, split_api_version
 
 DEPENDS_ON = "config.kubernetes.io/depends-on"
+PRUNE = "gitcops.io/prune"  # "disabled": left in place when its document leaves Git
+PRUNE_VALUES = ("disabled", "enabled")
 
 
 class Origin(NamedTuple):  # cheaper than a frozen dataclass to define and to build
@@ -44,6 +46,10 @@ class Resource:
     def depends_on(self) -> list[str]:
         raw = self.annotations.get(DEPENDS_ON, "")
         return [part.strip() for part in raw.split(",") if part.strip()]
+
+    @property
+    def prune(self) -> bool:
+        return self.annotations.get(PRUNE, "enabled") != "disabled"
 
     def to_document(self) -> dict[str, Any]:
         metadata: dict[str, Any] = {"name": self.id.name}

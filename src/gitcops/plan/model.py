@@ -14,6 +14,7 @@ PLAN_FORMAT = "gitcops.io/plan/v1"
 
 class ChangeAction(StrEnum):
     CREATE = "create"
+    ADOPT = "adopt"  # exists, not yet managed: taken over (and updated if it differs)
     UPDATE = "update"
     DELETE = "delete"
     NOOP = "no-op"
@@ -41,10 +42,11 @@ class PlannedChange(NamedTuple):
     was_sensitive: tuple[FieldPath, ...] = ()
     # (before, after) with every sensitive field replaced by its token: what may leave memory.
     protected: tuple[dict[str, Any] | None, dict[str, Any] | None] | None = None
+    prune: bool = True  # False: gitcops.io/prune: disabled; recorded with the object
 
     @property
     def is_change(self) -> bool:
-        return self.action in (ChangeAction.CREATE, ChangeAction.UPDATE, ChangeAction.DELETE)
+        return self.action in _CHANGES
 
     @property
     def public_before(self) -> dict[str, Any] | None:
@@ -102,6 +104,7 @@ class PlannedChange(NamedTuple):
             "origin": self.origin or None,
             "address": self.address,
             "superseded": self.superseded,
+            "prune": self.prune,
         }
 
     @classmethod
@@ -127,11 +130,18 @@ class PlannedChange(NamedTuple):
             protected=(data.get("before"), data.get("after"))
             if sensitive or was_sensitive
             else None,
+            prune=bool(data.get("prune", True)),
         )
+
+
+_CHANGES = frozenset(
+    {ChangeAction.CREATE, ChangeAction.ADOPT, ChangeAction.UPDATE, ChangeAction.DELETE}
+)
 
 
 class Summary(NamedTuple):
     create: int = 0
+    adopt: int = 0
     update: int = 0
     delete: int = 0
     noop: int = 0
@@ -139,11 +149,12 @@ class Summary(NamedTuple):
 
     @property
     def changes(self) -> int:
-        return self.create + self.update + self.delete
+        return self.create + self.adopt + self.update + self.delete
 
     def as_json(self) -> dict[str, int]:
         return {
             "create": self.create,
+            "adopt": self.adopt,
             "update": self.update,
             "delete": self.delete,
             "noop": self.noop,
@@ -171,6 +182,7 @@ class Plan(NamedTuple):
             counts[change.action] += 1
         return Summary(
             create=counts[ChangeAction.CREATE],
+            adopt=counts[ChangeAction.ADOPT],
             update=counts[ChangeAction.UPDATE],
             delete=counts[ChangeAction.DELETE],
             noop=counts[ChangeAction.NOOP],

@@ -21,6 +21,7 @@ class Desired(NamedTuple):
     origin: str = ""
     sensitive: tuple[FieldPath, ...] = ()  # spec fields holding secrets
     digest: str = ""  # the hash the state records (secrets hashed with a key); default spec_hash
+    prune: bool = True  # False: gitcops.io/prune: disabled (left in place when it leaves Git)
 
     @property
     def applied_hash(self) -> str:
@@ -55,6 +56,11 @@ class Applied(Protocol):
         """The spec fields that held secrets when it was applied."""
         ...
 
+    @property
+    def prune(self) -> bool:
+        """False when its document said `gitcops.io/prune: disabled` when it was applied."""
+        ...
+
 
 def _change(
     action: ChangeAction,
@@ -69,18 +75,24 @@ def _change(
         api_version=want.api_version,
         before=before,
         after=want.spec,
-        diff=tuple(diff(before, want.spec)) if action is ChangeAction.UPDATE else (),
+        diff=tuple(diff(before, want.spec))
+        if action is ChangeAction.UPDATE or (action is ChangeAction.ADOPT and before is not None)
+        else (),
         depends_on=want.depends_on,
         reason=reason,
         origin=want.origin,
         address=want.address,
         sensitive=want.sensitive,
         was_sensitive=tuple(p for p in was_sensitive if p not in want.sensitive),
+        prune=want.prune,
     )
 
 
 def _desired_change(
-    want: Desired, live: dict[str, Any] | None, applied: Applied | None
+    want: Desired,
+    live: dict[str, Any] | None,
+    applied: Applied | None,
+    previous_owner: Applied | None,
 ) -> PlannedChange:
     if not want.stateful:
         return _change(ChangeAction.CHECK, want, None)
@@ -88,22 +100,25 @@ def _desired_change(
     if live is None:
         reason = "deleted outside gitcops" if applied is not None and not moved else ""
         return _change(ChangeAction.CREATE, want, None, reason)
-    if same(live, want.spec):
+    if applied is None and previous_owner is not None:
+        # Renamed in Git: the object is already managed, under the id it is leaving.
+        reason = f"taken over from {previous_owner.id}"
+        if same(live, want.spec):
+            return _change(ChangeAction.NOOP, want, live, reason)
+        return _change(ChangeAction.UPDATE, want, live, reason, previous_owner.sensitive)
+    if applied is None:
+        # An object that exists but was never managed: taking it over is a change of its own,
+        # shown as such (and later, when its document leaves Git, it is pruned like any other).
+        if same(live, want.spec):
+            return _change(ChangeAction.ADOPT, want, live, "exists, not yet managed: adopted")
         return _change(
-            ChangeAction.NOOP,
-            want,
-            live,
-            "" if applied is not None else "adopted: already in place",
+            ChangeAction.ADOPT, want, live, "exists, not yet managed: adopted and updated"
         )
-    if applied is not None and applied.spec_hash == want.applied_hash:
-        reason = "drifted: changed outside gitcops"
-    elif applied is None:
-        reason = "exists, not yet managed"
-    else:
-        reason = ""
+    if same(live, want.spec):
+        return _change(ChangeAction.NOOP, want, live)
+    reason = "drifted: changed outside gitcops" if applied.spec_hash == want.applied_hash else ""
     # A field that held a secret when applied still holds it live, even if Git now says otherwise.
-    was = applied.sensitive if applied is not None else ()
-    return _change(ChangeAction.UPDATE, want, live, reason, was)
+    return _change(ChangeAction.UPDATE, want, live, reason, applied.sensitive)
 
 
 def _moved(applied: Applied, want: Desired) -> bool:
@@ -128,6 +143,7 @@ def plan_changes(
     previous: Mapping[ResourceId, dict[str, Any] | None] | None = None,
     unreachable: Mapping[ResourceId, str] | None = None,
     needed_by: Mapping[ResourceId, ResourceId] | None = None,
+    prune_reason: str = "pruned: no longer in Git",
 ) -> list[PlannedChange]:
     """Changes for desired resources in dependency order, then removals in reverse order.
 
@@ -135,14 +151,19 @@ def plan_changes(
     address changed); `unreachable` names inventory entries the providers can no longer reach
     as recorded (their configuration changed), with the address they were recorded at;
     `needed_by` names objects that left Git but that a desired resource still needs (a
-    directory still holding managed files): those are forgotten, not deleted.
+    directory still holding managed files): those are forgotten, not deleted. `prune_reason`
+    says why a resource absent from the desired set goes (a rollback names its target).
     """
     previous = previous or {}
     unreachable = unreachable or {}
     needed_by = needed_by or {}
     wanted = {d.id: d for d in desired}
     order = topological_order([d.id for d in desired], {d.id: d.depends_on for d in desired})
-    changes = [_desired_change(wanted[i], live.get(i), applied.get(i)) for i in order]
+    owners = {a.address: a for a in applied.values() if a.address and a.id not in wanted}
+    changes = [
+        _desired_change(wanted[i], live.get(i), applied.get(i), owners.get(wanted[i].address or ""))
+        for i in order
+    ]
 
     claimed = {d.address for d in desired if d.address}
     old: dict[ResourceId, _Old] = {}
@@ -154,12 +175,18 @@ def plan_changes(
             old[entry.id] = _Old(entry, previous.get(entry.id), superseded=True)
     prune_order = topological_order(list(old), {i: o.entry.depends_on for i, o in old.items()})
     for rid in reversed(prune_order):
-        changes.append(_removal(old[rid], claimed, unreachable.get(rid), needed_by.get(rid)))
+        changes.append(
+            _removal(old[rid], claimed, unreachable.get(rid), needed_by.get(rid), prune_reason)
+        )
     return changes
 
 
 def _removal(
-    old: _Old, claimed: set[str], unreachable_at: str | None, needed_by: ResourceId | None
+    old: _Old,
+    claimed: set[str],
+    unreachable_at: str | None,
+    needed_by: ResourceId | None,
+    prune_reason: str,
 ) -> PlannedChange:
     entry = old.entry
     now = old.live
@@ -179,10 +206,13 @@ def _removal(
     elif now is None:
         reason = "already gone; removed from the inventory"
         keep = True
+    elif not entry.prune and not old.superseded:
+        reason = "left in place and forgotten: its document said gitcops.io/prune: disabled"
+        keep = True
     elif old.superseded:
         reason = f"moved: the previous object at {entry.address} is removed"
     else:
-        reason = "pruned: no longer in Git"
+        reason = prune_reason
     return PlannedChange(
         ChangeAction.DELETE,
         id=entry.id,

@@ -307,3 +307,16 @@ class Source:
 
     def tree(self, revision: Revision) -> GitTree:
         return GitTree(self, revision)
+
+    def has_commits(self) -> bool:
+        done = subprocess.run(
+            ["git", f"--git-dir={self.git_dir}", "rev-list", "-n", "1", "--all"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return bool(done.stdout.strip())
+
+    def close(self) -> None:
+        """Stop the object reader's `git cat-file` process (started again if needed)."""
+        self.objects.close()

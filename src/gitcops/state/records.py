@@ -22,6 +22,7 @@ class InventoryEntry(NamedTuple):
     status: str = "applied"  # "pending": a run started creating it and may have died first
     revision: str = ""
     run_id: int = 0
+    prune: bool = True  # False: its document said gitcops.io/prune: disabled
 
     @property
     def spec(self) -> dict[str, Any]:

@@ -27,7 +27,8 @@ from gitcops.state.records import (
     RunRecord,
 )
 
-SCHEMA_VERSION = 1  # depends_on holds [group, kind, name, namespace] lists
+# 1: depends_on holds [group, kind, name, namespace] lists; 2: inventory.prune
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS environments (
     scope TEXT PRIMARY KEY,
@@ -50,6 +51,7 @@ CREATE TABLE IF NOT EXISTS inventory (
     status TEXT NOT NULL,
     revision TEXT NOT NULL,
     run_id INTEGER NOT NULL,
+    prune INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (scope, id)
 );
 CREATE TABLE IF NOT EXISTS runs (
@@ -105,6 +107,10 @@ class SqliteStateStore:
                 with self._tx():
                     for statement in filter(str.strip, _SCHEMA.split(";")):
                         self._db.execute(statement)
+                    if version == 1:
+                        self._db.execute(
+                            "ALTER TABLE inventory ADD COLUMN prune INTEGER NOT NULL DEFAULT 1"
+                        )
                     self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.Error as exc:
             raise StateError(f"cannot open state {path}: {exc}") from exc
@@ -168,10 +174,10 @@ class SqliteStateStore:
         out: dict[ResourceId, InventoryEntry] = {}
         rows = self._db.execute(
             "SELECT id, api_version, spec, spec_hash, depends_on, address, status, revision, "
-            "run_id FROM inventory WHERE scope=?",
+            "run_id, prune FROM inventory WHERE scope=?",
             (scope,),
         )
-        for rid, api_version, spec, digest, deps, address, status, revision, run_id in rows:
+        for rid, api_version, spec, digest, deps, address, status, revision, run_id, prune in rows:
             try:
                 key = ResourceId.parse(rid)
             except ValueError as exc:
@@ -186,6 +192,7 @@ class SqliteStateStore:
                 status=status,
                 revision=revision,
                 run_id=run_id,
+                prune=bool(prune),
             )
         return out
 
@@ -194,11 +201,11 @@ class SqliteStateStore:
     ) -> None:
         db.executemany(
             "INSERT INTO inventory (scope, id, api_version, spec, spec_hash, depends_on, address, "
-            "status, revision, run_id) VALUES (?,?,?,?,?,?,?,?,?,?) "
+            "status, revision, run_id, prune) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT (scope, id) DO UPDATE SET api_version=excluded.api_version, "
             "spec=excluded.spec, spec_hash=excluded.spec_hash, depends_on=excluded.depends_on, "
             "address=excluded.address, status=excluded.status, revision=excluded.revision, "
-            "run_id=excluded.run_id",
+            "run_id=excluded.run_id, prune=excluded.prune",
             [
                 (
                     scope,
@@ -211,6 +218,7 @@ class SqliteStateStore:
                     e.status,
                     e.revision,
                     e.run_id,
+                    int(e.prune),
                 )
                 for e in entries
             ],
@@ -253,8 +261,8 @@ class SqliteStateStore:
             # Pending rows exist so a crash mid-create still leaves the object findable for prune.
             db.executemany(
                 "INSERT INTO inventory (scope, id, api_version, spec, spec_hash, depends_on, "
-                "address, status, revision, run_id) VALUES (?,?,?,?,?,?,?, 'pending', ?, ?) "
-                "ON CONFLICT (scope, id) DO NOTHING",
+                "address, status, revision, run_id, prune) "
+                "VALUES (?,?,?,?,?,?,?, 'pending', ?, ?, ?) ON CONFLICT (scope, id) DO NOTHING",
                 [
                     (
                         scope,
@@ -266,6 +274,7 @@ class SqliteStateStore:
                         e.address,
                         revision,
                         run_id,
+                        int(e.prune),
                     )
                     for e in pending
                 ],

@@ -43,6 +43,7 @@ class PreparedMemo(TextMemo):
         if not isinstance(spec, dict):
             return None
         self._used[key] = text
+        self.hits += 1
         return spec
 
     def put(self, key: str, spec: dict[str, Any]) -> None:

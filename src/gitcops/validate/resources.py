@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 from gitcops.model.diagnostics import Diagnostics
 from gitcops.model.graph import find_cycle
 from gitcops.model.identity import ResourceId, provider_for_group, split_api_version
-from gitcops.model.resource import DEPENDS_ON, Origin, Resource
+from gitcops.model.resource import DEPENDS_ON, PRUNE, PRUNE_VALUES, Origin, Resource
 from gitcops.model.sensitive import MARKER, FieldPath, lookup, mask, scrub, texts_at, under
 from gitcops.providers.base import (
     Declared,
@@ -99,6 +99,14 @@ def _shape_problems(doc: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]
                 "starting and ending with a letter or digit",
             )
         )
+    annotations = metadata.get("annotations")
+    if isinstance(annotations, dict) and annotations.get(PRUNE, "enabled") not in PRUNE_VALUES:
+        problems.append(
+            (
+                ("metadata", "annotations", PRUNE),
+                f"must be one of {', '.join(PRUNE_VALUES)}, not {annotations[PRUNE]!r}",
+            )
+        )
     namespace = metadata.get("namespace")
     if namespace not in (None, "") and not (
         isinstance(namespace, str) and _NAMESPACE.match(namespace)
@@ -139,12 +147,27 @@ def validate_resources(
     sensitive: Sequence[tuple[FieldPath, ...]] | None = None,
     memo: PreparedMemo | None = None,
 ) -> list[DesiredResource]:
-    """Check everything, collect every problem, raise InvalidInputError if any.
+    """Check everything, collect every problem, raise InvalidInputError if any."""
+    diags = Diagnostics()
+    items = check_resources(documents, providers, read_file, diags, sensitive, memo)
+    diags.raise_if_errors()
+    return items
+
+
+def check_resources(
+    documents: Sequence[tuple[dict[str, Any], Origin]],
+    providers: Mapping[str, Provider],
+    read_file: Callable[[str], bytes],
+    diags: Diagnostics,
+    sensitive: Sequence[tuple[FieldPath, ...]] | None = None,
+    memo: PreparedMemo | None = None,
+) -> list[DesiredResource]:
+    """Check everything and collect every problem in `diags`; return the resources that
+    passed their own checks (those a policy can still judge when others are invalid).
 
     `sensitive[i]` lists the fields of document i (document paths) that hold secret values.
     `memo` holds documents prepared before (for these providers and this code).
     """
-    diags = Diagnostics()
     prepared: list[tuple[Resource, tuple[FieldPath, ...]]] = []
     for i, (doc, origin) in enumerate(documents):
         fields = sensitive[i] if sensitive is not None else ()
@@ -157,7 +180,6 @@ def validate_resources(
     result = _with_edges(resources, providers, across)
     secrets = {t for r, fields in prepared if fields for t in texts_at(r.spec, fields)}
     diags.extend(d._replace(message=scrub(d.message, secrets)) for d in across.items)
-    diags.raise_if_errors()
     return [
         item._replace(sensitive=fields) if fields else item
         for item, (_, fields) in zip(result, prepared, strict=True)

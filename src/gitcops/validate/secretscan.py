@@ -118,75 +118,112 @@ class _Unit(NamedTuple):
 # Public API
 
 
-def scan_tree(
-    tree: SourceTree,
-    *,
-    cache_dir: Path | None = None,
-    exclude: Callable[[str], bool] | None = None,
-) -> list[Finding]:
-    """Scan every file of the revision for plaintext secrets."""
-    cache = None if cache_dir is None else cache_dir / "secretscan"
-    session: _Session | None = None
-    findings: list[Finding] = []
-    for path in walk_files(tree):
-        if exclude is not None and exclude(path):
-            continue
-        try:
-            data = tree.read(path)
-        except FileNotFoundError:
-            continue
-        target = None if cache is None else cache / f"{_content_key(path, data)}.json"
-        hits = None if target is None else _load(target)
-        if hits is None:
+class SecretScanner:
+    """Scans trees and spec values; one per Runtime. `cache` (a directory, or None for no
+    cache) keeps results per file content, and the detectors' fixed patterns (the "screen"),
+    which clear most values without loading detect-secrets at all. detect-secrets' detectors
+    are configured once per process (its settings are process-wide) and shared."""
+
+    def __init__(self, cache: Path | None) -> None:
+        self.cache = cache
+        self._lock = threading.Lock()
+        self._screen: _Screen | None = None
+        self._screen_loaded = False
+        self._saved = False
+        self._engine: _Engine | None = None
+        self.analysed = 0  # texts the detectors ran on (repeats and cleared texts are not)
+
+    @property
+    def detectors_loaded(self) -> bool:
+        """Whether this scanner needed detect-secrets' detectors (~0.2 s to load) so far."""
+        return self._engine is not None
+
+    def scan_tree(
+        self, tree: SourceTree, *, exclude: Callable[[str], bool] | None = None
+    ) -> list[Finding]:
+        """Scan every file of the revision for plaintext secrets."""
+        session: _Session | None = None
+        findings: list[Finding] = []
+        for path in walk_files(tree):
+            if exclude is not None and exclude(path):
+                continue
+            try:
+                data = tree.read(path)
+            except FileNotFoundError:
+                continue
+            target = None if self.cache is None else self.cache / f"{_content_key(path, data)}.json"
+            hits = None if target is None else _load(target)
+            if hits is None:
+                if session is None:
+                    session = _Session(self)
+                hits = session.scan_file(path, data)
+                if target is not None:
+                    _store(target, hits)
+            findings.extend(_finding(path, hit) for hit in hits)
+        findings.sort(key=lambda f: (f.file or "", f.line or 0, f.rule))
+        return findings
+
+    def scan_values(
+        self, values: Iterable[tuple[tuple[str | int, ...], str | None, str]]
+    ) -> list[tuple[tuple[str | int, ...], str]]:
+        """For resource specs: each item is (field path, key name or None, string value);
+        return (field path, what was found) for values that look like secret material. Used
+        by the built-in policy 'no plaintext secret material in resource specs'. Values that
+        no detector's necessary condition matches are cleared by the saved screen, without
+        loading detect-secrets."""
+        return self.scan_each([values])[0]
+
+    def scan_each(
+        self, specs: Iterable[Iterable[tuple[tuple[str | int, ...], str | None, str]]]
+    ) -> list[list[tuple[tuple[str | int, ...], str]]]:
+        """scan_values of each spec's values, in one session: a text found in several specs
+        (a mode, a common label) is analysed once."""
+        session: _Session | None = None
+        results: list[list[tuple[tuple[str | int, ...], str]]] = []
+        for values in specs:
+            items = list(values)
+            if not items:
+                results.append([])
+                continue
             if session is None:
-                session = _Session()
-            hits = session.scan_file(path, data)
-            if target is not None:
-                _store(target, hits)
-        findings.extend(_finding(path, hit) for hit in hits)
-    findings.sort(key=lambda f: (f.file or "", f.line or 0, f.rule))
-    return findings
+                session = _Session(self, screen=self._screen_now())
+            results.append(_scan_items(session, items))
+        built = session.built if session is not None else None
+        if built is not None:
+            self._save_screen(built)
+        return results
 
+    def needs_detectors(self) -> bool:
+        """Whether scanning values would load detect-secrets: true until a process that
+        loaded it saved the detectors' fixed patterns in this cache."""
+        return self.cache is None or not _screen_path(self.cache).exists()
 
-def scan_values(
-    values: Iterable[tuple[tuple[str | int, ...], str | None, str]],
-    *,
-    cache_dir: Path | None = None,
-) -> list[tuple[tuple[str | int, ...], str]]:
-    """For resource specs: each item is (field path, key name or None, string value); return
-    (field path, what was found) for values that look like secret material. Used by the
-    built-in policy 'no plaintext secret material in resource specs'.
+    def load_detectors(self) -> None:
+        """Import and configure detect-secrets now (~0.2 s), e.g. in a process forked for it."""
+        self.engine()
 
-    With `cache_dir`, values that no detector's necessary condition matches are cleared
-    without loading detect-secrets (see _Screen)."""
-    return scan_each([values], cache_dir=cache_dir)[0]
+    def engine(self) -> "_Engine":
+        with self._lock:
+            if self._engine is None:
+                self._engine = _shared_engine()
+            return self._engine
 
+    def _screen_now(self) -> "_Screen | None":
+        with self._lock:
+            if self._engine is not None or self.cache is None:
+                return None  # the engine is loaded: its own gates are at hand
+            if not self._screen_loaded:
+                self._screen = _load_screen(self.cache)
+                self._screen_loaded = True
+            return self._screen
 
-def scan_each(
-    specs: Iterable[Iterable[tuple[tuple[str | int, ...], str | None, str]]],
-    *,
-    cache_dir: Path | None = None,
-) -> list[list[tuple[tuple[str | int, ...], str]]]:
-    """scan_values of each spec's values, in one session: a text found in several specs (a
-    mode, a common label) is analysed once."""
-    cache = None if cache_dir is None else cache_dir / "secretscan"
-    session: _Session | None = None
-    results: list[list[tuple[tuple[str | int, ...], str]]] = []
-    for values in specs:
-        items = list(values)
-        if not items:
-            results.append([])
-            continue
-        if session is None:
-            session = _Session(screen=_screen_for(cache) if cache is not None else None)
-        results.append(_scan_items(session, items))
-    # Saved once a process, by one that had to load the engine because no screen was saved.
-    loaded = cache is not None and _screens.get(cache) is not None
-    built = session.built if session is not None else None
-    if cache is not None and built is not None and not loaded and cache not in _saved:
-        _saved.add(cache)
-        _save_screen(cache, built)
-    return results
+    def _save_screen(self, engine: "_Engine") -> None:
+        """Once, by a scanner that had to load the engine because no screen was saved."""
+        with self._lock:
+            if self.cache is None or self._saved or self._screen is not None:
+                return
+            self._saved = True
+        _save_screen(self.cache, engine)
 
 
 def _scan_items(
@@ -206,17 +243,6 @@ def _scan_items(
 
 
 _SIMPLE_KEY = re.compile(r"^[\w.-]{1,253}$")
-
-
-def needs_detectors(cache_dir: Path) -> bool:
-    """Whether scan_values with this cache directory would load detect-secrets for any value:
-    true until a process that loaded it saved the detectors' fixed patterns there."""
-    return not _screen_path(cache_dir / "secretscan").exists()
-
-
-def load_detectors() -> None:
-    """Import and configure detect-secrets now (~0.2 s), e.g. in a process forked for it."""
-    _engine()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -385,16 +411,11 @@ class _Engine:
     unmarked: tuple[_Plugin, ...]  # the plugins to try on a text holding none of the marks
 
 
-_engine_lock = threading.Lock()
-_engine_instance: _Engine | None = None
-
-
-def _engine() -> _Engine:
-    global _engine_instance
-    with _engine_lock:
-        if _engine_instance is None:
-            _engine_instance = _build_engine()
-        return _engine_instance
+@lru_cache(maxsize=1)
+def _shared_engine() -> _Engine:
+    """detect-secrets' settings are process-wide: its detectors are configured once, the same
+    way for every scanner (a function of this module's constants alone)."""
+    return _build_engine()
 
 
 def _build_engine() -> _Engine:
@@ -579,19 +600,6 @@ class _Screen:
         return True
 
 
-# Per cache directory, loaded (or saved) once per process; scan_values runs once a document.
-_screens: dict[Path, _Screen | None] = {}
-_saved: set[Path] = set()
-
-
-def _screen_for(cache: Path) -> _Screen | None:
-    if _engine_instance is not None:
-        return None  # the engine is loaded: its own gates are at hand
-    if cache not in _screens:
-        _screens[cache] = _load_screen(cache)
-    return _screens[cache]
-
-
 def _screen_path(cache: Path) -> Path:
     return cache / f"screen-{settings_key()}.json"
 
@@ -626,14 +634,15 @@ def _save_screen(cache: Path, engine: _Engine) -> None:
 
 @dataclass
 class _Session:
+    scanner: SecretScanner
     screen: _Screen | None = None
     memo: dict[tuple[str, str], list[tuple[str, str, str]]] = field(default_factory=dict)
     built: _Engine | None = None
 
     @property
-    def engine(self) -> _Engine:
+    def engine(self) -> "_Engine":
         if self.built is None:
-            self.built = _engine()
+            self.built = self.scanner.engine()
         return self.built
 
     def analyse(self, filename: str, ext: str, text: str) -> list[tuple[str, str, str]]:
@@ -655,6 +664,7 @@ class _Session:
 
     def _analyse(self, filename: str, text: str) -> list[tuple[str, str, str]]:
         engine = self.engine
+        self.scanner.analysed += 1
         results: list[tuple[str, str, str]] = []
         pieces = _pieces(text)
         plugins = engine.unmarked if engine.marks.absent_from(text) else engine.plugins

@@ -29,8 +29,8 @@ from gitcops.plan.planner import Desired
 CASES_DIR = Path(__file__).parent / "cases"
 
 _TOP_KEYS = {"description", "desired", "live", "applied", "expect"}
-_DESIRED_KEYS = {"id", "spec", "apiVersion", "dependsOn", "stateful", "address"}
-_APPLIED_KEYS = {"id", "spec", "apiVersion", "dependsOn", "address", "specHash"}
+_DESIRED_KEYS = {"id", "spec", "apiVersion", "dependsOn", "stateful", "address", "prune"}
+_APPLIED_KEYS = {"id", "spec", "apiVersion", "dependsOn", "address", "specHash", "prune"}
 _EXPECT_KEYS = {"action", "id", "reason", "reasonContains", "forgetOnly", "diff"}
 _DIFF_KEYS = {"op", "path", "old", "new"}
 
@@ -50,6 +50,7 @@ class AppliedRecord:
     depends_on: tuple[ResourceId, ...] = ()
     address: str | None = None
     sensitive: tuple[tuple[str | int, ...], ...] = ()
+    prune: bool = True
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ def load_case(path: Path) -> PlannerCase:
                 depends_on=_ids(item.get("dependsOn")),
                 stateful=bool(item.get("stateful", True)),
                 address=item.get("address"),
+                prune=bool(item.get("prune", True)),
             )
         )
 
@@ -125,6 +127,7 @@ def load_case(path: Path) -> PlannerCase:
             spec_hash=str(item["specHash"]) if "specHash" in item else spec_hash(item["spec"]),
             depends_on=_ids(item.get("dependsOn")),
             address=item.get("address"),
+            prune=bool(item.get("prune", True)),
         )
 
     live = {ResourceId.parse(k): v for k, v in (data["live"] or {}).items()}
@@ -135,8 +138,8 @@ def load_case(path: Path) -> PlannerCase:
         _check_keys(where, item, _EXPECT_KEYS, {"action", "id"})
         if "reason" in item and "reasonContains" in item:
             raise CaseError(f"{where}: give reason or reasonContains, not both")
-        if item["action"] == "update" and "diff" not in item:
-            raise CaseError(f"{where}: an update must state its expected diff")
+        if item["action"] in ("update", "adopt") and "diff" not in item:
+            raise CaseError(f"{where}: an {item['action']} must state its expected diff")
         for m, d in enumerate(item.get("diff") or []):
             _check_keys(f"{where} diff[{m}]", d, _DIFF_KEYS, _DIFF_KEYS)
         expect.append(

@@ -287,13 +287,15 @@ def test_plan_summary_counts_actions(plan: Plan) -> None:
     summary = plan.as_json()["summary"]
     for action, key in [
         (ChangeAction.CREATE, "create"),
+        (ChangeAction.ADOPT, "adopt"),
         (ChangeAction.UPDATE, "update"),
         (ChangeAction.DELETE, "delete"),
         (ChangeAction.NOOP, "noop"),
         (ChangeAction.CHECK, "check"),
     ]:
         assert summary[key] == sum(1 for c in plan.changes if c.action is action)
-    assert plan.has_changes == (summary["create"] + summary["update"] + summary["delete"] > 0)
+    changes = summary["create"] + summary["adopt"] + summary["update"] + summary["delete"]
+    assert plan.has_changes == (changes > 0)
 
 
 def test_plan_from_json_rejects_other_formats() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gitcops.engine.cache import load_memo, store_memo
+from gitcops.engine.cache import Cache
 from gitcops.model.diagnostics import Diagnostics
 from gitcops.render import docmemo
 from gitcops.render.docmemo import DocumentMemo
@@ -346,25 +346,26 @@ def test_load_memo_store_memo_round_trip(tmp_path: Path) -> None:
     """What is stored after a miss is loaded back and serves every piece without a parse."""
     data = b"a: 1\n---\nb: [x, {c: .nan}]\n---\n--- |\n  text\n"
     expected = _oracle(data)
-    memo = load_memo(tmp_path, "repo@env")
+    cache = Cache(tmp_path)
+    memo = cache.load_documents("repo@env")
     assert repr(memo.documents(data)) == repr(expected)
     assert memo.misses > 0
-    store_memo(tmp_path, "repo@env", memo)
+    cache.store_memo("documents", "repo@env", memo)
     files = list(tmp_path.rglob("*.json"))
     assert len(files) == 1
 
-    loaded = load_memo(tmp_path, "repo@env")
+    loaded = cache.load_documents("repo@env")
     assert repr(loaded.documents(data)) == repr(expected)
     assert loaded.misses == 0
     assert not loaded.stale
 
     # Not stale: nothing is written (the file removed stays removed).
     files[0].unlink()
-    store_memo(tmp_path, "repo@env", loaded)
+    cache.store_memo("documents", "repo@env", loaded)
     assert not files[0].exists()
 
     # Another scope does not see these entries.
-    other = load_memo(tmp_path, "repo@other")
+    other = cache.load_documents("repo@other")
     other.documents(data)
     assert other.misses > 0
 
@@ -384,13 +385,14 @@ def test_load_memo_store_memo_round_trip(tmp_path: Path) -> None:
 def test_corrupt_memo_file_loads_empty(tmp_path: Path, content: bytes) -> None:
     """A memo file that is unreadable or of the wrong shape costs only speed."""
     data = b"a: 1\n---\nb: 2\n"
-    memo = load_memo(tmp_path, "scope")
+    cache = Cache(tmp_path)
+    memo = cache.load_documents("scope")
     memo.documents(data)
-    store_memo(tmp_path, "scope", memo)
+    cache.store_memo("documents", "scope", memo)
     (path,) = tmp_path.rglob("*.json")
     path.write_bytes(content)
 
-    loaded = load_memo(tmp_path, "scope")
+    loaded = cache.load_documents("scope")
     assert not loaded.stale  # nothing was loaded
     assert repr(loaded.documents(data)) == repr(_oracle(data))
     assert loaded.misses == len(loaded.used) == 2  # both pieces parsed: the memo was empty

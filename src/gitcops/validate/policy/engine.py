@@ -40,7 +40,6 @@ import pickle
 import re
 import signal
 import struct
-import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -53,11 +52,6 @@ from gitcops.validate.policy.scan import CONFTEST_RULES, ModuleScan, scan, unkno
 
 __all__ = ["PolicyEngine", "PolicyFile", "PolicyRuntimeError", "RawFinding"]
 
-# Batches with at least this many (document, namespace) evaluations are spread over worker
-# processes (one per CPU, the calling process being one of them).
-PARALLEL_MIN_WORK = 1000
-# GITCOPS_POLICY_WORKERS=1 keeps everything in this process; N caps the number of processes.
-WORKERS_ENV = "GITCOPS_POLICY_WORKERS"
 
 _EVAL_PACKAGE = "gitcops_internal_eval"
 _EVAL_MODULE = "gitcops-internal-eval.rego"
@@ -280,60 +274,86 @@ def _crashes(
 # Documents into rego-cpp
 
 
-# Encoded form of recent short strings (keys, kinds, labels...): most repeat across documents.
-_ENCODED: dict[str, bytes] = {}
 _ENCODED_MAX = 1 << 16
 
 
-def _encode(text: str) -> bytes:
-    encoded = bytes(_escape(text)[1:-1], "utf-8")
-    if len(text) <= 64:
-        if len(_ENCODED) >= _ENCODED_MAX:
-            _ENCODED.clear()
-        _ENCODED[text] = encoded
-    return encoded
+class _Writer:
+    """Pushes JSON-like values onto rego-cpp inputs. It remembers the encoded form of recent
+    short strings (keys, kinds, labels...): most repeat across documents. One per engine,
+    like the engine itself used by one thread at a time."""
 
+    def __init__(self) -> None:
+        self.encoded: dict[str, bytes] = {}
 
-def _key(key: Any) -> bytes:
-    if isinstance(key, str):
-        return _ENCODED.get(key) or _encode(key)
-    if key is True or key is False:
-        return b"true" if key else b"false"
-    if key is None:
-        return b"null"
-    return _encode(str(key))
+    def encode(self, text: str) -> bytes:
+        encoded = bytes(_escape(text)[1:-1], "utf-8")
+        if len(text) <= 64:
+            if len(self.encoded) >= _ENCODED_MAX:
+                self.encoded.clear()
+            self.encoded[text] = encoded
+        return encoded
 
+    def key(self, key: Any) -> bytes:
+        if isinstance(key, str):
+            return self.encoded.get(key) or self.encode(key)
+        if key is True or key is False:
+            return b"true" if key else b"false"
+        if key is None:
+            return b"null"
+        return self.encode(str(key))
 
-def _add(handle: Any, value: Any) -> int:
-    """Push a JSON-like value onto a rego-cpp input; non-zero if rego-cpp refused it."""
-    kind = type(value)
-    if kind is str:
-        return int(_in_str(handle, _ENCODED.get(value) or _encode(value)))
-    if kind is dict:
+    def add(self, handle: Any, value: Any) -> int:
+        """Push a value onto a rego-cpp input; non-zero if rego-cpp refused it."""
+        kind = type(value)
+        encoded = self.encoded
+        if kind is str:
+            return int(_in_str(handle, encoded.get(value) or self.encode(value)))
+        if kind is dict:
+            rc = 0
+            for key, item in value.items():
+                rc |= _in_str(handle, encoded.get(key) or self.key(key))
+                rc |= self.add(handle, item)
+                rc |= _in_item(handle)
+            return rc | int(_in_object(handle, len(value)))
+        if kind is list or kind is tuple:
+            rc = 0
+            for item in value:
+                rc |= self.add(handle, item)
+            return rc | int(_in_array(handle, len(value)))
+        if kind is bool:
+            return int(_in_bool(handle, value))
+        if kind is int:
+            if -_INT64 <= value < _INT64:
+                return int(_in_int(handle, value))
+            return int(_in_float(handle, float(value)))
+        if kind is float:
+            if math.isfinite(value):
+                return int(_in_float(handle, value))
+            return self.add(handle, str(value))
+        if value is None:
+            return int(_in_null(handle))
+        return self.add(handle, _plain(value))
+
+    def add_kept(self, handle: Any, value: Any, keep: "_Keep") -> int:
+        """Like add, but of an object only the keys (recursively) in `keep`."""
+        if type(value) is not dict:
+            return self.add(handle, value)
+        if any(key not in value for key in keep) and any(type(k) is not str for k in value):
+            value = {self.key(k).decode(): v for k, v in value.items()}  # {1: x} reads as {"1": x}
         rc = 0
-        for key, item in value.items():
-            rc |= _in_str(handle, _ENCODED.get(key) or _key(key))
-            rc |= _add(handle, item)
-            rc |= _in_item(handle)
-        return rc | int(_in_object(handle, len(value)))
-    if kind is list or kind is tuple:
-        rc = 0
-        for item in value:
-            rc |= _add(handle, item)
-        return rc | int(_in_array(handle, len(value)))
-    if kind is bool:
-        return int(_in_bool(handle, value))
-    if kind is int:
-        if -_INT64 <= value < _INT64:
-            return int(_in_int(handle, value))
-        return int(_in_float(handle, float(value)))
-    if kind is float:
-        if math.isfinite(value):
-            return int(_in_float(handle, value))
-        return _add(handle, str(value))
-    if value is None:
-        return int(_in_null(handle))
-    return _add(handle, _plain(value))
+        count = 0
+        for key, deeper in keep.items():
+            if key in value:
+                rc |= _in_str(handle, self.encoded.get(key) or self.key(key))
+                item = value[key]
+                rc |= (
+                    self.add(handle, item)
+                    if deeper is None
+                    else self.add_kept(handle, item, deeper)
+                )
+                rc |= _in_item(handle)
+                count += 1
+        return rc | int(_in_object(handle, count))
 
 
 # What of the input the policies read: key -> deeper selection, or None for the whole value.
@@ -352,24 +372,6 @@ def _keep_tree(paths: Sequence[tuple[str, ...]]) -> _Keep:
             else:
                 node = node.setdefault(part, {})  # type: ignore[assignment]
     return tree
-
-
-def _add_kept(handle: Any, value: Any, keep: _Keep) -> int:
-    """Like _add, but of an object only the keys (recursively) in `keep`."""
-    if type(value) is not dict:
-        return _add(handle, value)
-    if any(key not in value for key in keep) and any(type(k) is not str for k in value):
-        value = {_key(k).decode(): v for k, v in value.items()}  # {1: x} reads as {"1": x}
-    rc = 0
-    count = 0
-    for key, deeper in keep.items():
-        if key in value:
-            rc |= _in_str(handle, _ENCODED.get(key) or _key(key))
-            item = value[key]
-            rc |= _add(handle, item) if deeper is None else _add_kept(handle, item, deeper)
-            rc |= _in_item(handle)
-            count += 1
-    return rc | int(_in_object(handle, count))
 
 
 def _plain(value: Any) -> Any:
@@ -402,19 +404,21 @@ def _json_default(value: Any) -> Any:
 _NOTHING = frozenset({"", "undefined", '{"expressions":[[]]}', '{"expressions":[{}]}'})
 
 
-_BUFFER = [ctypes.create_string_buffer(1 << 16)]
+class _Reader:
+    """Reads rego-cpp outputs as text through one buffer, grown when an output needs it."""
 
+    def __init__(self) -> None:
+        self.buffer = ctypes.create_string_buffer(1 << 16)
 
-def _read_output(output: Any) -> tuple[bool, str]:
-    if not _output_ok(output):
-        return False, ""
-    size = int(_output_size(output)) + 1
-    buf = _BUFFER[0]
-    if size > len(buf):
-        buf = _BUFFER[0] = ctypes.create_string_buffer(size)
-    if _output_json(output, buf, size) != 0:
-        return True, ""
-    return True, buf.value.decode("utf-8", "replace")
+    def read(self, output: Any) -> tuple[bool, str]:
+        if not _output_ok(output):
+            return False, ""
+        size = int(_output_size(output)) + 1
+        if size > len(self.buffer):
+            self.buffer = ctypes.create_string_buffer(size)
+        if _output_json(output, self.buffer, size) != 0:
+            return True, ""
+        return True, self.buffer.value.decode("utf-8", "replace")
 
 
 def _loads(text: str) -> Any:
@@ -527,6 +531,8 @@ class PolicyEngine:
         Diagnostic naming the file and line: syntax errors, unknown functions, and rego v0
         rule syntax (`deny[msg] { ... }`, which rego-cpp silently evaluates to an object)."""
         self._files = tuple(files)
+        self._writer = _Writer()
+        self._reader = _Reader()
         self._scans = [scan(f.text) for f in self._files]
         self._names = [f"policy-{i}.rego" for i in range(len(self._files))]
         self._data_json = (
@@ -590,18 +596,23 @@ class PolicyEngine:
         return frozenset(self._namespaces)
 
     def evaluate(
-        self, inputs: Sequence[Mapping[str, Any]], namespaces: Sequence[str]
+        self,
+        inputs: Sequence[Mapping[str, Any]],
+        namespaces: Sequence[str],
+        workers: Callable[[int], int] | int = 1,
     ) -> list[RawFinding]:
         """Evaluate deny, violation and warn of each namespace against each input.
 
         A namespace no policy defines yields nothing (as with conftest); `namespaces` tells
-        which exist. Raises PolicyRuntimeError when a rule fails on an input."""
+        which exist. Raises PolicyRuntimeError when a rule fails on an input. `workers`: how
+        many processes to evaluate in (forked from this one, which must then run no other
+        thread), or a function of the number of evaluations that says so."""
         if isinstance(namespaces, str):
             namespaces = [namespaces]
         selected = [self._namespaces[ns] for ns in dict.fromkeys(namespaces) if ns in self._rules]
         if not selected or not inputs:
             return []
-        workers = _worker_count(len(inputs) * len(selected))
+        workers = max(1, workers(len(inputs) * len(selected)) if callable(workers) else workers)
         collecting = gc.isenabled()
         gc.disable()  # the rows are plain data: no cycles to collect, only time to lose
         try:
@@ -638,7 +649,11 @@ class PolicyEngine:
             handle = _new_input()
             try:
                 value = inputs[index]
-                pushed = _add(handle, value) if keep is None else _add_kept(handle, value, keep)
+                pushed = (
+                    self._writer.add(handle, value)
+                    if keep is None
+                    else self._writer.add_kept(handle, value, keep)
+                )
                 if pushed != 0 or _set_input(run, handle) != 0:
                     message = "the input could not be passed to rego-cpp"
                     return rows, [_Failure(index, selected[0].name, None, message)]
@@ -648,7 +663,7 @@ class PolicyEngine:
                 for rule, entrypoint in namespace.rules:
                     output = _query_entrypoint(run, bundle, entrypoint)
                     try:
-                        ok, text = _read_output(output)
+                        ok, text = self._reader.read(output)
                         errors = [] if ok else _node_errors(_output_node(output))
                     finally:
                         _free_output(output)
@@ -968,13 +983,13 @@ class PolicyEngine:
             runner = _runner()
             handle = _new_input()
             try:
-                if _add(handle, value) != 0 or _set_input(runner._impl, handle) != 0:
+                if self._writer.add(handle, value) != 0 or _set_input(runner._impl, handle) != 0:
                     return None
             finally:
                 _free_input(handle)
             output = _query_entrypoint(runner._impl, bundle._impl, entrypoint)
             try:
-                ok, text = _read_output(output)
+                ok, text = self._reader.read(output)
             finally:
                 _free_output(output)
             if not ok or text.startswith("(error"):
@@ -1079,21 +1094,3 @@ def _read_all(fd: int) -> bytes:
     while chunk := os.read(fd, 1 << 20):
         parts.append(chunk)
     return b"".join(parts)
-
-
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-def _worker_count(work: int) -> int:
-    if work < PARALLEL_MIN_WORK or not sys.platform.startswith("linux"):
-        return 1  # forking a process that may use system frameworks is only safe on Linux
-    count = _cpu_count()
-    setting = os.environ.get(WORKERS_ENV, "").strip()
-    if setting:
-        with contextlib.suppress(ValueError):
-            count = min(count, max(1, int(setting)))
-    return max(1, min(count, work // (PARALLEL_MIN_WORK // 4)))
