@@ -3,6 +3,7 @@ log, a pipe) a line every few seconds while changes are being applied."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from types import TracebackType
@@ -11,7 +12,8 @@ from typing import Any, TextIO
 from gitcops.apply.changeset import ChangeSetEntry
 from gitcops.plan.model import Plan, PlannedChange
 
-LINE_EVERY = 5.0  # seconds between two progress lines when stderr is not a terminal
+# Seconds between two progress lines when stderr is not a terminal (GITCOPS_PROGRESS_SECONDS).
+LINE_EVERY = 5.0
 
 
 class ApplyProgress:
@@ -23,6 +25,10 @@ class ApplyProgress:
         self._plan: Plan | None = None
         self._done = 0
         self._last_line = 0.0
+        try:
+            self._every = float(os.environ.get("GITCOPS_PROGRESS_SECONDS", LINE_EVERY))
+        except ValueError:
+            self._every = LINE_EVERY
 
     @classmethod
     def for_stderr(cls) -> ApplyProgress:
@@ -69,7 +75,7 @@ class ApplyProgress:
             self._progress.update(self._task, advance=1, last=f"{entry.action.value} {change.id}")
             return
         now = time.monotonic()
-        if self._plan is None or now - self._last_line < LINE_EVERY:
+        if self._plan is None or now - self._last_line < self._every:
             return
         self._last_line = now
         stream = self._stream or sys.stderr
