@@ -294,7 +294,7 @@ def _state_rows(state: Path, work: Path) -> dict[str, list[Any]]:
         tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         rows: dict[str, list[Any]] = {}
         for table in sorted(tables):
-            cursor = db.execute(f"SELECT * FROM {table} ORDER BY 1, 2")  # noqa: S608
+            cursor = db.execute(f"SELECT * FROM {table} ORDER BY 1, 2")
             names = [d[0] for d in cursor.description]
             rows[table] = [
                 {
