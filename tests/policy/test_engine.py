@@ -186,7 +186,7 @@ def test_package_without_conftest_rules_is_no_namespace(make_engine: Make) -> No
     assert engine.namespaces == frozenset({"main"})
     assert engine.evaluate([resource("Bad_Name")], ["lib.names"]) == []
     findings = engine.evaluate([resource("ok-name"), resource("Bad_Name")], ["main"])
-    assert [(f.index, f.message) for f in findings] == [(1, "bad name Bad_Name")]
+    assert [(f.position, f.message) for f in findings] == [(1, "bad name Bad_Name")]
 
 
 def test_rules_spread_over_files_are_attributed_to_their_file(make_engine: Make) -> None:
@@ -285,7 +285,7 @@ def test_kubernetes_conftest_policy_works_unchanged(make_engine: Make) -> None:
     }
     service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}}
     findings = engine.evaluate([service, deployment], ["main"])
-    assert [(f.index, f.rule, f.message) for f in findings] == [
+    assert [(f.position, f.rule, f.message) for f in findings] == [
         (1, "deny", "Containers must not run as root"),
         (1, "warn", "container app uses a latest image"),
     ]
@@ -411,7 +411,7 @@ def test_many_inputs_keep_their_index(make_engine: Make, workers: int) -> None:
             expected.append((i, "deny", f"file-{i}: missing label owner"))
         if i % 10 == 0:
             expected.append((i, "warn", f"file-{i} ends in 0"))
-    assert [(f.index, f.rule, f.message) for f in findings] == expected
+    assert [(f.position, f.rule, f.message) for f in findings] == expected
 
 
 def test_parallel_and_serial_give_the_same_findings(make_engine: Make) -> None:

@@ -200,7 +200,7 @@ def _encode(item: DesiredResource, source: dict[str, Any] | None) -> list[Any]:
         r.labels,
         r.annotations,
         r.origin.file,
-        r.origin.index,
+        r.origin.position,
         item.depends_on,  # ResourceIds: JSON arrays
         item.stateful,
         item.address,

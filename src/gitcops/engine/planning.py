@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 LiveMap = dict[ResourceId, dict[str, Any] | None]
 
 
-# A NamedTuple, not a frozen dataclass: defining one at start-up costs ~10x less.
 class PlanResult(NamedTuple):
     plan: Plan
     desired: list[DesiredResource]
@@ -44,7 +43,7 @@ def to_desired(items: list[DesiredResource], redactor: Callable[[], Redactor]) -
             depends_on=i.depends_on,
             stateful=i.stateful,
             address=i.address,
-            origin=f"{i.resource.origin.file}#{i.resource.origin.index + 1}",
+            origin=f"{i.resource.origin.file}#{i.resource.origin.position + 1}",
             sensitive=i.sensitive,
             digest=spec_hash(redactor().protect(i.resource.spec, i.sensitive))
             if i.sensitive

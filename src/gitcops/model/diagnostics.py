@@ -18,7 +18,7 @@ def format_path(path: Sequence[str | int]) -> str:
     return out
 
 
-class Diagnostic(NamedTuple):  # cheaper than a frozen dataclass to define
+class Diagnostic(NamedTuple):
     message: str
     file: str | None = None
     document: str | None = None  # e.g. "document 3 (local.gitcops.io/File/motd)"

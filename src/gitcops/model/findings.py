@@ -9,7 +9,6 @@ class Severity(StrEnum):
     WARNING = "warning"  # warn rules: shown and recorded, never block
 
 
-# NamedTuples, not frozen dataclasses: defining one at start-up costs ~10x less.
 class Waiver(NamedTuple):
     """The exception from gitcops.yaml that turned a failure into a recorded waiver."""
 

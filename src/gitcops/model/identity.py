@@ -21,8 +21,6 @@ def provider_for_group(group: str) -> str:
 
 
 class ResourceId(NamedTuple):
-    """A NamedTuple, not a dataclass: ids are built and hashed tens of thousands of times a run."""
-
     group: str
     kind: str
     name: str

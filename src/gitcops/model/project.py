@@ -199,8 +199,6 @@ class DriftMode(StrEnum):
     HEAL = "heal"
 
 
-# NamedTuples, not frozen dataclasses, where no field needs a mutable default: defining one at
-# start-up costs ~10x less.
 class Approvals(NamedTuple):
     required: int = 0
     approvers: tuple[str, ...] = ()

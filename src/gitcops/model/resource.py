@@ -10,14 +10,14 @@ PRUNE = "gitcops.io/prune"  # "disabled": left in place when its document leaves
 PRUNE_VALUES = ("disabled", "enabled")
 
 
-class Origin(NamedTuple):  # cheaper than a frozen dataclass to define and to build
+class Origin(NamedTuple):
     """Where a document was written: the repository file and its 0-based index in that file."""
 
     file: str
-    index: int = 0  # type: ignore[assignment]  # hides tuple.index, never called on it
+    position: int = 0  # of the document in its file, from 0
 
     def describe(self) -> str:
-        return f"document {self.index + 1}"
+        return f"document {self.position + 1}"
 
 
 _UNKNOWN_ORIGIN = Origin("<unknown>")

@@ -21,9 +21,6 @@ class ChangeAction(StrEnum):
     CHECK = "check"  # a health check: runs on apply, changes nothing
 
 
-# NamedTuples, not frozen dataclasses: defining one costs ~10x less at start-up, and a plan of
-# 10,000 resources builds 10,000 PlannedChanges (a frozen dataclass sets each field through
-# object.__setattr__).
 class PlannedChange(NamedTuple):
     action: ChangeAction
     id: ResourceId

@@ -10,7 +10,6 @@ from gitcops.plan.diff import diff, same
 from gitcops.plan.model import ChangeAction, PlannedChange, spec_hash
 
 
-# NamedTuples, not frozen dataclasses: defining one at start-up costs ~10x less.
 class Desired(NamedTuple):
     id: ResourceId
     api_version: str

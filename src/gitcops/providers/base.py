@@ -1,8 +1,5 @@
 """The contract between the engine and a provider: one request/response object per operation.
 
-The request and response types are NamedTuples, not dataclasses: every command imports this
-module, and defining a frozen dataclass costs ~0.8 ms against ~0.1 ms for a NamedTuple.
-
 Reading never writes. Optional abilities (health checks) are separate Protocols the engine
 checks with isinstance, so adding one never breaks an existing provider.
 """

@@ -27,7 +27,6 @@ VALUE_FROM = "valueFrom"
 SECRET_REF = "secretRef"  # noqa: S105 - a field name
 
 
-# A NamedTuple, not a frozen dataclass: defining one at start-up costs ~10x less.
 class SecretRef(NamedTuple):
     file: str  # normalised, relative to the repository root
     key: str | None

@@ -38,8 +38,6 @@ class InventoryEntry(NamedTuple):
         return tuple(token_paths(self.spec))
 
 
-# NamedTuples, not frozen dataclasses, where no field needs a mutable default: defining one at
-# start-up costs ~10x less.
 class EnvStatus(NamedTuple):
     scope: str
     applied_revision: str

@@ -27,7 +27,7 @@ class PreparedMemo(TextMemo):
 
     @staticmethod
     def key(doc: dict[str, Any], origin: Origin) -> str | None:
-        data = value_bytes([doc, origin.file, origin.index])
+        data = value_bytes([doc, origin.file, origin.position])
         if data is None:
             return None  # not plain data: validated every time
         return hashlib.blake2b(data, digest_size=16).hexdigest()

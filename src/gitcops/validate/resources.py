@@ -29,7 +29,6 @@ _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DEPENDS_PATH = ("metadata", "annotations", DEPENDS_ON)
 
 
-# A NamedTuple, not a frozen dataclass: cheaper to define, and to build 10,000 of.
 class DesiredResource(NamedTuple):
     resource: Resource  # spec is the provider-prepared essence
     depends_on: tuple[ResourceId, ...]  # explicit and implicit edges
@@ -52,7 +51,7 @@ class DesiredResource(NamedTuple):
 
 def describe(doc: Mapping[str, Any], origin: Origin) -> str:
     """How diagnostics name a document before it is known to be a valid resource."""
-    return _describe(doc, origin.index)
+    return _describe(doc, origin.position)
 
 
 def _describe(doc: Mapping[str, Any], index: int) -> str:
@@ -69,7 +68,7 @@ def _describe(doc: Mapping[str, Any], index: int) -> str:
 def _shape_ok(doc: Mapping[str, Any], origin: Origin, diags: Diagnostics) -> bool:
     problems = _shape_problems(doc)
     if problems:
-        where = {"file": origin.file, "document": _describe(doc, origin.index)}
+        where = {"file": origin.file, "document": _describe(doc, origin.position)}
         for path, message in problems:
             diags.error(message, path=path, **where)
     return not problems

@@ -58,15 +58,13 @@ _EVAL_MODULE = "gitcops-internal-eval.rego"
 _BUILTINS_ALSO = frozenset({"print"})  # supported by rego-cpp, yet not listed as a built-in
 
 
-# NamedTuples, not frozen dataclasses: defining one at start-up costs ~10x less.
 class PolicyFile(NamedTuple):
     path: str  # shown to users: "policies/labels.rego" or "<builtin>/labels.rego"
     text: str
 
 
 class RawFinding(NamedTuple):
-    # The field hides tuple.index, which nothing calls on these records.
-    index: int  # type: ignore[assignment]  # which input (position in the `inputs` sequence)
+    position: int  # which input (its position in the `inputs` sequence)
     namespace: str  # Rego package, e.g. "main"
     rule: str  # "deny" | "violation" | "warn"
     message: str  # the string, or the object's "msg"
@@ -519,7 +517,7 @@ _Row = tuple[int, str, str, str, dict[str, Any], str | None]
 
 
 class _Failure(NamedTuple):
-    index: int  # type: ignore[assignment]  # hides tuple.index, never called on it
+    position: int  # of the input
     namespace: str
     rule: str | None
     message: str
@@ -624,8 +622,8 @@ class PolicyEngine:
             if collecting:
                 gc.enable()
         if failures:
-            failure = min(failures, key=lambda f: f.index)
-            raise self._runtime_error(failure, inputs[failure.index])
+            failure = min(failures, key=lambda f: f.position)
+            raise self._runtime_error(failure, inputs[failure.position])
         return [RawFinding(*row) for row in rows]
 
     # -- evaluation --------------------------------------------------------------------------
@@ -953,10 +951,10 @@ class PolicyEngine:
             line = min((h.line for h in heads), default=None)
         what = f"rule {failure.namespace}.{rule}" if rule else f"namespace {failure.namespace}"
         return PolicyRuntimeError(
-            f"{what} failed on input {failure.index}: {failure.message}",
+            f"{what} failed on input {failure.position}: {failure.message}",
             file=file,
             line=line,
-            index=failure.index,
+            index=failure.position,
             namespace=failure.namespace,
             rule=rule,
         )

@@ -8,7 +8,6 @@ from typing import Any, NamedTuple
 
 from gitcops.model.findings import Finding, Severity, Waiver
 
-# NamedTuples, not frozen dataclasses: defining one at start-up costs ~10x less.
 # An empty read-only mapping stands in for a fresh {} as the labels default: labels are only read.
 _NO_LABELS: Mapping[str, str] = MappingProxyType({})
 

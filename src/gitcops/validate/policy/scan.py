@@ -61,7 +61,6 @@ _OPEN = {"(": ")", "[": "]", "{": "}"}
 _CLOSE = frozenset(_OPEN.values())
 
 
-# NamedTuples, not frozen dataclasses: defining one at start-up costs ~10x less.
 class Token(NamedTuple):
     kind: str  # ident, string, raw, number, op, other
     text: str
