@@ -8,8 +8,8 @@ import gc
 import os
 import sys
 import threading
-from collections.abc import Sequence
-from typing import Any, NoReturn
+from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 import typer
 
@@ -19,7 +19,7 @@ from gitcops.cli.app import app
 __all__ = ["app", "command_for", "main", "run"]
 
 
-def command_for(args: Sequence[str]) -> Any:
+def command_for(args: Sequence[str]) -> Callable[[], object]:
     """The Click command that runs `gitcops ARGS`: the whole application, or for a command or
     group named first, a group holding only it. Typer builds every command it holds from its
     function's signature on each start (~30 ms for all of gitcops'), where one is used.
@@ -42,7 +42,7 @@ def command_for(args: Sequence[str]) -> Any:
     return typer.main.get_group(only)
 
 
-def _command_name(info: Any) -> str | None:
+def _command_name(info: typer.models.CommandInfo) -> str | None:
     if info.name:
         return str(info.name)
     callback = info.callback

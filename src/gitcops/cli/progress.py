@@ -7,10 +7,13 @@ import os
 import sys
 import time
 from types import TracebackType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from gitcops.apply.changeset import ChangeSetEntry
 from gitcops.plan.model import Plan, PlannedChange
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 # Seconds between two progress lines when stderr is not a terminal (GITCOPS_PROGRESS_SECONDS).
 LINE_EVERY = 5.0
@@ -20,8 +23,8 @@ class ApplyProgress:
     def __init__(self, terminal: bool, stream: TextIO | None = None) -> None:
         self.terminal = terminal
         self._stream = stream
-        self._progress: Any = None
-        self._task: Any = None
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
         self._plan: Plan | None = None
         self._done = 0
         self._last_line = 0.0
@@ -72,6 +75,7 @@ class ApplyProgress:
         if self._progress is not None:
             if not self._progress.live.is_started:
                 self._progress.start()
+            assert self._task is not None
             self._progress.update(self._task, advance=1, last=f"{entry.action.value} {change.id}")
             return
         now = time.monotonic()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -187,7 +187,7 @@ def save_plan(path: Path, plan: Plan) -> None:
     write_atomically(path, json.dumps(plan.as_json(), indent=1, ensure_ascii=False).encode())
 
 
-def load_plan(path: Path) -> Any:
+def load_plan(path: Path) -> Plan:
     from gitcops.model.errors import PlanError
     from gitcops.plan.model import Plan
 

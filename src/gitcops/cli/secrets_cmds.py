@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -56,7 +56,7 @@ def _format(path: Path, given: str | None) -> SopsFormat:
         raise typer.BadParameter(f"must be one of {choices}", param_hint="--input-type") from None
 
 
-def _identities(key_files: list[Path] | None) -> tuple[list[Any], str]:
+def _identities(key_files: list[Path] | None) -> tuple[list[object], str]:
     from gitcops.secrets.keys import load_identities
 
     found, tried = load_identities(os.environ, [p.expanduser() for p in key_files or []])
