@@ -129,3 +129,23 @@ def test_not_a_repository(cli: Cli, tmp_path: Path) -> None:
     result = cli("plan", "--env", "dev", "--repo", str(tmp_path), expect=1)
     assert "not a Git repository" in result.stderr
     shutil.rmtree(tmp_path / "state", ignore_errors=True)
+
+
+def test_worktree_leaves_out_what_git_ignores(cli: Cli, repo: Repo) -> None:
+    """A CI job that writes its SARIF report into the work tree, then validates --worktree."""
+    aws_key = "AKIA" + "Z4TQ7HKP3XV5WQ2N"
+    repo.write(".gitignore", "*.sarif\nlocal/\n")
+    repo.commit("ignore reports and local files")
+    repo.write("results.sarif", json.dumps({"note": f"aws_access_key_id = {aws_key}"}))
+    repo.write("notes/draft.md", f"aws_access_key_id = {aws_key}\n")  # untracked: scanned
+    found = cli("validate", "--worktree", "--env", "dev", repo=repo.path, expect=1)
+    assert "notes/draft.md:1" in found.output
+    assert "results.sarif" not in found.output
+    repo.remove("notes/draft.md")
+    cli("validate", "--worktree", "--env", "dev", repo=repo.path)
+
+    # Rendering sees the same files: an ignored one is not there, as a commit would not hold it.
+    repo.write("base/local/extra.yaml", json.dumps(file_doc("extra", "extra", "x\n")))
+    repo.write("base/kustomization.yaml", "resources:\n  - resources.yaml\n  - local/extra.yaml\n")
+    missing = cli("render", "--worktree", "--env", "dev", repo=repo.path, expect=1)
+    assert "'local/extra.yaml' does not exist" in missing.stderr
