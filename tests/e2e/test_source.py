@@ -149,3 +149,32 @@ def test_worktree_leaves_out_what_git_ignores(cli: Cli, repo: Repo) -> None:
     repo.write("base/kustomization.yaml", "resources:\n  - resources.yaml\n  - local/extra.yaml\n")
     missing = cli("render", "--worktree", "--env", "dev", repo=repo.path, expect=1)
     assert "'local/extra.yaml' does not exist" in missing.stderr
+
+
+def test_remote_whose_head_names_a_missing_branch(
+    cli: Cli, repo: Repo, history: dict[str, str], tmp_path: Path
+) -> None:
+    """A bare repository made with `git init --bare` (HEAD -> master) that only got `main`."""
+    bare = tmp_path / "remote.git"
+    subprocess.run(["git", "clone", "--quiet", "--bare", str(repo.path), str(bare)], check=True)
+    url = f"file://{bare}"
+    assert "two" in _contents(cli, url), "HEAD still names main: the mirror records it"
+    subprocess.run(["git", "symbolic-ref", "HEAD", "refs/heads/master"], cwd=bare, check=True)
+
+    assert "one" in _contents(cli, url, "--rev", history["first"])
+    assert "two" in _contents(cli, url, "--rev", "main")
+    assert "one" in _contents(cli, url, "--rev", "v1")
+    result = cli("render", "--env", "dev", "--repo", url, expect=1)
+    assert "HEAD names a branch that does not exist" in result.stderr
+    assert "--rev" in result.stderr and "main" in result.stderr
+    assert "Traceback" not in result.stderr
+
+    subprocess.run(["git", "symbolic-ref", "HEAD", "refs/heads/main"], cwd=bare, check=True)
+    assert "two" in _contents(cli, url)
+
+
+def test_an_empty_remote_has_no_commits(cli: Cli, tmp_path: Path) -> None:
+    bare = tmp_path / "empty.git"
+    subprocess.run(["git", "init", "--quiet", "--bare", str(bare)], check=True)
+    result = cli("render", "--env", "dev", "--repo", f"file://{bare}", expect=1)
+    assert "has no commits yet" in result.stderr
