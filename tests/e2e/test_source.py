@@ -178,3 +178,33 @@ def test_an_empty_remote_has_no_commits(cli: Cli, tmp_path: Path) -> None:
     subprocess.run(["git", "init", "--quiet", "--bare", str(bare)], check=True)
     result = cli("render", "--env", "dev", "--repo", f"file://{bare}", expect=1)
     assert "has no commits yet" in result.stderr
+
+
+def test_a_missing_file_remote_says_what_failed(cli: Cli, tmp_path: Path) -> None:
+    url = f"file://{tmp_path}/missing.git"
+    result = cli("render", "--env", "dev", "--repo", url, expect=1)
+    assert result.stderr == (
+        f"error: cannot fetch {url}: '{tmp_path}/missing.git' does not appear to be a git "
+        "repository; Could not read from remote repository (check the URL, network and "
+        "credentials)\n"
+    )
+
+
+def test_an_unreachable_ssh_remote_says_what_failed(cli: Cli) -> None:
+    if shutil.which("ssh") is None:
+        pytest.skip("no ssh client")
+    url = "ssh://git@127.0.0.1:1/shop.git"  # nothing listens on port 1
+    result = cli("render", "--env", "dev", "--repo", url, expect=1)
+    assert result.stderr.startswith("error: cannot fetch ssh://***@127.0.0.1:1/shop.git: ssh: ")
+    assert "Connection refused" in result.stderr
+    assert "Could not read from remote repository (check the URL" in result.stderr
+    assert "and the repository exists" not in result.stderr
+
+
+@pytest.mark.parametrize("credentials", ["alice:S3CRETTOKEN", "S3CRETTOKEN"])
+def test_an_unreachable_https_remote_shows_no_credentials(cli: Cli, credentials: str) -> None:
+    url = f"https://{credentials}@127.0.0.1:9/shop.git"  # nothing listens on port 9
+    result = cli("render", "--env", "dev", "--repo", url, expect=1)
+    assert result.stderr.startswith("error: cannot fetch https://***@127.0.0.1:9/shop.git: ")
+    assert "unable to access" in result.stderr
+    assert "S3CRETTOKEN" not in result.output and "alice" not in result.output

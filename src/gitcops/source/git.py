@@ -215,12 +215,12 @@ def _fetch(url: str, mirror: Path) -> None:
     if done.returncode == 0:
         return
     if "couldn't find remote ref HEAD" not in done.stderr:
-        raise SourceError(f"fetch {redact(url)}: {_reason(done.stderr)}")
+        raise SourceError(f"cannot fetch {redact(url)}: {_reason(done.stderr, url)}")
     # The remote's HEAD names a branch it does not have (a bare repository whose HEAD is
     # master that only ever got main), or it has no commits: its branches, tags and commits
     # can still be read with --rev. A HEAD recorded by an earlier fetch no longer holds.
     _git(["-C", str(mirror), "update-ref", "-d", _REMOTE_HEAD])
-    _git([*fetch, *_BRANCHES_AND_TAGS], what=f"fetch {redact(url)}")
+    _git([*fetch, *_BRANCHES_AND_TAGS], what=f"cannot fetch {redact(url)}", url=url)
 
 
 def _run_git(args: list[str]) -> subprocess.CompletedProcess[str]:
@@ -234,15 +234,41 @@ def _run_git(args: list[str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _git(args: list[str], what: str = "git") -> None:
+def _git(args: list[str], what: str = "git", url: str = "") -> None:
     done = _run_git(args)
     if done.returncode != 0:
-        raise SourceError(f"{what}: {_reason(done.stderr)}")
+        raise SourceError(f"{what}: {_reason(done.stderr, url)}")
 
 
-def _reason(stderr: str) -> str:
-    detail = stderr.strip().splitlines()[-1] if stderr.strip() else "failed"
-    return re.sub(r"://[^/@\s]+@", "://***@", detail)
+# What git adds after "Could not read from remote repository.": the advice is ours instead.
+_ADVICE = ("Please make sure you have the correct access rights", "and the repository exists.")
+_UNREADABLE = "Could not read from remote repository"
+
+
+def _reason(stderr: str, url: str = "") -> str:
+    """Git's lines that say what failed ("ssh: connect to host ...: Connection refused",
+    "'/x' does not appear to be a git repository"), joined, with credentials hidden."""
+    kept: list[str] = []
+    for raw in stderr.splitlines():
+        line = raw.strip()
+        if not line or line in _ADVICE or line.startswith("hint:"):
+            continue
+        line = line.removeprefix("fatal: ").removeprefix("error: ")
+        if line.rstrip(".") == _UNREADABLE:
+            line = f"{_UNREADABLE} (check the URL, network and credentials)"
+        kept.append(line)
+    return _hide_credentials("; ".join(dict.fromkeys(kept)) or "git failed", url)
+
+
+def _hide_credentials(text: str, url: str) -> str:
+    text = re.sub(r"://[^/@\s]+@", "://***@", text)
+    parts = urllib.parse.urlsplit(url)
+    # A token is often given as the user name of an https URL; over ssh the user is not secret.
+    secrets = [parts.password, parts.username if parts.scheme in ("http", "https") else None]
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***").replace(urllib.parse.unquote(secret), "***")
+    return text
 
 
 _FORMAT = "%H%x00%T%x00%an <%ae>%x00%ct%x00%s"
