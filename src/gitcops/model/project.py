@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 from gitcops.model.diagnostics import Diagnostic
 from gitcops.model.errors import InvalidInputError
+from gitcops.model.paths import path_problem
 
 PROJECT_FILE = "gitcops.yaml"
 _WHERE = "document 1 (Project)"
@@ -320,6 +321,16 @@ def _semantic_problems(document: dict[str, Any], file: str) -> list[Diagnostic]:
                 )
             )
         seen.add(env["name"])
+        outside = path_problem(env["path"])
+        if outside is not None:
+            problems.append(
+                Diagnostic(
+                    f"{outside}; an environment's path names a directory in the repository",
+                    file,
+                    _WHERE,
+                    ("spec", "environments", i, "path"),
+                )
+            )
         approvals = env.get("approvals", {})
         approvers = approvals.get("approvers", [])
         if approvers and approvals.get("required", 0) > len(approvers):

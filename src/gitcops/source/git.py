@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from gitcops.model.errors import SourceError
-from gitcops.source.tree import EntryKind, normalize
+from gitcops.model.paths import normalize
+from gitcops.source.tree import EntryKind
 
 # Git's tree entry modes.
 _MODE_TREE = 0o040000

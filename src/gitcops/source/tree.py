@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import os
-import posixpath
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal, NamedTuple, Protocol
 
 from gitcops.model.errors import SourceError
+from gitcops.model.paths import normalize
 
 EntryKind = Literal["file", "dir", "symlink"]
-
-
-def normalize(path: str) -> str:
-    """Normalise a repository-relative POSIX path; '' is the root. Rejects escapes."""
-    norm = posixpath.normpath(path.replace("\\", "/")) if path not in ("", ".") else ""
-    if norm == ".":
-        norm = ""
-    if norm.startswith("/") or norm == ".." or norm.startswith("../"):
-        raise ValueError(f"{path!r} leaves the repository")
-    return norm
 
 
 class SourceTree(Protocol):
