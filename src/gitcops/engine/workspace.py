@@ -15,7 +15,7 @@ from gitcops.engine.paths import cache_dir
 from gitcops.model.diagnostics import Diagnostics
 from gitcops.model.errors import GitcopsError, InvalidInputError
 from gitcops.model.project import Environment, Project
-from gitcops.providers.base import Provider, ProviderContext
+from gitcops.providers.base import Provider, ProviderConfigError, ProviderContext
 from gitcops.providers.registry import load_provider
 from gitcops.render import secretrefs
 from gitcops.render.pipeline import render_environment
@@ -80,7 +80,10 @@ def load_providers(project: Project, env: Environment, base_dir: Path) -> dict[s
     providers: dict[str, Provider] = {}
     for name in sorted(project.provider_names(env)):
         context = ProviderContext(project.provider_config(env, name), base_dir)
-        providers[name] = load_provider(name, context)
+        try:
+            providers[name] = load_provider(name, context)
+        except ProviderConfigError as exc:
+            raise InvalidInputError(project.provider_problems(env, name, exc.problems)) from None
     return providers
 
 

@@ -5,6 +5,7 @@ is: a run that finds its project in the render cache builds these from a trusted
 loading a validator.
 """
 
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any, NamedTuple
 
@@ -255,6 +256,24 @@ class Project(NamedTuple):
 
     def provider_names(self, env: Environment) -> set[str]:
         return set(self.spec.providers) | set(env.providers)
+
+    def provider_problems(
+        self,
+        env: Environment,
+        provider: str,
+        problems: Sequence[tuple[tuple[str | int, ...], str]],
+    ) -> list[Diagnostic]:
+        """Problems a provider found in its merged settings (each with the setting's path),
+        placed where gitcops.yaml sets them: the environment's override, or the project's."""
+        index = next(i for i, e in enumerate(self.spec.environments) if e.name == env.name)
+        overrides = env.providers.get(provider, {})
+        out = []
+        for path, message in problems:
+            where: tuple[str | int, ...] = ("spec", "providers", provider, *path)
+            if path and path[0] in overrides:
+                where = ("spec", "environments", index, "providers", provider, *path)
+            out.append(Diagnostic(message, PROJECT_FILE, _WHERE, where))
+        return out
 
     @classmethod
     def parse(cls, document: Any, file: str = PROJECT_FILE) -> "Project":

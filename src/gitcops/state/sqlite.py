@@ -337,6 +337,10 @@ class SqliteStateStore:
                 key = ResourceId.parse(rid)
             except ValueError as exc:
                 raise StateError(f"state {self.path}: inventory of {scope} holds {exc}") from None
+            if address is not None and address.startswith("local://"):
+                # How gitcops recorded objects under the local provider's root "/" before it
+                # gave every root one form: the same objects, or a plan would move them.
+                address = "local:/" + address.removeprefix("local://")
             out[key] = InventoryEntry(
                 id=key,
                 api_version=api_version,

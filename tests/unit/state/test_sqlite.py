@@ -402,6 +402,17 @@ def test_a_failing_write_is_a_state_error_and_leaves_nothing_behind(
     assert store.inventory(SCOPE) == {}
 
 
+def test_addresses_recorded_under_the_root_slash_read_in_todays_form(
+    store: SqliteStateStore,
+) -> None:
+    run_id = begin(store)
+    old = entry(MOTD)._replace(address="local://etc/motd")  # as gitcops wrote them for root /
+    other = entry(APP)._replace(address="local:/srv/app")
+    store.record_results(SCOPE, run_id, actor="a", applied=[old, other], removed=[], events=[])
+    addresses = {rid: e.address for rid, e in store.inventory(SCOPE).items()}
+    assert addresses == {MOTD: "local:/etc/motd", APP: "local:/srv/app"}
+
+
 def test_open_store(tmp_path: Path) -> None:
     with pytest.raises(StateError, match="PostgreSQL"):
         open_store("postgresql://db/gitcops")
