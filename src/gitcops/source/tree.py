@@ -172,10 +172,10 @@ class WorkTree:
         is_dir = p.is_dir() and not p.is_symlink()
         if listing is not None:
             norm = normalize(path)
-            # A listed path that became a directory on disk is a submodule or a file replaced
-            # since: neither is a file Git would take from here, as GitTree sees it too.
             if norm in listing.dirs:
                 return "dir" if is_dir else None
+            # A listed path that is a directory on disk is a submodule or a file replaced
+            # since: neither is a file Git would take from here, as GitTree sees it too.
             if norm not in listing.files or is_dir:
                 return None
         if p.is_symlink():
