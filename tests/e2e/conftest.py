@@ -111,11 +111,12 @@ class Cli:
     env: dict[str, str]
     state: Path
     calls: list[list[str]] = field(default_factory=list)
+    wrapper: list[str] = field(default_factory=list)  # a command the executable runs under
 
     def __call__(
         self, *args: str, repo: Path | str | None = None, expect: int | None = 0
     ) -> Result:
-        argv = [GITCOPS, *args]
+        argv = [*self.wrapper, GITCOPS, *args]
         if repo is not None and args and args[0] not in ("init", "audit", "secrets"):
             argv += ["--repo", str(repo)]
         if (
@@ -129,7 +130,8 @@ class Cli:
         result = Result(done.returncode, done.stdout, done.stderr)
         if expect is not None and done.returncode != expect:
             pytest.fail(
-                f"{' '.join(argv[1:])} exited {done.returncode}, expected {expect}\n"
+                f"{' '.join(argv[len(self.wrapper) + 1 :])} exited {done.returncode}, "
+                f"expected {expect}\n"
                 f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
             )
         return result

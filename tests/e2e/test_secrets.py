@@ -322,3 +322,29 @@ def _encrypt_with(cli: Cli, repo: Repo, key_file: str, recipient: str) -> None:
     repo.write("secrets/db.sops.yaml", yaml.safe_dump({"password": "from-env-key"}))
     cli("secrets", "encrypt", str(repo.path / "secrets/db.sops.yaml"), "--age", recipient)
     repo.set_resources([_db_file(secret_ref("../secrets/db.sops.yaml", "password"))])
+
+
+def test_the_sops_yaml_the_docs_describe_passes_validation(
+    keyed: tuple[Cli, str], repo: Repo
+) -> None:
+    """docs/secrets.md has users commit a .sops.yaml naming age recipients: public keys."""
+    cli, recipient = keyed
+    ops = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"  # another team's
+    repo.write(
+        ".sops.yaml",
+        "creation_rules:\n"
+        "  - path_regex: secrets/prod/.*\n"
+        f"    age: {recipient},{ops}\n"
+        "    encrypted_regex: ^(data|stringData|password)$\n"
+        f"  - age: {ops}\n"
+        f"  - age: {recipient}\n",
+    )
+    repo.write("secrets/dev/db.sops.yaml", "password: pw-12345678\n")
+    cli("secrets", "encrypt", str(repo.path / "secrets/dev/db.sops.yaml"))
+    repo.commit("sops rules")
+    cli("validate", repo=repo.path)
+
+    repo.write("notes.md", "aws_access_key_id = AKIA" + "Z4TQ7HKP3XV5WQ2N\n")  # still found
+    repo.commit("a real one")
+    found = cli("validate", repo=repo.path, expect=1)
+    assert "notes.md:1" in found.stdout and ".sops.yaml" not in found.stdout

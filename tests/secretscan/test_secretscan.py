@@ -298,6 +298,74 @@ def test_sops_encrypted_files_are_skipped_and_look_alikes_are_not() -> None:
     assert {f for f, _, _ in found} == {"not-sops/no-mac.yaml", "not-sops/half.yaml"}
 
 
+# Public keys: they name who may decrypt, and are meant to be committed.
+AGE_ONE = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
+AGE_TWO = "age1zqxw47tj30jz3nra0sv9dfxe54qh5gahzn25kzuttr2vm0dweadswh908v"
+PGP_FP = "FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4"
+SSH_ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+SSH_RSA = (
+    "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7vbqajDhA7mWtoBmBv6P3NzN1Z4Q5b0Vmk9Lk2Vn8Zl0f"
+    "Kp1hQ3yJ7yTqQ6bWcW2bq5w8Ag0S4iN6m9mE4Y1z0cA7lB8dVv5nQp3xR2vL1sT9kH6jF4gD3aS2w"
+)
+SOPS_CONFIG = f"""\
+creation_rules:
+  - path_regex: secrets/prod/.*
+    age: {AGE_ONE},{AGE_TWO}
+    encrypted_regex: ^(data|stringData|password)$
+  - path_regex: secrets/ops/.*
+    age:
+      - {AGE_ONE}
+      - {SSH_ED25519} ops@example
+      - {SSH_RSA}
+    pgp: {PGP_FP}
+  - key_groups:
+      - age: [{AGE_TWO}]
+        pgp:
+          - {PGP_FP}
+  - path_regex: secrets/dev/.*
+    age: >-
+      {AGE_ONE},
+      {AGE_TWO}
+  - age: {AGE_ONE}
+"""
+
+
+def test_sops_recipients_and_fingerprints_are_not_secrets() -> None:
+    metadata = SOPS_METADATA + "    pgp:\n        - created_at: '2024-05-01T10:00:00Z'\n"
+    metadata += f"          enc: x\n          fp: {PGP_FP}\n"
+    no_mac = "image: nginx\n" + metadata.replace("    mac:", "    notmac:")  # not SOPS output
+    found = scan(
+        {
+            ".sops.yaml": SOPS_CONFIG,
+            "nested/.sops.yml": SOPS_CONFIG,
+            "not-sops/app.yaml": no_mac,
+        }
+    )
+    assert found == []
+
+
+def test_a_real_secret_next_to_sops_recipients_is_still_found() -> None:
+    config = SOPS_CONFIG.replace(
+        "    encrypted_regex:",
+        f"    # token: {GITHUB_TOKEN}\n    aws_key: {AWS_KEY_ID}\n    encrypted_regex:",
+    )
+    config += f"  - age: {GITHUB_TOKEN}\n    pgp: {AGE_ONE},{AWS_KEY_ID}\n"
+    config += f"  - age: {SSH_ED25519} {AWS_KEY_ID}\n"
+    metadata = SOPS_METADATA.replace("    mac:", "    notmac:").replace(
+        "    kms: []", f"    kms: []\n    password: {PASSWORD}"
+    )
+    found = scan({".sops.yaml": config, "not-sops/app.yaml": metadata, "other.yaml": SOPS_CONFIG})
+    assert (".sops.yaml", 4, "secrets.GitHubTokenDetector") in found
+    assert (".sops.yaml", 5, "secrets.AWSKeyDetector") in found
+    rules_end = len(config.splitlines())
+    assert (".sops.yaml", rules_end - 2, "secrets.GitHubTokenDetector") in found  # not a key
+    assert (".sops.yaml", rules_end - 1, "secrets.AWSKeyDetector") in found  # among recipients
+    assert (".sops.yaml", rules_end, "secrets.AWSKeyDetector") in found  # as a key's comment
+    assert ("not-sops/app.yaml", 3, "secrets.KeywordDetector") in found
+    # Only .sops.yaml files hold creation rules: the same text elsewhere is scanned as any.
+    assert any(f == "other.yaml" for f, _, _ in found)
+
+
 def test_binary_files_git_directories_symlinks_and_excluded_paths_are_skipped(
     tmp_path: Path,
 ) -> None:

@@ -19,7 +19,7 @@ from gitcops.engine.runtime import Runtime
 from gitcops.model.diagnostics import Diagnostic, Diagnostics
 from gitcops.model.errors import GitcopsError, InvalidInputError
 from gitcops.model.project import Environment, Project
-from gitcops.providers.base import Provider, ProviderContext
+from gitcops.providers.base import Provider, ProviderConfigError, ProviderContext
 from gitcops.providers.registry import load_provider
 from gitcops.render import secretrefs
 from gitcops.render.pipeline import render_environment
@@ -122,7 +122,10 @@ def load_providers(project: Project, env: Environment, base_dir: Path) -> dict[s
     providers: dict[str, Provider] = {}
     for name in sorted(project.provider_names(env)):
         context = ProviderContext(project.provider_config(env, name), base_dir)
-        providers[name] = load_provider(name, context)
+        try:
+            providers[name] = load_provider(name, context)
+        except ProviderConfigError as exc:
+            raise InvalidInputError(project.provider_problems(env, name, exc.problems)) from None
     return providers
 
 

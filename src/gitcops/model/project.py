@@ -5,11 +5,13 @@ is: a run that finds its project in the render cache builds these from a trusted
 loading a validator.
 """
 
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any, NamedTuple
 
 from gitcops.model.diagnostics import Diagnostic
 from gitcops.model.errors import InvalidInputError
+from gitcops.model.paths import path_problem
 
 PROJECT_FILE = "gitcops.yaml"
 _WHERE = "document 1 (Project)"
@@ -253,6 +255,24 @@ class Project(NamedTuple):
     def provider_names(self, env: Environment) -> set[str]:
         return set(self.spec.providers) | set(env.providers)
 
+    def provider_problems(
+        self,
+        env: Environment,
+        provider: str,
+        problems: Sequence[tuple[tuple[str | int, ...], str]],
+    ) -> list[Diagnostic]:
+        """Problems a provider found in its merged settings (each with the setting's path),
+        placed where gitcops.yaml sets them: the environment's override, or the project's."""
+        index = next(i for i, e in enumerate(self.spec.environments) if e.name == env.name)
+        overrides = env.providers.get(provider, {})
+        out = []
+        for path, message in problems:
+            where: tuple[str | int, ...] = ("spec", "providers", provider, *path)
+            if path and path[0] in overrides:
+                where = ("spec", "environments", index, "providers", provider, *path)
+            out.append(Diagnostic(message, PROJECT_FILE, _WHERE, where))
+        return out
+
     @classmethod
     def parse(cls, document: Any, file: str = PROJECT_FILE) -> "Project":
         """Validate a document and build the Project; every problem is reported at once."""
@@ -318,6 +338,16 @@ def _semantic_problems(document: dict[str, Any], file: str) -> list[Diagnostic]:
                 )
             )
         seen.add(env["name"])
+        outside = path_problem(env["path"])
+        if outside is not None:
+            problems.append(
+                Diagnostic(
+                    f"{outside}; an environment's path names a directory in the repository",
+                    file,
+                    _WHERE,
+                    ("spec", "environments", i, "path"),
+                )
+            )
         approvals = env.get("approvals", {})
         approvers = approvals.get("approvers", [])
         if approvers and approvals.get("required", 0) > len(approvers):

@@ -23,6 +23,23 @@ class PrepareError(GitcopsError):
         self.message = message
 
 
+class ProviderConfigError(GitcopsError):
+    """A provider instance's settings (in gitcops.yaml) are wrong: every problem, each with the
+    path of the setting it is about, so the engine can name the field in gitcops.yaml."""
+
+    def __init__(
+        self, provider: str, problems: Sequence[tuple[tuple[str | int, ...], str]]
+    ) -> None:
+        self.provider = provider
+        self.problems = list(problems)
+        super().__init__(
+            "; ".join(
+                f"provider {provider}: {'.'.join(map(str, path)) + ': ' if path else ''}{message}"
+                for path, message in self.problems
+            )
+        )
+
+
 class KindInfo(NamedTuple):
     name: str
     schema: Mapping[str, Any]  # JSON Schema of `spec`

@@ -48,6 +48,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from gitcops.model.diagnostics import Diagnostics
+from gitcops.model.paths import PathOutsideError, normalize
 from gitcops.model.resource import Origin
 from gitcops.render.patches import (
     PatchError,
@@ -58,7 +59,7 @@ from gitcops.render.patches import (
     strategic_merge,
 )
 from gitcops.render.yamldocs import YamlSyntaxError, document_label, iter_documents, load_documents
-from gitcops.source.tree import SourceTree, normalize
+from gitcops.source.tree import SourceTree
 
 if TYPE_CHECKING:
     from gitcops.render.docmemo import DocumentMemo
@@ -569,7 +570,7 @@ class _Builder:
     def build_root(self, path: str, *, partial: bool = False) -> list[_Res]:
         try:
             root = normalize(path)
-        except ValueError:
+        except PathOutsideError:
             self.error(_Where(path), "the kustomization path leaves the repository")
             return []
         if self.tree.kind(root) != "dir":
@@ -644,11 +645,13 @@ class _Builder:
         if entry.startswith("/") or re.match(r"[A-Za-z]:[\\/]", entry):
             self.error(where, f"{entry!r} is an absolute path; use one relative to {directory}")
             return None
-        joined = posixpath.normpath(posixpath.join(directory, entry))
-        if joined == ".." or joined.startswith("../"):
+        # The tree's own normalisation (backslashes are separators too), so what passes here
+        # is what the tree reads.
+        try:
+            return normalize(posixpath.join(directory, entry))
+        except PathOutsideError:
             self.error(where, f"{entry!r} leaves the repository")
             return None
-        return "" if joined == "." else joined
 
     def _local_file(self, kust: _Kustomization, entry: Any, where: _Where) -> str | None:
         """Resolve a file path the way kustomize's loader allows: in or below the directory."""

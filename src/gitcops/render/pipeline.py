@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from gitcops.model.diagnostics import Diagnostic, Diagnostics
 from gitcops.model.errors import InvalidInputError
+from gitcops.model.paths import path_problem
 from gitcops.model.project import PROJECT_FILE, Environment, Project
 from gitcops.source.tree import SourceTree
 
@@ -46,11 +47,14 @@ def render_environment(
     """Render one environment. With `diags`, problems are collected there, not raised.
     `memo` holds resource documents parsed before (see render.docmemo)."""
     where = ("spec", "environments", env.name, "path")
-    if tree.kind(env.path) != "dir":
+    # Project.parse refuses such a path; a Project read back from a cache was not parsed here.
+    problem = path_problem(env.path)
+    if problem is not None or tree.kind(env.path) != "dir":
+        message = problem or f"{env.path!r} is not a directory in the repository"
         raise InvalidInputError(
             [
                 Diagnostic(
-                    f"environment {env.name}: {env.path!r} is not a directory in the repository",
+                    f"environment {env.name}: {message}",
                     PROJECT_FILE,
                     "document 1 (Project)",
                     where,

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 from gitcops.model.diagnostics import Diagnostics
 from gitcops.model.errors import SecretError
+from gitcops.model.paths import PathOutsideError, normalize
 from gitcops.model.resource import Origin
 from gitcops.model.sensitive import MARKER, FieldPath, find
 from gitcops.source.tree import SourceTree
@@ -90,8 +91,9 @@ def _ref_at(node: dict[str, Any], base_dir: str) -> SecretRef | str:
         return "`secretRef.file` must be a relative path"
     if key is not None and (not isinstance(key, str) or not key):
         return "`secretRef.key` must be a non-empty string"
-    path = posixpath.normpath(posixpath.join(base_dir, file))
-    if path == ".." or path.startswith("../"):
+    try:
+        path = normalize(posixpath.join(base_dir, file))
+    except PathOutsideError:
         return f"`secretRef.file` {file!r} leaves the repository"
     return SecretRef(path, key)
 

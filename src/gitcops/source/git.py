@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from gitcops.model.errors import SourceError
-from gitcops.source.tree import EntryKind, normalize
+from gitcops.model.paths import normalize
+from gitcops.source.tree import EntryKind
 
 # Git's tree entry modes.
 _MODE_TREE = 0o040000
@@ -190,6 +191,11 @@ def _mirror_path(cache_dir: Path, url: str) -> Path:
     return cache_dir / "repos" / f"{digest}.git"
 
 
+# Where the mirror keeps the remote's HEAD: absent when the remote's HEAD names no branch.
+_REMOTE_HEAD = "refs/remotes/origin/HEAD"
+_BRANCHES_AND_TAGS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
+
+
 def _fetch(url: str, mirror: Path) -> None:
     """The git CLI fetches: it speaks every transport (dumb and smart http, ssh) and auth setup."""
     if not mirror.exists():
@@ -204,29 +210,65 @@ def _fetch(url: str, mirror: Path) -> None:
         except OSError:
             shutil.rmtree(temp, ignore_errors=True)
     # The URL is given each time rather than stored, so credentials in it stay out of config.
-    _git(
-        [
-            "-C",
-            str(mirror),
-            "fetch",
-            "--quiet",
-            "--prune",
-            "--force",
-            url,
-            "+HEAD:refs/remotes/origin/HEAD",
-            "+refs/heads/*:refs/heads/*",
-            "+refs/tags/*:refs/tags/*",
-        ],
-        what=f"fetch {redact(url)}",
+    fetch = ["-C", str(mirror), "fetch", "--quiet", "--prune", "--force", url]
+    done = _run_git([*fetch, f"+HEAD:{_REMOTE_HEAD}", *_BRANCHES_AND_TAGS])
+    if done.returncode == 0:
+        return
+    if "couldn't find remote ref HEAD" not in done.stderr:
+        raise SourceError(f"cannot fetch {redact(url)}: {_reason(done.stderr, url)}")
+    # The remote's HEAD names a branch it does not have (a bare repository whose HEAD is
+    # master that only ever got main), or it has no commits: its branches, tags and commits
+    # can still be read with --rev. A HEAD recorded by an earlier fetch no longer holds.
+    _git(["-C", str(mirror), "update-ref", "-d", _REMOTE_HEAD])
+    _git([*fetch, *_BRANCHES_AND_TAGS], what=f"cannot fetch {redact(url)}", url=url)
+
+
+def _run_git(args: list[str]) -> subprocess.CompletedProcess[str]:
+    # Git's own messages in English: _fetch looks for one of them.
+    return subprocess.run(
+        ["git", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "LC_ALL": "C"},
     )
 
 
-def _git(args: list[str], what: str = "git") -> None:
-    done = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
+def _git(args: list[str], what: str = "git", url: str = "") -> None:
+    done = _run_git(args)
     if done.returncode != 0:
-        detail = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"
-        detail = re.sub(r"://[^/@\s]+@", "://***@", detail)
-        raise SourceError(f"{what}: {detail}")
+        raise SourceError(f"{what}: {_reason(done.stderr, url)}")
+
+
+# What git adds after "Could not read from remote repository.": the advice is ours instead.
+_ADVICE = ("Please make sure you have the correct access rights", "and the repository exists.")
+_UNREADABLE = "Could not read from remote repository"
+
+
+def _reason(stderr: str, url: str = "") -> str:
+    """Git's lines that say what failed ("ssh: connect to host ...: Connection refused",
+    "'/x' does not appear to be a git repository"), joined, with credentials hidden."""
+    kept: list[str] = []
+    for raw in stderr.splitlines():
+        line = raw.strip()
+        if not line or line in _ADVICE or line.startswith("hint:"):
+            continue
+        line = line.removeprefix("fatal: ").removeprefix("error: ")
+        if line.rstrip(".") == _UNREADABLE:
+            line = f"{_UNREADABLE} (check the URL, network and credentials)"
+        kept.append(line)
+    return _hide_credentials("; ".join(dict.fromkeys(kept)) or "git failed", url)
+
+
+def _hide_credentials(text: str, url: str) -> str:
+    text = re.sub(r"://[^/@\s]+@", "://***@", text)
+    parts = urllib.parse.urlsplit(url)
+    # A token is often given as the user name of an https URL; over ssh the user is not secret.
+    secrets = [parts.password, parts.username if parts.scheme in ("http", "https") else None]
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***").replace(urllib.parse.unquote(secret), "***")
+    return text
 
 
 _FORMAT = "%H%x00%T%x00%an <%ae>%x00%ct%x00%s"
@@ -275,9 +317,8 @@ class Source:
 
     def resolve(self, rev: str | None) -> Revision:
         wanted = rev or "HEAD"
-        candidates = [wanted]
-        if self.remote and wanted == "HEAD":
-            candidates = ["refs/remotes/origin/HEAD", "HEAD"]
+        # A mirror's own HEAD is whatever `git init` chose, not the remote's: never used.
+        candidates = [_REMOTE_HEAD if self.remote and wanted == "HEAD" else wanted]
         for candidate in candidates:
             done = subprocess.run(
                 [
@@ -299,10 +340,22 @@ class Source:
                 commit, tree, author, when, subject = fields
                 return Revision(wanted, commit, tree, author, subject, int(when))
         if wanted == "HEAD":
+            branches = self._branches() if self.remote else []
+            if branches:
+                raise SourceError(
+                    f"{self.location}: the remote's HEAD names a branch that does not exist; pass "
+                    f"--rev with a branch, tag or commit (its branches: {', '.join(branches)})"
+                )
             raise SourceError(f"repository {self.location} has no commits yet")
         raise SourceError(
             f"revision {wanted!r} does not exist in {self.location} (not a branch, tag or commit)"
         )
+
+    def _branches(self) -> list[str]:
+        done = _run_git(
+            [f"--git-dir={self.git_dir}", "for-each-ref", "--format=%(refname:short)", "refs/heads"]
+        )
+        return done.stdout.split()
 
     def tree(self, revision: Revision) -> GitTree:
         return GitTree(self, revision)

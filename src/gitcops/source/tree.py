@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import os
-import posixpath
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
+
+from gitcops.model.errors import SourceError
+from gitcops.model.paths import normalize
 
 EntryKind = Literal["file", "dir", "symlink"]
-
-
-def normalize(path: str) -> str:
-    """Normalise a repository-relative POSIX path; '' is the root. Rejects escapes."""
-    norm = posixpath.normpath(path.replace("\\", "/")) if path not in ("", ".") else ""
-    if norm == ".":
-        norm = ""
-    if norm.startswith("/") or norm == ".." or norm.startswith("../"):
-        raise ValueError(f"{path!r} leaves the repository")
-    return norm
 
 
 class SourceTree(Protocol):
@@ -101,15 +94,62 @@ class DictTree:
         return sorted(self._dirs[p])
 
 
+class _Listing(NamedTuple):
+    files: frozenset[str]  # tracked and untracked-but-not-ignored paths, as Git lists them
+    dirs: dict[str, set[str]]  # directory -> names of the listed entries under it
+
+
+def _git_listing(root: Path) -> _Listing | None:
+    """What `git add --all` would take under root: one git process for the whole tree. None
+    when root is not in a Git work tree (then nothing is ignored)."""
+    done = subprocess.run(
+        ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True,
+        check=False,
+        env={**os.environ, "LC_ALL": "C"},  # its messages in English: one is looked for below
+    )
+    if done.returncode != 0:
+        message = done.stderr.decode("utf-8", "replace").strip()
+        if "not a git repository" in message:
+            return None
+        raise SourceError(f"cannot list the files of the work tree {root}: {message}")
+    files: set[str] = set()
+    dirs: dict[str, set[str]] = {"": set()}
+    for raw in done.stdout.split(b"\0"):
+        # An untracked nested repository is listed as "dir/": Git would not commit its files.
+        if not raw or raw.endswith(b"/"):
+            continue
+        path = os.fsdecode(raw)
+        files.add(path)
+        parent, _, name = path.rpartition("/")
+        while True:
+            names = dirs.setdefault(parent, set())
+            known = bool(names)
+            names.add(name)
+            if not parent or known:
+                break
+            parent, _, name = parent.rpartition("/")
+    return _Listing(frozenset(files), dirs)
+
+
 class WorkTree:
-    """The files on disk under a directory, including uncommitted ones (for --worktree)."""
+    """The files on disk under a directory, uncommitted ones included (for --worktree): what
+    Git would commit, so tracked files and untracked ones that .gitignore does not exclude."""
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
+        self._listing: _Listing | None = None
+        self._listed = False
 
     @property
     def cache_key(self) -> str | None:
         return None
+
+    def _git(self) -> _Listing | None:
+        if not self._listed:
+            self._listing = _git_listing(self.root)
+            self._listed = True
+        return self._listing
 
     def _abs(self, path: str) -> Path:
         """Git never follows a symlink inside a tree, so the work tree view does not either."""
@@ -128,9 +168,19 @@ class WorkTree:
             p = self._abs(path)
         except FileNotFoundError:
             return None
+        listing = self._git()
+        is_dir = p.is_dir() and not p.is_symlink()
+        if listing is not None:
+            norm = normalize(path)
+            if norm in listing.dirs:
+                return "dir" if is_dir else None
+            # A listed path that is a directory on disk is a submodule or a file replaced
+            # since: neither is a file Git would take from here, as GitTree sees it too.
+            if norm not in listing.files or is_dir:
+                return None
         if p.is_symlink():
             return "symlink"
-        if p.is_dir():
+        if is_dir:
             return "dir"
         if p.is_file():
             return "file"
@@ -138,6 +188,9 @@ class WorkTree:
 
     def read(self, path: str) -> bytes:
         p = self._abs(path)
+        listing = self._git()
+        if listing is not None and normalize(path) not in listing.files:
+            raise FileNotFoundError(path)
         if p.is_symlink() or not p.is_file():
             raise FileNotFoundError(path)
         return p.read_bytes()
@@ -146,4 +199,12 @@ class WorkTree:
         p = self._abs(path)
         if not p.is_dir() or p.is_symlink():
             raise FileNotFoundError(path)
-        return sorted(n for n in os.listdir(p) if not (normalize(path) == "" and n == ".git"))
+        norm = normalize(path)
+        listing = self._git()
+        if listing is None:
+            return sorted(n for n in os.listdir(p) if not (norm == "" and n == ".git"))
+        names = listing.dirs.get(norm)
+        if names is None:
+            raise FileNotFoundError(path)
+        # Tracked files deleted on disk are still in Git's index, not in the tree to commit.
+        return sorted(n for n in names if os.path.lexists(p / n))

@@ -11,15 +11,18 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from gitcops.model.errors import LockedError
+from gitcops.model.errors import LockedError, StateError
 
 
 @contextlib.contextmanager
 def file_lock(directory: Path, scope: str, timeout: float) -> Iterator[None]:
-    directory.mkdir(parents=True, exist_ok=True)
     name = hashlib.sha256(scope.encode()).hexdigest()[:16]
     path = directory / f"{name}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise StateError(f"cannot take the lock of {scope} ({path}): {exc.strerror}") from exc
     try:
         deadline = time.monotonic() + timeout
         while True:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
+import random
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+import urllib.parse
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from gitcops.model.canonical import canonical_json
 from gitcops.model.errors import StateError
@@ -91,64 +94,236 @@ def _depends_json(depends_on: tuple[ResourceId, ...]) -> str:
     return canonical_json(depends_on)
 
 
+# The longest a run waits for a busy database before giving up: another run may hold it for
+# a transaction, or be setting a new file up.
+_BUSY_SECONDS = 30.0
+_BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+_READ_ONLY_CODES = (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM)
+
+
+def _code(exc: sqlite3.Error) -> int:
+    """The primary result code (extended codes carry it in their low byte)."""
+    return int(getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+
+
+S = TypeVar("S", bound="SqliteStateStore")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _reading(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
+    def read(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot read state {self.path}: {exc}") from exc
+
+    return read
+
+
+def _while_busy(step: Callable[[], None]) -> None:
+    """Run `step` again, with jittered backoff, while the database is busy. Setting the WAL
+    journal up on a new file answers 'locked' at once, without the busy handler, while
+    another run does the same; a busy database is normal, so it is waited for."""
+    deadline = time.monotonic() + _BUSY_SECONDS
+    delay = 0.002
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.Error as exc:
+            if _code(exc) not in _BUSY_CODES or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay * (0.5 + random.random()))
+        delay = min(delay * 2, 0.25)
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    # SQLite may have rolled back already (a full disk, an I/O error): the first error counts.
+    if db.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why this process may not write the state (a file SQLite needs that it may not open for
+    writing, the test SQLite makes before falling back to reading without a word), or None."""
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            os.close(os.open(file, os.O_RDWR))
+        except FileNotFoundError:
+            continue  # the journal files are made when needed
+        except OSError:
+            # A journal file a read-only run left behind keeps its mode after the state's
+            # is restored: name it, or the message would point at a file that looks fine.
+            return "" if file == path else f" ({file.name} is not writable)"
+    return None
+
+
 class SqliteStateStore:
-    """One SQLite file. Safe to share between threads: each thread gets its own connection
-    (SQLite's rule), WAL lets readers go on while one writer commits."""
+    """Every sqlite3.Error surfaces as a StateError naming the file. A file this process may
+    not write (read-only file, directory or mount) is opened read-only: what reads work, and
+    a write is refused before it starts. Safe to share between threads: each thread gets its
+    own connection (SQLite's rule), opened as the first one was; WAL lets readers go on while
+    one writer commits."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.read_only = False
+        self._read_only_why = ""
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
+        self._connect: Callable[[], sqlite3.Connection] = self._read_write
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StateError(
-                    f"state {path} was written by a newer gitcops (schema {version}); upgrade"
-                )
-            if version < SCHEMA_VERSION:
-                with self._tx():
-                    for statement in filter(str.strip, _SCHEMA.split(";")):
-                        self._db.execute(statement)
-                    if version == 1:
-                        self._db.execute(
-                            "ALTER TABLE inventory ADD COLUMN prune INTEGER NOT NULL DEFAULT 1"
-                        )
-                    self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._adopt(self._open())
         except sqlite3.Error as exc:
             raise StateError(f"cannot open state {path}: {exc}") from exc
 
     @property
     def _db(self) -> sqlite3.Connection:
-        """This thread's connection, opened on first use."""
+        """This thread's connection, opened (as the first one was) on first use."""
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-            db.execute("PRAGMA synchronous=FULL")
-            self._local.db = db
-            with self._connections_lock:
-                self._connections.append(db)
+            try:
+                db = self._adopt(self._connect())
+            except sqlite3.Error as exc:
+                raise StateError(f"cannot open state {self.path}: {exc}") from exc
         return db
 
+    def _adopt(self, db: sqlite3.Connection) -> sqlite3.Connection:
+        self._local.db = db
+        with self._connections_lock:
+            self._connections.append(db)
+        return db
+
+    def _read_write(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, timeout=_BUSY_SECONDS)
+        db.execute("PRAGMA synchronous=FULL")
+        return db
+
+    def _open(self) -> sqlite3.Connection:
+        path = self.path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                # Made here rather than by SQLite, whose 'unable to open database file' says
+                # nothing of why; an empty file is what SQLite makes of a new database too.
+                os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o644))
+        except OSError as exc:
+            raise StateError(f"cannot create state {path}: {exc.strerror or exc}") from exc
+        why = _unwritable(path)
+        if why is not None:
+            return self._open_read_only(why)
+        db = sqlite3.connect(path, isolation_level=None, timeout=_BUSY_SECONDS)
+        try:
+            _while_busy(lambda: self._set_up(db))
+        except sqlite3.Error as exc:
+            db.close()
+            if _code(exc) in _READ_ONLY_CODES:
+                # A writable file in a directory that is not: SQLite cannot make the journal
+                # files beside it, so it can only be read.
+                return self._open_read_only(" (its directory is not writable)")
+            raise
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _set_up(self, db: sqlite3.Connection) -> None:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        version = self._version(db)
+        if version < SCHEMA_VERSION:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    db.execute(statement)
+                if version == 1:
+                    db.execute("ALTER TABLE inventory ADD COLUMN prune INTEGER NOT NULL DEFAULT 1")
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                db.execute("COMMIT")
+            except BaseException:
+                _rollback(db)
+                raise
+
+    def _open_read_only(self, why: str) -> sqlite3.Connection:
+        self.read_only = True
+        self._read_only_why = why
+        uri = f"file:{urllib.parse.quote(str(self.path.absolute()))}?mode=ro"
+        db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=_BUSY_SECONDS)
+        self._connect = lambda: sqlite3.connect(
+            uri, uri=True, isolation_level=None, timeout=_BUSY_SECONDS
+        )
+        try:
+            version = self._version(db)
+        except BaseException as exc:
+            db.close()
+            if not isinstance(exc, sqlite3.Error):
+                raise
+            wal = self.path.with_name(self.path.name + "-wal")
+            if _code(exc) not in _READ_ONLY_CODES or (wal.exists() and wal.stat().st_size):
+                raise
+            # A WAL database needs its shared-memory file, which a read-only directory cannot
+            # get. With no write-ahead log left, the file holds every committed transaction,
+            # and no run can add one (it would need to create that log here): read it as is.
+            db = sqlite3.connect(
+                f"{uri}&immutable=1", uri=True, isolation_level=None, timeout=_BUSY_SECONDS
+            )
+            self._connect = lambda: sqlite3.connect(
+                f"{uri}&immutable=1", uri=True, isolation_level=None, timeout=_BUSY_SECONDS
+            )
+            try:
+                version = self._version(db)
+            except BaseException:
+                db.close()
+                raise
+        if version < SCHEMA_VERSION:
+            db.close()
+            raise StateError(f"state {self.path} is read-only and holds no state yet")
+        return db
+
+    def _version(self, db: sqlite3.Connection) -> int:
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StateError(
+                f"state {self.path} was written by a newer gitcops (schema {version}); upgrade"
+            )
+        return version
+
     @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self, action: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction, whole or not at all; `action` says what for, in errors."""
+        if self.read_only:
+            raise self._refused(action)
         try:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise StateError(f"state {self.path}: {exc}") from exc
+            raise self._write_error(exc, action) from exc
         try:
             yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        else:
             self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            _rollback(self._db)
+            raise self._write_error(exc, action) from exc
+        except BaseException:
+            _rollback(self._db)
+            raise
+
+    def _refused(self, action: str) -> StateError:
+        return StateError(f"state {self.path} is read-only{self._read_only_why}: cannot {action}")
+
+    def _write_error(self, exc: sqlite3.Error, action: str) -> StateError:
+        if _code(exc) == sqlite3.SQLITE_READONLY:
+            return self._refused(action)
+        return StateError(f"state {self.path}: cannot {action}: {exc}")
 
     # -- locks -------------------------------------------------------------------------------
 
     def lock(self, scope: str, timeout: float = 0.0) -> AbstractContextManager[None]:
+        # Only runs take the lock, and a run is recorded: refused before it plans or applies.
+        if self.read_only:
+            raise self._refused("record the run")
         return file_lock(self.path.with_name(self.path.name + ".locks"), scope, timeout)
 
     # -- environments and inventory ------------------------------------------------------------
@@ -174,6 +349,7 @@ class SqliteStateStore:
         "healthy, updated_at"
     )
 
+    @_reading
     def env_status(self, scope: str) -> EnvStatus | None:
         row = self._db.execute(
             f"SELECT {self._STATUS_COLUMNS} FROM environments WHERE scope=?",  # noqa: S608
@@ -181,12 +357,14 @@ class SqliteStateStore:
         ).fetchone()
         return self._status(row) if row else None
 
+    @_reading
     def all_env_status(self) -> list[EnvStatus]:
         rows = self._db.execute(
             f"SELECT {self._STATUS_COLUMNS} FROM environments ORDER BY scope"  # noqa: S608
         ).fetchall()
         return [self._status(r) for r in rows]
 
+    @_reading
     def inventory(self, scope: str) -> dict[ResourceId, InventoryEntry]:
         out: dict[ResourceId, InventoryEntry] = {}
         rows = self._db.execute(
@@ -199,6 +377,10 @@ class SqliteStateStore:
                 key = ResourceId.parse(rid)
             except ValueError as exc:
                 raise StateError(f"state {self.path}: inventory of {scope} holds {exc}") from None
+            if address is not None and address.startswith("local://"):
+                # How gitcops recorded objects under the local provider's root "/" before it
+                # gave every root one form: the same objects, or a plan would move them.
+                address = "local:/" + address.removeprefix("local://")
             out[key] = InventoryEntry(
                 id=key,
                 api_version=api_version,
@@ -254,7 +436,7 @@ class SqliteStateStore:
         pending: Sequence[InventoryEntry],
     ) -> int:
         now = time.time()
-        with self._tx() as db:
+        with self._tx("record the run") as db:
             # The caller holds the scope lock, so a run still marked running has died.
             db.execute(
                 "UPDATE runs SET status='interrupted', finished_at=? "
@@ -317,7 +499,7 @@ class SqliteStateStore:
         removed: Sequence[ResourceId],
         events: Sequence[AuditEvent],
     ) -> None:
-        with self._tx() as db:
+        with self._tx("record the run's results") as db:
             self._upsert(db, scope, applied)
             db.executemany(
                 "DELETE FROM inventory WHERE scope=? AND id=?", [(scope, str(r)) for r in removed]
@@ -337,7 +519,7 @@ class SqliteStateStore:
         healthy: bool | None,
     ) -> None:
         now = time.time()
-        with self._tx() as db:
+        with self._tx("record the end of the run") as db:
             db.execute(
                 "UPDATE runs SET status=?, finished_at=?, summary=?, results=?, warnings=? "
                 "WHERE id=?",
@@ -389,6 +571,7 @@ class SqliteStateStore:
         "results, warnings"
     )
 
+    @_reading
     def runs(self, scope: str | None = None, limit: int = 20) -> list[RunRecord]:
         if scope is None:
             rows = self._db.execute(
@@ -403,6 +586,7 @@ class SqliteStateStore:
             )
         return [self._run(r) for r in rows.fetchall()]
 
+    @_reading
     def run(self, run_id: int) -> RunRecord | None:
         row = self._db.execute(
             f"SELECT {self._RUN_COLUMNS} FROM runs WHERE id=?",  # noqa: S608
@@ -442,7 +626,7 @@ class SqliteStateStore:
         )
 
     def append_audit(self, scope: str, run_id: int | None, actor: str, event: AuditEvent) -> None:
-        with self._tx() as db:
+        with self._tx("append to the audit log") as db:
             self._append(db, scope, run_id, actor, event)
 
     def audit(self, scope: str | None = None) -> Iterator[AuditEntry]:
@@ -454,24 +638,31 @@ class SqliteStateStore:
         if scope is not None:
             query += " WHERE scope=?"
             params = (scope,)
-        for row in self._db.execute(query + " ORDER BY seq", params):
-            try:
-                detail = json.loads(row[7])
-            except ValueError:
-                # Keep the raw text: verification then reports this entry as altered.
-                detail = {"undecodable": row[7]}
-            yield AuditEntry(
-                seq=row[0],
-                ts=row[1],
-                scope=row[2],
-                run_id=row[3],
-                actor=row[4],
-                action=row[5],
-                subject=row[6],
-                detail=detail,
-                prev_hash=row[8],
-                hash=row[9],
-            )
+        try:
+            rows = self._db.execute(query + " ORDER BY seq", params)
+            for row in rows:
+                yield self._audit_entry(row)
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot read state {self.path}: {exc}") from exc
+
+    def _audit_entry(self, row: tuple[Any, ...]) -> AuditEntry:
+        try:
+            detail = json.loads(row[7])
+        except ValueError:
+            # Keep the raw text: verification then reports this entry as altered.
+            detail = {"undecodable": row[7]}
+        return AuditEntry(
+            seq=row[0],
+            ts=row[1],
+            scope=row[2],
+            run_id=row[3],
+            actor=row[4],
+            action=row[5],
+            subject=row[6],
+            detail=detail,
+            prev_hash=row[8],
+            hash=row[9],
+        )
 
     def verify_audit(self) -> AuditVerdict:
         return verify_chain(self.audit())
@@ -483,7 +674,8 @@ class SqliteStateStore:
         with self._connections_lock:
             connections, self._connections = self._connections, []
         for db in connections:
-            db.close()
+            with contextlib.suppress(sqlite3.Error):
+                db.close()
         self._local = threading.local()
 
 

@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 from gitcops.model.diagnostics import Diagnostics
 from gitcops.model.graph import find_cycle
 from gitcops.model.identity import ResourceId, provider_for_group, split_api_version
+from gitcops.model.paths import PathOutsideError
 from gitcops.model.resource import DEPENDS_ON, PRUNE, PRUNE_VALUES, Origin, Resource
 from gitcops.model.sensitive import MARKER, FieldPath, lookup, mask, scrub, texts_at, under
 from gitcops.providers.base import (
@@ -237,6 +238,9 @@ def prepare_document(
         resource.spec = provider.prepare(PrepareRequest(resource.id, resource.spec, read_source))
     except PrepareError as exc:
         diags.error(scrub(exc.message, exc.path), path=exc.path, **where())
+        return None
+    except PathOutsideError as exc:
+        diags.error(f"source file {exc}", path=("spec", "source"), **where())
         return None
     except (FileNotFoundError, ValueError) as exc:
         missing = exc.args[0] if exc.args else exc

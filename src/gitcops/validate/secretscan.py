@@ -81,6 +81,16 @@ _PUBLIC_KEY = re.compile(
     rb"|^\0\0\0.(?:ssh-(?:rsa|dss|ed25519|ed448)|ecdsa-sha2-|sk-)",
     re.DOTALL,
 )
+# Public keys name who may decrypt a SOPS file and are meant to be committed: age recipients
+# (plugin ones too), SSH public keys (age accepts them) and PGP fingerprints. Only taken out of
+# values in .sops.yaml creation rules and in a document's top-level `sops:` metadata.
+_RECIPIENT = re.compile(
+    r"\bage1[0-9a-z]{58,}\b"
+    r"|\b(?:ssh-(?:ed25519|rsa|dss)|ecdsa-sha2-nistp(?:256|384|521)"
+    r"|sk-(?:ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) AAAA[0-9A-Za-z+/]+=*"
+    r"|\b(?:[0-9A-Fa-f]{40}|[0-9A-Fa-f]{64})\b"
+)
+_SOPS_CONFIGS = (".sops.yaml", ".sops.yml")  # the names sops looks for
 _LABELS = {
     "KeywordDetector": "password or secret",
     "Base64HighEntropyString": "high-entropy string",
@@ -743,7 +753,7 @@ class _Session:
         ext = os.path.splitext(path)[1]
         units = None
         if ext.lower() in _YAML_EXTENSIONS:
-            units = _yaml_units(text, lines)
+            units = _yaml_units(text, lines, posixpath.basename(path) in _SOPS_CONFIGS)
         if units is None:
             units = _plain_units(path, text, lines)
         dropped = self.placed(path, lines)
@@ -933,9 +943,10 @@ _TRACKED = frozenset({"name", "value", "kind", "apiVersion"})
 _SEALED_ZONE = ("spec", "encryptedData")
 
 
-def _yaml_units(text: str, lines: list[str]) -> list[_Unit] | None:
+def _yaml_units(text: str, lines: list[str], sops_config: bool = False) -> list[_Unit] | None:
     """String values of a YAML stream as detect-secrets' YAML transformer shapes them, plus the
-    lines that hold no value (comments, block scalar bodies) as they are. None if not YAML."""
+    lines that hold no value (comments, block scalar bodies) as they are. None if not YAML.
+    Public keys are left out of SOPS metadata and, in a `sops_config`, of creation rules."""
     import yaml
     from yaml import events
 
@@ -1019,6 +1030,12 @@ def _yaml_units(text: str, lines: list[str]) -> list[_Unit] | None:
                     value = "".join(value.split())
                 elif tag.startswith("tag:yaml.org,2002:") and tag != _STR_TAG:
                     value = ""
+                if frame is not None and (
+                    frame.zone[:1] == ("sops",)
+                    or (sops_config and frame.zone[:1] == ("creation_rules",))
+                ):
+                    # Whatever else the value holds (an SSH key's comment) is still scanned.
+                    value = _RECIPIENT.sub("", value).strip(", \t")
                 value = value.strip()
                 if frame is not None and key in _TRACKED and value:
                     if frame.tracked is None:

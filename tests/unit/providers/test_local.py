@@ -25,6 +25,7 @@ from gitcops.providers.base import (
     Edge,
     HealthChecker,
     PrepareRequest,
+    ProviderConfigError,
     ProviderContext,
     ReadRequest,
     UpdateRequest,
@@ -76,7 +77,7 @@ def test_a_root_that_is_a_regular_file_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_missing_root_setting_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ProviderRootError, match="root"):
+    with pytest.raises(ProviderConfigError, match="'root' is required"):
         LocalProvider(ProviderContext({}, tmp_path))
 
 
@@ -93,6 +94,50 @@ def test_address_is_the_normalised_path(provider: LocalProvider) -> None:
     assert provider.address(dir_id(), {"path": "etc/"}) == f"local:{root}/etc"
     assert provider.address(file_id(), {"path": "../etc/motd"}) is None
     assert provider.address(check_id(), {"tcp": {"port": 1}}) is None
+
+
+@pytest.mark.parametrize("root", ["/", "//", "/tmp/..", "../../../../../../../../../.."])
+def test_the_filesystem_root_is_refused_unless_allowed(tmp_path: Path, root: str) -> None:
+    with pytest.raises(ProviderConfigError) as refused:
+        LocalProvider(ProviderContext({"root": root}, tmp_path))
+    assert [path for path, _ in refused.value.problems] == [("root",)]
+    assert "allowFilesystemRoot: true" in str(refused.value)
+    allowed = LocalProvider(ProviderContext({"root": root, "allowFilesystemRoot": True}, tmp_path))
+    assert allowed.root == Path("/")
+
+
+def test_one_address_form_for_every_root(tmp_path: Path) -> None:
+    """`local:` and the absolute path: under / as under any other root."""
+    top = LocalProvider(ProviderContext({"root": "/", "allowFilesystemRoot": True}, tmp_path))
+    assert top.address(file_id(), {"path": "a.txt"}) == "local:/a.txt"
+    assert top.address(dir_id(), {"path": "./etc//ssh/"}) == "local:/etc/ssh"
+    inner = LocalProvider(ProviderContext({"root": str(tmp_path)}, tmp_path))
+    assert inner.address(file_id(), {"path": "a.txt"}) == f"local:{tmp_path}/a.txt"
+
+
+def test_reads_and_writes_under_the_filesystem_root_use_plain_paths(tmp_path: Path) -> None:
+    top = LocalProvider(ProviderContext({"root": "/", "allowFilesystemRoot": True}, tmp_path))
+    rel = str(tmp_path / "under-root.txt").lstrip("/")
+    top.create(CreateRequest(file_id(), {"path": rel, "content": "x"}))
+    assert (tmp_path / "under-root.txt").read_text() == "x"
+    assert read(top, file_id(), {"path": rel}) == {"path": rel, "content": "x"}
+
+
+@pytest.mark.parametrize(
+    ("config", "path", "message"),
+    [
+        ({"root": "/srv", "allowFilesystemRoot": "yes"}, ("allowFilesystemRoot",), "boolean"),
+        ({"root": 7}, ("root",), "string"),
+        ({"root": "/srv", "rooot": "/x"}, ("rooot",), "unknown field"),
+    ],
+)
+def test_settings_follow_the_config_schema(
+    tmp_path: Path, config: dict[str, Any], path: tuple[str, ...], message: str
+) -> None:
+    with pytest.raises(ProviderConfigError) as refused:
+        LocalProvider(ProviderContext(config, tmp_path))
+    assert [p for p, _ in refused.value.problems] == [path]
+    assert message in refused.value.problems[0][1]
 
 
 # -- confinement ---------------------------------------------------------------------------------

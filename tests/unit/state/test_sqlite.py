@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 
 from gitcops.model.errors import LockedError, StateError
 from gitcops.model.identity import ResourceId
+from gitcops.state import sqlite as sqlite_module
 from gitcops.state.audit import GENESIS, entry_hash
 from gitcops.state.records import AuditEvent, InventoryEntry
 from gitcops.state.sqlite import SCHEMA_VERSION, SqliteStateStore, open_store
@@ -324,6 +326,91 @@ def test_a_file_that_is_not_a_database_is_a_state_error(db_path: Path) -> None:
     db_path.write_bytes(b"this is not sqlite, just some bytes " * 100)
     with pytest.raises(StateError):
         SqliteStateStore(db_path)
+
+
+class _ReleaseOnFirstWait:
+    """The store module's `time`, with a sleep that first lets the holder go: so the store
+    meets the busy file, and its first wait is what ends the holding."""
+
+    def __init__(self, holder: sqlite3.Connection) -> None:
+        self.holder: sqlite3.Connection | None = holder
+        self.waits = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(time, name)
+
+    def sleep(self, seconds: float) -> None:
+        self.waits += 1
+        if self.holder is not None:
+            self.holder.execute("ROLLBACK")
+            self.holder.close()
+            self.holder = None
+        time.sleep(seconds)
+
+
+def test_opening_waits_while_another_run_sets_a_new_file_up(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a first run holds for a moment while it turns a new file into a WAL database;
+    # `PRAGMA journal_mode=WAL` answers 'database is locked' at once then, busy timeout or not.
+    db_path.parent.mkdir(parents=True)
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    clock = _ReleaseOnFirstWait(holder)
+    monkeypatch.setattr(sqlite_module, "time", clock)
+    store = SqliteStateStore(db_path)
+    try:
+        assert clock.waits >= 1
+        assert store.runs() == [] and not store.read_only
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        lambda s: s.runs(),
+        lambda s: s.run(1),
+        lambda s: s.env_status(SCOPE),
+        lambda s: s.all_env_status(),
+        lambda s: s.inventory(SCOPE),
+        lambda s: list(s.audit()),
+        lambda s: s.verify_audit(),
+    ],
+    ids=["runs", "run", "env_status", "all_env_status", "inventory", "audit", "verify_audit"],
+)
+def test_a_failing_read_is_a_state_error_naming_the_file(
+    store: SqliteStateStore, db_path: Path, read: Callable[[SqliteStateStore], object]
+) -> None:
+    for table in ("runs", "environments", "inventory", "audit"):
+        raw(db_path, f"DROP TABLE {table}")
+    with pytest.raises(StateError, match=f"cannot read state {db_path}: no such table"):
+        read(store)
+
+
+def test_a_failing_write_is_a_state_error_and_leaves_nothing_behind(
+    store: SqliteStateStore, db_path: Path
+) -> None:
+    raw(
+        db_path,
+        "CREATE TRIGGER frozen BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'frozen'); END",
+    )
+    with pytest.raises(StateError, match=f"state {db_path}: cannot record the run: frozen"):
+        begin(store, pending=[entry(APP)])
+    assert store.runs() == []
+    assert store.env_status(SCOPE) is None
+    assert store.inventory(SCOPE) == {}
+
+
+def test_addresses_recorded_under_the_root_slash_read_in_todays_form(
+    store: SqliteStateStore,
+) -> None:
+    run_id = begin(store)
+    old = entry(MOTD)._replace(address="local://etc/motd")  # as gitcops wrote them for root /
+    other = entry(APP)._replace(address="local:/srv/app")
+    store.record_results(SCOPE, run_id, actor="a", applied=[old, other], removed=[], events=[])
+    addresses = {rid: e.address for rid, e in store.inventory(SCOPE).items()}
+    assert addresses == {MOTD: "local:/etc/motd", APP: "local:/srv/app"}
 
 
 def test_open_store(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ def relative_path(path: str) -> str:
 def check_existing_components(root: Path, rel: str, *, include_last: bool) -> None:
     """Reject a path that reaches outside the root through a symlink already on disk."""
     parts = rel.split("/")
-    current = str(root)
+    current = str(root).rstrip("/")  # "" under the root "/": paths are "/etc", not "//etc"
     upto = parts if include_last else parts[:-1]
     for part in upto:
         current = f"{current}/{part}"

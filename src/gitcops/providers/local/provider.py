@@ -12,8 +12,9 @@ import stat
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from gitcops.model.errors import GitcopsError, ProviderError
+from gitcops.model.errors import ProviderError
 from gitcops.model.identity import ResourceId
 from gitcops.providers.base import (
     CheckRequest,
@@ -25,6 +26,7 @@ from gitcops.providers.base import (
     KindInfo,
     PrepareError,
     PrepareRequest,
+    ProviderConfigError,
     ProviderContext,
     ReadRequest,
     ReadResponse,
@@ -51,10 +53,24 @@ KINDS: Mapping[str, KindInfo] = {
     "HealthCheck": KindInfo("HealthCheck", schemas.HEALTH_CHECK, stateful=False),
 }
 _PATH_KINDS = ("File", "Directory", "Symlink")
+_SETTINGS = frozenset(schemas.CONFIG["properties"])
 
 
-class ProviderRootError(GitcopsError):
-    pass
+class ProviderRootError(ProviderConfigError):
+    """`root` names no usable directory."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("local", [(("root",), message)])
+
+
+def _config_problems(config: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    # The common case checked by hand: compiling a schema costs more than a cached run spends.
+    root, allow = config.get("root"), config.get("allowFilesystemRoot", False)
+    if set(config) <= _SETTINGS and isinstance(root, str) and root and isinstance(allow, bool):
+        return []
+    from gitcops.model.schema import SchemaCache
+
+    return list(SchemaCache.shared().errors(schemas.CONFIG, dict(config)))
 
 
 def _mode_text(bits: int) -> str:
@@ -78,22 +94,28 @@ class LocalProvider:
     name = "local"
 
     def __init__(self, context: ProviderContext) -> None:
-        raw = context.config.get("root")
-        if not raw:
-            raise ProviderRootError("provider local: `root` is not set in gitcops.yaml")
-        root = Path(str(raw)).expanduser()
+        problems = _config_problems(context.config)
+        if problems:
+            raise ProviderConfigError("local", problems)
+        root = Path(str(context.config["root"])).expanduser()
         if not root.is_absolute():
             root = context.base_dir / root
         # Resolved, so confinement compares like with like when the root is reached via a link.
-        self.root = Path(os.path.realpath(root))
+        # Leading slashes are one: "//" is "/" on every system gitcops runs on.
+        resolved = os.path.realpath(root)
+        self.root = Path("/" + resolved.lstrip("/"))
+        if self.root == Path("/") and context.config.get("allowFilesystemRoot") is not True:
+            raise ProviderRootError(
+                f"{context.config['root']!r} is the filesystem root: every path on this machine "
+                "could be managed; if that is meant, add allowFilesystemRoot: true beside it"
+            )
         if self.root.exists():
             if not self.root.is_dir():
-                raise ProviderRootError(f"provider local: root {self.root} is not a directory")
+                raise ProviderRootError(f"root {self.root} is not a directory")
             if not os.access(self.root, os.R_OK | os.W_OK | os.X_OK):
-                raise ProviderRootError(
-                    f"provider local: root {self.root} is not readable and writable"
-                )
-        self._root_text = str(self.root)
+                raise ProviderRootError(f"root {self.root} is not readable and writable")
+        # Where a path's text starts: one form, "/" + path under the root "/" too.
+        self._prefix = str(self.root).rstrip("/") + "/"
         self._parents = ParentCheck(self.root)
         self._swept: set[str] = set()
         self._sweep_lock = threading.Lock()
@@ -110,7 +132,7 @@ class LocalProvider:
         # with whatever sits at the same relative path under the new one.
         if id.kind in _PATH_KINDS and isinstance(spec.get("path"), str):
             try:
-                return f"local:{self._root_text}/{relative_path(spec['path'])}"
+                return f"local:{self._prefix}{relative_path(spec['path'])}"
             except PathEscapeError:
                 return None
         return None
@@ -213,7 +235,7 @@ class LocalProvider:
             self._parents.check(rel)
         except PathEscapeError as exc:
             raise ProviderError(str(exc)) from None
-        return f"{self._root_text}/{rel}"
+        return f"{self._prefix}{rel}"
 
     def read(self, request: ReadRequest) -> ReadResponse:
         kind = request.id.kind
@@ -310,7 +332,7 @@ class LocalProvider:
     def _write_file(self, id: ResourceId, rel: str, spec: Spec) -> WriteResponse:
         # The fewest system calls (the directory exists; no directory sits where the file
         # goes) and plain strings, not Paths, on the path every file takes.
-        target = f"{self._root_text}/{rel}"
+        target = f"{self._prefix}{rel}"
         parent = target.rpartition("/")[0]
         self._prepare_parent(parent, rel, create=False)
         mode = int(str(spec.get("mode", "0644")), 8)

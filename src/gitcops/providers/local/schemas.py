@@ -4,6 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
+CONFIG: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["root"],
+    "description": "Settings of a local provider instance (providers.local in gitcops.yaml).",
+    "properties": {
+        "root": {
+            "type": "string",
+            "minLength": 1,
+            "description": "The directory every path is relative to; relative to the "
+            "repository's work tree (the current directory for a remote URL), ~ expanded.",
+        },
+        "allowFilesystemRoot": {
+            "type": "boolean",
+            "default": False,
+            "description": "Let root be the filesystem root (/), so that any path on the "
+            "machine may be managed; refused unless set.",
+        },
+    },
+}
+
 _PATH: dict[str, Any] = {
     "type": "string",
     "minLength": 1,
