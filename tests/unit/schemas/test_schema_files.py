@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import glob
+import json
+import re
 import subprocess
 import sys
 import tomllib
@@ -242,3 +244,25 @@ def test_loading_the_schemas_imports_nothing_heavy() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def _json_examples(markdown: str) -> list[Any]:
+    blocks = re.findall(r"^```json\n(.*?)^```$", markdown, flags=re.MULTILINE | re.DOTALL)
+    return [json.loads(block) for block in blocks]
+
+
+def test_the_docs_examples_match_the_schemas() -> None:
+    examples = _json_examples((ROOT / "docs" / "cli.md").read_text())
+    kinds = []
+    for example in examples:
+        kind = example["kind"]
+        errors = [e.message for e in output_validator(kind).iter_errors(example)]
+        assert errors == [], f"docs/cli.md: the {kind} example: {errors}"
+        kinds.append(kind)
+    assert sorted(set(kinds)) == sorted(OUTPUT_KINDS)
+
+
+def test_the_docs_link_to_every_schema() -> None:
+    text = (ROOT / "docs" / "cli.md").read_text()
+    links = set(re.findall(r"\]\((schemas/[^)]+\.json)\)", text))
+    assert {str(p.relative_to(DOCS.parent)) for p in DOCS.rglob("*.json")} == links
