@@ -10,6 +10,10 @@ JSON_SCHEMA_VERSION = "gitcops.io/cli/v1"
 
 
 def emit_json(kind: str, payload: dict[str, Any]) -> None:
+    """`payload` under the envelope; its schema is gitcops.schemas.output_schema(kind)."""
+    clash = {"apiVersion", "kind"} & payload.keys()
+    if clash:  # the payload would silently replace the envelope's keys
+        raise ValueError(f"{kind} output may not have the key(s) {', '.join(sorted(clash))}")
     document = {"apiVersion": JSON_SCHEMA_VERSION, "kind": kind, **payload}
     sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
 

@@ -64,7 +64,8 @@ class ApplyOutcome:
         return {
             "run": self.run_id,
             "environment": f"{self.plan.project}/{self.plan.environment}",
-            "kind": self.kind,
+            # Not "kind": in `-o json` that key is the envelope's (ApplyResult).
+            "runKind": self.kind,
             "revision": self.plan.revision,
             "succeeded": self.succeeded,
             "healthy": self.healthy,
