@@ -61,6 +61,7 @@ def test_prune_disabled_leaves_the_object_in_place_and_forgets_it(cli: Cli, repo
     plan = json.loads(cli("plan", "--env", "dev", "-o", "json", repo=repo.path).stdout)
     kept = next(c for c in plan["changes"] if c["name"] == "kept")
     assert kept["forgetOnly"] is True
+    assert kept["prune"] is False  # what the inventory recorded of its document
 
     cli("apply", "--env", "dev", "--yes", repo=repo.path)
     assert (repo.root / "kept.txt").read_text() == "keep me\n"

@@ -72,3 +72,15 @@ def test_no_cache_gives_the_same_answers(cli: Cli, repo: Repo) -> None:
 
 def strip(text: str) -> dict[str, Any]:
     return {k: v for k, v in json.loads(text).items() if k != "createdAt"}
+
+
+def test_a_refused_json_apply_keeps_stdout_for_json(cli: Cli, repo: Repo) -> None:
+    repo.write(
+        "policies/no.rego",
+        'package main\n\nimport rego.v1\n\ndeny contains "never" if input.kind == "File"\n',
+    )
+    repo.set_resources([file_doc("motd", "etc/motd")])
+    done = cli("apply", "--env", "dev", "--yes", "-o", "json", repo=repo.path, expect=1)
+    assert done.stdout == ""
+    assert "never" in done.stderr and "policy failure(s) block this apply" in done.stderr
+    assert not repo.root.exists()

@@ -82,7 +82,8 @@ def apply(
                 lock_timeout=lock_timeout,
                 confirm=_confirmation(output, yes or saved is not None, progress),
                 progress=progress.advance,
-            )
+            ),
+            output,
         )
     _report(outcome, output)
 
@@ -122,20 +123,22 @@ def rollback(
                 lock_timeout=lock_timeout,
                 confirm=_confirmation(output, yes, progress),
                 progress=progress.advance,
-            )
+            ),
+            output,
         )
     _report(outcome, output)
 
 
-def _refusing(run: Callable[[], ApplyOutcome | None]) -> ApplyOutcome | None:
-    """Run an apply; a policy refusal lists the failures before the error."""
+def _refusing(run: Callable[[], ApplyOutcome | None], output: str) -> ApplyOutcome | None:
+    """Run an apply; a policy refusal lists the failures before the error (on stderr when
+    stdout is for JSON)."""
     from gitcops.cli.findings import show_findings
     from gitcops.engine.applying import PolicyRefusalError
 
     try:
         return run()
     except PolicyRefusalError as refusal:
-        show_findings(refusal.findings, "policy")
+        show_findings(refusal.findings, "policy", to_stderr=output == "json")
         raise
 
 
@@ -162,7 +165,7 @@ def _report(outcome: ApplyOutcome | None, output: str) -> None:
     from gitcops.apply.changeset import Action
 
     if outcome is None:
-        out("Apply cancelled; nothing changed.")
+        (err if output == "json" else out)("Apply cancelled; nothing changed.")
         raise typer.Exit(1)
     if output == "json":
         emit_json("ApplyResult", outcome.as_json())

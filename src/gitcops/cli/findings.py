@@ -7,7 +7,8 @@ import sys
 from collections.abc import Sequence
 
 from gitcops import __version__
-from gitcops.cli.output import err, out
+from gitcops.cli.output import err
+from gitcops.cli.output import out as _out
 from gitcops.model.diagnostics import Diagnostic
 from gitcops.model.findings import Finding, Severity
 
@@ -31,10 +32,11 @@ def _where(finding: Finding) -> str:
     return ": ".join(parts)
 
 
-def show_findings(findings: Sequence[Finding], title: str) -> None:
-    """Failures and warnings to stdout, most severe first; nothing when there are none."""
+def show_findings(findings: Sequence[Finding], title: str, *, to_stderr: bool = False) -> None:
+    """Failures and warnings to stdout (or stderr), most severe first; nothing when none."""
     if not findings:
         return
+    out = err if to_stderr else _out
     order = {"FAIL": 0, "WARN": 1, "WAIVED": 2}
     failures = sum(1 for f in findings if f.blocking)
     warnings = sum(1 for f in findings if f.severity is Severity.WARNING)

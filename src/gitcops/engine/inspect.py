@@ -170,7 +170,9 @@ def _view(
     if status is None or status.last_run_id == 0:
         return view(False, "never applied")
     if status.last_run_status != "succeeded":
-        return view(False, f"the last run ({status.last_run_id}) {status.last_run_status}")
+        said = {"running": "is still running (or was killed)", "interrupted": "was interrupted"}
+        how = said.get(status.last_run_status, status.last_run_status)
+        return view(False, f"the last run ({status.last_run_id}) {how}")
     try:
         ws = open_workspace(rt, source, name, revision.commit)
         try:

@@ -224,4 +224,5 @@ def _removal(
         address=entry.address,
         superseded=old.superseded,
         sensitive=entry.sensitive if now is not None else (),
+        prune=entry.prune,
     )
