@@ -720,3 +720,44 @@ def test_first_failing_input_is_reported_from_a_large_batch(make_engine: Make) -
     with pytest.raises(PolicyRuntimeError) as caught:
         engine.evaluate(docs, ["main"], workers=2)
     assert caught.value.index == 2500
+
+
+def test_a_crashing_with_is_reported_from_a_thread_without_forking_beside_it() -> None:
+    """With other threads alive, the compile probe runs in a new interpreter, not a fork."""
+    import os
+    import threading
+
+    forks: list[int] = []
+    os.register_at_fork(before=lambda: forks.append(threading.active_count()))
+    found: list[list[Diagnostic]] = []
+    hold = threading.Event()
+    other = threading.Thread(target=hold.wait)  # alive while the engine compiles
+    other.start()
+    try:
+        worker = threading.Thread(
+            target=lambda: found.append(
+                _compile_errors(
+                    *files(
+                        labels=LABELS,
+                        batch="""
+                        package batch
+
+                        import rego.v1
+
+                        results contains r if {
+                            some doc in input.docs
+                            r := data.main.deny with input as doc
+                        }
+                        """,
+                    )
+                )
+            )
+        )
+        worker.start()
+        worker.join()
+    finally:
+        hold.set()
+        other.join()
+    [diagnostics] = found
+    assert [(d.file, d.line) for d in diagnostics] == [("policies/batch.rego", 7)]
+    assert forks == []  # (subprocess.run spawns: it never calls fork's Python hooks)

@@ -40,6 +40,8 @@ import pickle
 import re
 import signal
 import struct
+import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -250,9 +252,11 @@ def _build(
 def _crashes(
     modules: Sequence[tuple[str, str]], data_json: str | None, entrypoints: Sequence[str]
 ) -> bool:
-    """Whether compiling these modules kills the process (tried in a forked child)."""
-    if not hasattr(os, "fork"):
-        return False
+    """Whether compiling these modules kills the process: tried in a forked child, or, where
+    this process runs other threads (which a fork would copy mid-flight) or cannot fork, in a
+    new interpreter."""
+    if not hasattr(os, "fork") or threading.active_count() > 1:
+        return _crashes_in_new_process(modules, data_json, entrypoints)
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
         try:
@@ -266,6 +270,32 @@ def _crashes(
             os._exit(0)
     _, status = os.waitpid(pid, 0)
     return os.WIFSIGNALED(status) or os.WEXITSTATUS(status) != 0
+
+
+_PROBE = (
+    "import json, sys\n"
+    "from gitcops.validate.policy.engine import _build\n"
+    "modules, data, entrypoints = json.load(sys.stdin)\n"
+    "try:\n"
+    "    _build([tuple(m) for m in modules], data, entrypoints)\n"
+    "except BaseException:\n"
+    "    pass\n"
+)
+
+
+def _crashes_in_new_process(
+    modules: Sequence[tuple[str, str]], data_json: str | None, entrypoints: Sequence[str]
+) -> bool:
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE],
+        input=json.dumps([list(modules), data_json, list(entrypoints)]),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.returncode != 0
 
 
 # ---------------------------------------------------------------------------------------------
