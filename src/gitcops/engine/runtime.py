@@ -28,7 +28,7 @@ import sys
 import tempfile
 import threading
 import weakref
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -52,6 +52,7 @@ STATE_ENV = "GITCOPS_STATE"
 POLICY_WORKERS_ENV = "GITCOPS_POLICY_WORKERS"
 # Batches with fewer (document, namespace) evaluations than this stay in one process.
 PARALLEL_MIN_WORK = 1000
+MEMO_SIZE = 16  # compiled policy bundles kept
 
 
 def default_cache_dir() -> Path:
@@ -105,7 +106,7 @@ class Runtime:
         self._sources: dict[str, Source] = {}
         self._stores: dict[str, StateStore] = {}
         self._closers: list[Callable[[], None]] = []
-        self._memo: dict[Hashable, Any] = {}
+        self._memo: OrderedDict[Hashable, Any] = OrderedDict()
         self._scanner: SecretScanner | None = None
         self._workers: weakref.WeakSet[ForkedWorker[Any, Any]] = weakref.WeakSet()
         self._gc_before: tuple[int, int, int] | None = None
@@ -210,19 +211,19 @@ class Runtime:
         return max(1, min(count, work // (PARALLEL_MIN_WORK // 4)))
 
     def memo(self, key: Hashable, build: Callable[[], T]) -> T:
-        """A value computed once per Runtime for `key`, which must name all it depends on."""
+        """A value computed once per Runtime for `key`, which must name all it depends on.
+        The least recently used are dropped beyond MEMO_SIZE (a process that runs for days
+        meets many revisions of its policies)."""
         with self._lock:
             if key in self._memo:
+                self._memo.move_to_end(key)
                 return self._memo[key]  # type: ignore[no-any-return]
         value = build()
         with self._lock:
-            return self._memo.setdefault(key, value)  # type: ignore[no-any-return]
-
-    def forget(self, prefix: str) -> None:
-        """Drop the memos whose key is a tuple starting with `prefix` (bounded memory)."""
-        with self._lock:
-            for key in [k for k in self._memo if isinstance(k, tuple) and k[:1] == (prefix,)]:
-                del self._memo[key]
+            found = self._memo.setdefault(key, value)
+            while len(self._memo) > MEMO_SIZE:
+                self._memo.popitem(last=False)
+            return found  # type: ignore[no-any-return]
 
     @property
     def scanner(self) -> SecretScanner:
