@@ -116,13 +116,28 @@ def test_origin_is_where_the_document_was_written(tmp_path: Path) -> None:
 
 def test_origin_survives_renames_and_patches(tmp_path: Path) -> None:
     rendered = render(copy_case("nested", tmp_path), "top")
-    assert [d.origin for d in rendered] == [Origin("base/files.yaml", i) for i in range(3)]
+    origins = {d.doc["metadata"]["name"]: d.origin for d in rendered}
+    assert origins == {
+        "t-m-b-motd-m-t": Origin("base/files.yaml", 0),
+        "t-m-b-issue-m-t": Origin("base/files.yaml", 1),
+        "t-m-b-app-m-t": Origin("base/files.yaml", 2),
+    }
 
 
-def test_order_is_depth_first_as_listed(tmp_path: Path) -> None:
+def test_order_is_kubectls_by_kind_then_name(tmp_path: Path) -> None:
+    """Written depth first as listed (motd, issue, app, current, cron, logrotate, local);
+    printed in kustomize's legacy order, as kubectl prints them."""
     rendered = render(copy_case("resources", tmp_path), "overlay")
-    names = [d.doc["metadata"]["name"] for d in rendered]
-    assert names == ["motd", "issue", "app", "current", "cron", "logrotate", "local"]
+    names = [(d.doc["kind"], d.doc["metadata"]["name"]) for d in rendered]
+    assert names == [
+        ("Directory", "app"),
+        ("File", "cron"),
+        ("File", "issue"),
+        ("File", "local"),
+        ("File", "logrotate"),
+        ("File", "motd"),
+        ("Symlink", "current"),
+    ]
 
 
 def test_disk_and_memory_trees_render_alike(tmp_path: Path) -> None:
@@ -219,11 +234,11 @@ def test_large_overlay_with_many_patches() -> None:
             ).encode(),
         }
     )
-    rendered = build_kustomization(tree, "overlay")
+    rendered = {d.doc["metadata"]["name"]: d.doc for d in build_kustomization(tree, "overlay")}
     assert len(rendered) == count
-    assert rendered[10].doc["spec"] == {"path": "/f10", "n": 10}
-    assert rendered[11].doc["spec"] == {"path": "/f11"}
-    assert rendered[11].doc["metadata"] == {"name": "p-f11", "labels": {"a": "b"}}
+    assert rendered["p-f10"]["spec"] == {"path": "/f10", "n": 10}
+    assert rendered["p-f11"]["spec"] == {"path": "/f11"}
+    assert rendered["p-f11"]["metadata"] == {"name": "p-f11", "labels": {"a": "b"}}
 
 
 # --- bad input -------------------------------------------------------------------------

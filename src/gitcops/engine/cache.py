@@ -23,7 +23,9 @@ from gitcops.validate.resources import DesiredResource
 if TYPE_CHECKING:
     from gitcops.render.docmemo import DocumentMemo
 
-_FORMAT = 3  # 3: dependencies as [group, kind, name, namespace], not text to parse
+# 3: dependencies as [group, kind, name, namespace], not text to parse; 4: documents in
+# kubectl's order
+_FORMAT = 4
 
 
 def cache_key(tree_id: str, environment: str, provider_config: dict[str, Any]) -> str:

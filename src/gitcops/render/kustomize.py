@@ -358,6 +358,35 @@ def _selected(selector: Selector, res: _Res) -> bool:
     )
 
 
+# kustomize's legacy sort (SortOrderTransformer, the default of `kubectl kustomize`): these
+# kinds first and last in this order, every other kind between them.
+_ORDER_FIRST: Final = (
+    "Namespace", "ResourceQuota", "StorageClass", "CustomResourceDefinition", "ServiceAccount",
+    "PodSecurityPolicy", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding", "ConfigMap",
+    "Secret", "Endpoints", "Service", "LimitRange", "PriorityClass", "PersistentVolume",
+    "PersistentVolumeClaim", "Deployment", "StatefulSet", "CronJob", "PodDisruptionBudget",
+)  # fmt: skip
+_ORDER_LAST: Final = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
+_KIND_RANK: Final = {
+    **{kind: index - len(_ORDER_FIRST) for index, kind in enumerate(_ORDER_FIRST)},
+    **{kind: 1 + index for index, kind in enumerate(_ORDER_LAST)},
+}
+
+
+def _legacy_order(res: _Res) -> tuple[int, str, str]:
+    """kustomize's sort key: kind rank, then "group_version_kind", then "namespace|name" as
+    one text (joined, so "a-x|b" sorts before "a|a-x" as in Go), from the raw metadata."""
+    doc = res.doc
+    api_version, kind = doc["apiVersion"], doc["kind"]
+    group, slash, version = api_version.partition("/")
+    if not slash:
+        group, version = ("builtin", "") if api_version == "builtin" else ("", api_version)
+    metadata = doc["metadata"]
+    namespace = metadata.get("namespace") or "~X"
+    gvk = f"{group or '~G'}_{version or '~V'}_{kind or '~K'}"
+    return _KIND_RANK.get(kind, 0), gvk, f"{namespace}|{metadata['name'] or '~N'}"
+
+
 # --- the kustomization file ----------------------------------------------------------
 
 
@@ -576,7 +605,10 @@ class _Builder:
             self.error(_Where(root or "."), "is not a directory in the repository")
             return []
         built = self.build_dir(root, (), _Where(root or "."))
-        return built.resources if built.ok or partial else []
+        if not built.ok and not partial:
+            return []
+        # kubectl prints the final set in kustomize's "legacy" order; only the root's is sorted.
+        return sorted(built.resources, key=_legacy_order)
 
     def build_dir(self, directory: str, chain: tuple[str, ...], ref: _Where) -> _Built:
         kfile = self._find_kustomization(directory, ref)
