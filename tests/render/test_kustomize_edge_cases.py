@@ -128,6 +128,294 @@ CASES: list[Case] = [
 ]
 
 
+K = "kustomization.yaml"
+ONE = file_doc("z", "{list: [a, b], m: {x: 1}}")
+
+
+def patched(
+    patch: str, *, target: str = "{name: z}", field_name: str = "patches", resources: str = ONE
+) -> dict[str, str]:
+    return {
+        "r.yaml": resources,
+        K: f"resources: [r.yaml]\n{field_name}:\n- target: {target}\n  patch: |\n{indent(patch)}",
+    }
+
+
+def smp(patch: str, *, target: str | None = None, resources: str = ONE) -> dict[str, str]:
+    header = f"- target: {target}\n  patch: |\n" if target else "- patch: |\n"
+    return {"r.yaml": resources, K: f"resources: [r.yaml]\npatches:\n{header}{indent(patch)}"}
+
+
+CASES += [
+    # --- values ---------------------------------------------------------------------------
+    Case(
+        "values: whole floats print as integers when they fit 64 bits",
+        {
+            K: "resources: [r.yaml]\n",
+            "r.yaml": file_doc(
+                "z",
+                "{a: 1e1, b: 1.0, c: 1e20, d: 9223372036854775807.0, e: 1.5, f: -0.0, "
+                "g: 1e19, h: [1.0, 2.5], i: !!float 3}",
+            ),
+        },
+        [
+            doc(
+                "z",
+                {
+                    "a": 10,
+                    "b": 1,
+                    "c": 1e20,
+                    "d": 9223372036854776000,
+                    "e": 1.5,
+                    "f": 0,
+                    "g": 10**19,
+                    "h": [1, 2.5],
+                    "i": 3,
+                },
+            )
+        ],
+    ),
+    Case(
+        "values: infinity is refused (JSON has no such number)",
+        {K: "resources: [r.yaml]\n", "r.yaml": file_doc("z", "{a: .inf}")},
+        None,
+        ("r.yaml", (), "is not a number JSON can hold"),
+    ),
+    Case(
+        "values: a JSON 6902 patch sends the whole document through float64",
+        patched(
+            "- {op: add, path: /spec/x, value: 1}",
+            resources=file_doc("z", "{big: 9007199254740993, huge: 18446744073709551615, n: 12}"),
+        ),
+        [doc("z", {"big": 9007199254740992, "huge": 1.8446744073709552e19, "n": 12, "x": 1})],
+    ),
+    Case(
+        "values: dates are rewritten, except with a time inside {...} or [...] and in JSON 6902",
+        {
+            "r.yaml": "apiVersion: local.gitcops.io/v1\nkind: File\nmetadata:\n  name: z\n"
+            "spec:\n  m:\n    x: 1\n",
+            K: "resources: [r.yaml]\npatches:\n- patch: |\n"
+            + indent(
+                """\
+                apiVersion: local.gitcops.io/v1
+                kind: File
+                metadata: {name: z}
+                spec:
+                  s1: 2001-12-14t21:59:43.10-05:00
+                  s2: 2024-01-01
+                  s3: on
+                  flow: {f1: 2001-12-14t21:59:43.10-05:00, f2: 2024-1-2}
+                  list: [2001-12-14 21:59:43.10, 2001-12-14]
+                """
+            )
+            + "- target: {name: z}\n  patch: |\n"
+            + indent(
+                "- {op: add, path: /spec/j1, value: 2001-12-14t21:59:43.10-05:00}\n"
+                "- {op: add, path: /spec/j2, value: 2024-01-01}\n"
+            ),
+        },
+        [
+            doc(
+                "z",
+                {
+                    "list": ["2001-12-14 21:59:43.10", "2001-12-14T00:00:00Z"],
+                    "m": {"x": 1},  # a block-style map, unlike the other cases' resource
+                    "s1": "2001-12-14T21:59:43.1-05:00",
+                    "s2": "2024-01-01T00:00:00Z",
+                    "s3": "on",
+                    "flow": {"f1": "2001-12-14t21:59:43.10-05:00", "f2": "2024-01-02T00:00:00Z"},
+                    "j1": "2001-12-14t21:59:43.10-05:00",
+                    "j2": "2024-01-01",
+                },
+            )
+        ],
+    ),
+    Case(
+        "values: JSON 6902 values in YAML are YAML 1.1 (on, y, Off are booleans)",
+        patched(
+            "- {op: add, path: /spec/a, value: on}\n- {op: add, path: /spec/b, value: y}\n"
+            "- {op: add, path: /spec/c, value: Off}\n- {op: add, path: /spec/d, value: 1.0}\n"
+            "- {op: add, path: /spec/e, value: [NO, 'on', 0644]}\n"
+        ),
+        [
+            doc(
+                "z",
+                {
+                    "list": ["a", "b"],
+                    "m": {"x": 1},
+                    "a": True,
+                    "b": True,
+                    "c": False,
+                    "d": 1,
+                    "e": [False, "on", 420],
+                },
+            )
+        ],
+    ),
+    Case(
+        "values: numbers in a JSON-text patch",
+        patched(
+            '[{"op": "add", "path": "/spec/a", "value": 1E2},'
+            ' {"op": "add", "path": "/spec/b", "value": -0}]'
+        ),
+        [doc("z", {"list": ["a", "b"], "m": {"x": 1}, "a": 100, "b": 0})],
+    ),
+    Case(
+        "values: a JSON-text number too large for a float64 is refused",
+        patched('[{"op": "add", "path": "/spec/a", "value": 1e400}]'),
+        None,
+        (K, ("patches", 0, "patch", 0, "value"), "too large for a float64"),
+    ),
+    # --- nulls in strategic merge patches -------------------------------------------------
+    Case(
+        "nulls: a patch without a target deletes, and an emptied labels map stays",
+        smp(
+            file_doc("z", "{gone: null, m: {x: null}}", meta="labels: {k: null, new: null}"),
+            resources=file_doc("z", "{gone: 1, m: {x: 1}}", meta="labels: {k: v}"),
+        ),
+        [doc("z", {"m": {}}, labels={})],
+    ),
+    Case(
+        "nulls: with a target, label and annotation values are written as text",
+        smp(
+            file_doc(
+                "z",
+                "{s: 1}",
+                meta="labels: {n: 1, t: true, d: 2024-01-01, s: x, f: 1.0}, annotations: {}",
+            ),
+            target="{kind: File}",
+            resources=file_doc("z", meta="annotations: {a: b}"),
+        ),
+        [
+            doc(
+                "z",
+                {"s": 1},
+                annotations={"a": "b"},
+                labels={"n": "1", "t": "true", "d": "2024-01-01", "s": "x", "f": "1.0"},
+            )
+        ],
+    ),
+    Case(
+        "nulls: with a target, a null labels map changes nothing",
+        smp(
+            file_doc("z", meta="labels: null, annotations: null"),
+            target="{kind: File}",
+            resources=file_doc("z", meta="labels: {a: b}, annotations: {c: d}"),
+        ),
+        [doc("z", {}, labels={"a": "b"}, annotations={"c": "d"})],
+    ),
+    # --- JSON 6902 ------------------------------------------------------------------------
+    Case(
+        "json6902: replace of a missing member adds it",
+        patched("- {op: replace, path: /spec/missing, value: 1}"),
+        [doc("z", {"list": ["a", "b"], "m": {"x": 1}, "missing": 1})],
+    ),
+    Case(
+        "json6902: remove of a missing member is refused, by kubectl too",
+        patched("- {op: remove, path: /spec/missing}"),
+        None,
+        (K, ("patches", 0, "patch", 0), "operation 1 (remove '/spec/missing') failed"),
+    ),
+    Case(
+        "json6902: negative and zero-padded indexes, copy from a missing member",
+        patched(
+            "- {op: add, path: /spec/list/-1, value: x}\n"
+            "- {op: replace, path: /spec/list/01, value: w}\n"
+            "- {op: copy, from: /spec/missing, path: /spec/c}\n"
+            "- {op: remove, path: /spec/list/-1}\n"
+            "- {op: test, path: /spec/absent, value: null}\n"
+        ),
+        [doc("z", {"list": ["a", "w"], "m": {"x": 1}, "c": None})],
+    ),
+    Case(
+        "json6902: a test in YAML compares values (1.0 is 1)",
+        patched(
+            "- {op: test, path: /spec/n, value: [1.0, 2.5]}",
+            resources=file_doc("z", "{n: [1, 2.50]}"),
+        ),
+        [doc("z", {"n": [1, 2.5]})],
+    ),
+    Case(
+        "json6902: a test in JSON text compares number text ([1] against 1.0 written)",
+        patched(
+            '[{"op": "test", "path": "/spec/n", "value": [1]}]',
+            resources=file_doc("z", "{n: [1.0]}"),
+        ),
+        [doc("z", {"n": [1]})],
+    ),
+    Case(
+        "json6902: a test in JSON text of [1.0] matches nothing",
+        patched(
+            '[{"op": "test", "path": "/spec/n", "value": [1.0]}]',
+            resources=file_doc("z", "{n: [1]}"),
+        ),
+        None,
+        (K, ("patches", 0, "patch", 0), "operation 1 (test '/spec/n') failed"),
+    ),
+    Case(
+        "json6902: a test of an array holding null crashes kubectl",
+        patched(
+            "- {op: test, path: /spec/n, value: [1, null]}",
+            resources=file_doc("z", "{n: [1, null]}"),
+        ),
+        None,
+        (K, ("patches", 0, "patch", 0), "crashes on a null inside a tested array"),
+    ),
+    Case(
+        "json6902: patchesJson6902 needs a target name",
+        patched(
+            "- {op: add, path: /spec/x, value: 1}",
+            target="{kind: File}",
+            field_name="patchesJson6902",
+        ),
+        None,
+        (K, ("patchesJson6902", 0, "target"), "need a target with a name"),
+    ),
+    # --- the kustomization file is YAML 1.1 -----------------------------------------------
+    Case(
+        "kustomization: an unquoted yes is a boolean, not a label value",
+        {K: "resources: [r.yaml]\ncommonLabels: {managed: yes}\n", "r.yaml": ONE},
+        None,
+        (K, ("commonLabels", "managed"), "must be a string, not bool True"),
+    ),
+    Case(
+        "kustomization: a null label value is empty, a date stays as written, yes is true",
+        {
+            K: "resources: [r.yaml]\ncommonLabels: {v: null, d: 2024-01-01}\n"
+            "labels: [{pairs: {p: ~}, includeSelectors: yes}]\n",
+            "r.yaml": file_doc("z"),
+        },
+        [doc("z", {}, labels={"p": "", "v": "", "d": "2024-01-01"})],
+    ),
+]
+
+DELIBERATE = [
+    Case(
+        "nulls: with a target, a null label value (kubectl writes the string null)",
+        smp(
+            file_doc("z", meta="labels: {k: null}"),
+            target="{name: z}",
+            resources=file_doc("z", meta="labels: {k: v}"),
+        ),
+        [doc("z", {}, labels={"k": "null"})],
+        (K, ("patches", 0, "patch", "metadata", "labels", "k"), "null becomes the string"),
+        deliberate="with a target, a null label or annotation value is refused",
+    ),
+    Case(
+        "nulls: in patchesStrategicMerge, a null annotation value",
+        {
+            "r.yaml": file_doc("z"),
+            "p.yaml": file_doc("z", meta="annotations: {k: ~}"),
+            K: "resources: [r.yaml]\npatchesStrategicMerge: [p.yaml]\n",
+        },
+        [doc("z", {}, annotations={"k": "~"})],
+        ("p.yaml", ("metadata", "annotations", "k"), "null becomes the string"),
+        deliberate="with a target, a null label or annotation value is refused",
+    ),
+]
+CASES += DELIBERATE
+
+
 def _tree(files: Mapping[str, str]) -> DictTree:
     return DictTree({path: text.encode() for path, text in files.items()})
 
