@@ -371,6 +371,31 @@ CASES += [
         None,
         (K, ("patchesJson6902", 0, "target"), "need a target with a name"),
     ),
+    # --- targets --------------------------------------------------------------------------
+    Case(
+        "targets: names are RE2 ([[:alpha:]] is a class)",
+        patched(
+            "- {op: add, path: /spec/hit, value: true}",
+            target="{name: '[[:alpha:]]+'}",
+            resources=file_doc("abc") + "---\n" + file_doc("a1"),
+        ),
+        [doc("a1", {}), doc("abc", {"hit": True})],
+    ),
+    Case(
+        "targets: lookahead is not RE2 and is refused",
+        patched("- {op: add, path: /spec/x, value: 1}", target="{name: '(?=z)z'}"),
+        None,
+        (K, ("patches", 0, "target", "name"), "invalid regular expression"),
+    ),
+    Case(
+        "targets: the pattern is anchored as kustomize anchors it, ^(?:...)$",
+        patched(
+            "- {op: add, path: /spec/hit, value: true}",
+            target="{name: 'a)|(b'}",
+            resources=file_doc("ax") + "---\n" + file_doc("xb") + "---\n" + file_doc("xa"),
+        ),
+        [doc("ax", {"hit": True}), doc("xa", {}), doc("xb", {"hit": True})],
+    ),
     # --- the kustomization file is YAML 1.1 -----------------------------------------------
     Case(
         "kustomization: an unquoted yes is a boolean, not a label value",

@@ -608,14 +608,25 @@ _TARGET_FIELDS: Final = (
 _PLAIN_WORD = re.compile(r"[A-Za-z0-9_-]+")
 
 
+class TargetRegex(NamedTuple):
+    """A target field: an RE2 regular expression (Go's syntax, as kustomize compiles it:
+    `[[:alpha:]]` works, lookaround does not), anchored as kustomize anchors it."""
+
+    source: str
+    compiled: Any  # re2._Regexp: google-re2 has no type information
+
+    def matches(self, value: str) -> bool:
+        return self.compiled.search(value) is not None
+
+
 class Selector(NamedTuple):
     """A compiled patch target. Regexes are anchored at both ends, as kustomize does."""
 
-    group: re.Pattern[str] | None = None
-    version: re.Pattern[str] | None = None
-    kind: re.Pattern[str] | None = None
-    name: re.Pattern[str] | None = None
-    namespace: re.Pattern[str] | None = None
+    group: TargetRegex | None = None
+    version: TargetRegex | None = None
+    kind: TargetRegex | None = None
+    name: TargetRegex | None = None
+    namespace: TargetRegex | None = None
     labels: LabelSelector | None = None
     annotations: LabelSelector | None = None
 
@@ -651,26 +662,38 @@ class Selector(NamedTuple):
         )
 
 
-def _exact(pattern: re.Pattern[str] | None) -> str | None:
+def _exact(pattern: TargetRegex | None) -> str | None:
     if pattern is None:
         return None
-    inner = pattern.pattern[3:-1]  # strip the "(?:" ... ")" added by _anchored
-    return inner if _PLAIN_WORD.fullmatch(inner) else None
+    return pattern.source if _PLAIN_WORD.fullmatch(pattern.source) else None
 
 
-def _one(pattern: re.Pattern[str] | None, value: str) -> bool:
-    return pattern is None or pattern.fullmatch(value) is not None
+def _one(pattern: TargetRegex | None, value: str) -> bool:
+    return pattern is None or pattern.matches(value)
 
 
-def _either(pattern: re.Pattern[str] | None, values: tuple[str, str]) -> bool:
-    return pattern is None or any(pattern.fullmatch(value) for value in values)
+def _either(pattern: TargetRegex | None, values: tuple[str, str]) -> bool:
+    return pattern is None or any(pattern.matches(value) for value in values)
 
 
-def _anchored(field: str, pattern: str) -> re.Pattern[str]:
+def _anchored(field: str, pattern: str) -> TargetRegex:
+    # Imported here: RE2 is only needed when a target has a field, and its import is not free.
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print each refused pattern on stderr
     try:
-        return re.compile(f"(?:{pattern})")
-    except re.error as exc:
-        raise PatchError(f"invalid regular expression {pattern!r}: {exc}", (field,)) from None
+        # kustomize compiles "^(?:" + pattern + ")$" and searches with it; so do we, which
+        # keeps even a pattern that closes the group itself ("a)|(b") meaning what it means
+        # there.
+        return TargetRegex(pattern, re2.compile(f"^(?:{pattern})$", options))
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise PatchError(
+            f"invalid regular expression {pattern!r}: {reason} (kustomize reads RE2 syntax, "
+            "as Go does)",
+            (field,),
+        ) from None
 
 
 def compile_selector(raw: Any) -> Selector:
