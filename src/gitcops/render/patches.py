@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, NamedTuple
 
 from gitcops.model.errors import GitcopsError
+from gitcops.render.goregex import GoRegexError, compile_go
 from gitcops.render.yamldocs import go_json_number_text, json_number
 
 __all__ = [
@@ -609,11 +610,11 @@ _PLAIN_WORD = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class TargetRegex(NamedTuple):
-    """A target field: an RE2 regular expression (Go's syntax, as kustomize compiles it:
+    """A target field: a Go regular expression (RE2 syntax, as kustomize compiles it:
     `[[:alpha:]]` works, lookaround does not), anchored as kustomize anchors it."""
 
     source: str
-    compiled: Any  # re2._Regexp: google-re2 has no type information
+    compiled: re.Pattern[str]
 
     def matches(self, value: str) -> bool:
         return self.compiled.search(value) is not None
@@ -677,21 +678,14 @@ def _either(pattern: TargetRegex | None, values: tuple[str, str]) -> bool:
 
 
 def _anchored(field: str, pattern: str) -> TargetRegex:
-    # Imported here: RE2 is only needed when a target has a field, and its import is not free.
-    import re2
-
-    options = re2.Options()
-    options.log_errors = False  # RE2 would print each refused pattern on stderr
     try:
         # kustomize compiles "^(?:" + pattern + ")$" and searches with it; so do we, which
         # keeps even a pattern that closes the group itself ("a)|(b") meaning what it means
         # there.
-        return TargetRegex(pattern, re2.compile(f"^(?:{pattern})$", options))
-    except re2.error as exc:
-        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+        return TargetRegex(pattern, compile_go(f"^(?:{pattern})$"))
+    except GoRegexError as exc:
         raise PatchError(
-            f"invalid regular expression {pattern!r}: {reason} (kustomize reads RE2 syntax, "
-            "as Go does)",
+            f"invalid regular expression {pattern!r}: {exc} (kustomize reads Go's RE2 syntax)",
             (field,),
         ) from None
 
