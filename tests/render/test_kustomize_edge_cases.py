@@ -353,6 +353,14 @@ CASES += [
         (K, ("patches", 0, "patch", 0), "operation 1 (test '/spec/n') failed"),
     ),
     Case(
+        "json6902: a value added then tested by one JSON-text patch compares as written",
+        patched(
+            '[{"op": "add", "path": "/spec/c", "value": 1.0},'
+            ' {"op": "test", "path": "/spec/c", "value": 1.0}]'
+        ),
+        [doc("z", {"list": ["a", "b"], "m": {"x": 1}, "c": 1})],
+    ),
+    Case(
         "json6902: a test of an array holding null crashes kubectl",
         patched(
             "- {op: test, path: /spec/n, value: [1, null]}",

@@ -205,32 +205,30 @@ def read_json_patch_text(text: str) -> Any:
 
 
 def parse_json_patch(ops: Any) -> list[dict[str, Any]]:
-    """Check that `ops` is a well-formed RFC 6902 operation list and return it, numbers read
-    as kustomize reads them (see read_json_patch_text)."""
+    """Check that `ops` is a well-formed RFC 6902 operation list and return it. JsonLiterals
+    stay as written until the patch is applied: a value added then tested by the same patch
+    is compared as written, as kustomize compares it."""
     if not isinstance(ops, list):
         raise PatchError(f"a JSON patch is a list of operations, not {_shape(ops)}")
     for index, op in enumerate(ops):
         _check_op(op, index)
-        if "value" in op and op["op"] != "test":
-            op["value"] = _numbers(op["value"], (index, "value"))
+        if "value" in op:
+            _check_numbers(op["value"], (index, "value"))
     return ops
 
 
-def _numbers(value: Any, path: Path) -> Any:
-    """`value` with its JsonLiterals turned into the numbers kubectl prints."""
+def _check_numbers(value: Any, path: Path) -> None:
     if isinstance(value, JsonLiteral):
-        number = float(value.text) if _FLOAT_TEXT.search(value.text) else int(value.text)
-        if isinstance(number, float):
-            if not math.isfinite(number):
-                message = f"{value.text} is too large for a float64 (kustomize refuses it)"
-                raise PatchError(message, path)
-            return json_number(number)
-        return number
-    if type(value) is dict:
-        return {key: _numbers(item, (*path, key)) for key, item in value.items()}
-    if type(value) is list:
-        return [_numbers(item, (*path, index)) for index, item in enumerate(value)]
-    return value
+        if _FLOAT_TEXT.search(value.text) and not math.isfinite(float(value.text)):
+            raise PatchError(
+                f"{value.text} is too large for a float64 (kustomize refuses it)", path
+            )
+    elif type(value) is dict:
+        for key, item in value.items():
+            _check_numbers(item, (*path, key))
+    elif type(value) is list:
+        for index, item in enumerate(value):
+            _check_numbers(item, (*path, index))
 
 
 _FLOAT_TEXT = re.compile(r"[.eE]")
@@ -279,13 +277,16 @@ def apply_json_patch(doc: Any, ops: Sequence[Mapping[str, Any]]) -> Any:
 
 
 def _through_float64(value: Any) -> Any:
-    """kustomize reads the patched document back from JSON into float64s."""
+    """kustomize reads the patched document back from JSON into float64s (and prints them
+    as kubectl does, see json_number)."""
     if type(value) is dict:
         return {key: _through_float64(item) for key, item in value.items()}
     if type(value) is list:
         return [_through_float64(item) for item in value]
     if type(value) is int and abs(value) > _EXACT_IN_FLOAT:
         return json_number(float(value))
+    if type(value) is JsonLiteral:
+        return json_number(float(value.text))
     return value
 
 
