@@ -13,7 +13,7 @@ import json
 import subprocess
 import textwrap
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +71,8 @@ class Case:
     # None: gitcops renders `expected` too. Otherwise a documented deliberate difference:
     # gitcops refuses what kubectl renders as `expected`.
     deliberate: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    # A deliberate difference where gitcops renders, but otherwise than kubectl.
+    gitcops_renders: list[dict[str, Any]] | None = None
 
 
 def typed(docs: list[dict[str, Any]]) -> list[str]:
@@ -446,6 +447,44 @@ DELIBERATE = [
         deliberate="with a target, a null label or annotation value is refused",
     ),
 ]
+DELIBERATE += [
+    Case(
+        "keys: on and 1 in a JSON 6902 value (kubectl makes them the strings true and 1)",
+        patched("- {op: add, path: /spec/x, value: {on: 1}}"),
+        [doc("z", {"list": ["a", "b"], "m": {"x": 1}, "x": {"true": 1}})],
+        (K, ("patches", 0, "patch"), "mapping key 'on' is not a string"),
+        deliberate="keys YAML 1.1 reads as booleans or numbers are refused",
+    ),
+    Case(
+        "pointers: a JSON pointer without its leading / (kubectl reads it from the root)",
+        patched("- {op: add, path: spec/x, value: 1}"),
+        [{**doc("z", {"list": ["a", "b"], "m": {"x": 1}}), "x": 1}],
+        (K, ("patches", 0, "patch", 0, "path"), "invalid JSON pointer"),
+        deliberate="stricter input",
+    ),
+    Case(
+        "merging over a string: kubectl keeps the string and writes the patch's text",
+        smp(
+            file_doc("z", "{a: 1e1, b: 1e1}"),
+            resources="apiVersion: local.gitcops.io/v1\nkind: File\nmetadata: {name: z}\n"
+            "spec:\n  a: 'quoted'\n  b: plain\n",
+        ),
+        [doc("z", {"a": "1e1", "b": 10})],
+        deliberate="merging over a string",
+        gitcops_renders=[doc("z", {"a": 10, "b": 10})],
+    ),
+    Case(
+        "dates merged into {...}: kubectl prints a date with a time as written",
+        smp(
+            "apiVersion: local.gitcops.io/v1\nkind: File\nmetadata: {name: z}\n"
+            "spec:\n  t: 2001-12-14t21:59:43.10-05:00\n",
+            resources=file_doc("z", "{a: 1}"),
+        ),
+        [doc("z", {"a": 1, "t": "2001-12-14t21:59:43.10-05:00"})],
+        deliberate="dates merged into {...}",
+        gitcops_renders=[doc("z", {"a": 1, "t": "2001-12-14T21:59:43.1-05:00"})],
+    ),
+]
 CASES += DELIBERATE
 
 
@@ -455,6 +494,11 @@ def _tree(files: Mapping[str, str]) -> DictTree:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_gitcops_renders_what_kubectl_renders(case: Case) -> None:
+    if case.gitcops_renders is not None:
+        rendered = [d.doc for d in build_kustomization(_tree(case.files), case.build)]
+        assert typed(rendered) == typed(case.gitcops_renders)
+        assert typed(rendered) != typed(case.expected or [])
+        return
     if case.deliberate is not None or case.expected is None:
         with pytest.raises(InvalidInputError) as caught:
             build_kustomization(_tree(case.files), case.build)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from gitcops.render.docmemo import DocumentMemo
 
 # 3: dependencies as [group, kind, name, namespace], not text to parse; 4: documents in
-# kubectl's order
+# kubectl's order, with its values (whole floats as integers, ...)
 _FORMAT = 4
 
 

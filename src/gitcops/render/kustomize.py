@@ -25,10 +25,14 @@ Kustomize behaviour reproduced on purpose:
 * Files (resources and patches) must lie in or below the kustomization's directory, and
   a kustomization may not include its own directory or one above it (a "cycle").
 
-Where gitcops is stricter than kubectl: a patch whose target matches nothing is an error,
-and so are two resources with one id after the transformations (kubectl panics), a
-document without apiVersion, an unknown patch option, a kustomization file with more
-than one document, and a top-level ``$patch: replace`` (kustomize ignores the patch).
+The rendered set comes in kubectl's order (kustomize's legacy sort), and values are read
+as kubectl prints them (see yamldocs and patches). Where gitcops deliberately differs
+(docs/kustomize.md lists each, with its reason): a patch whose target matches nothing is
+an error, and so are two resources with one id after the transformations (kubectl
+panics), a document without apiVersion, an unknown patch option, a kustomization file
+with more than one document, a top-level ``$patch: replace`` (kustomize ignores the
+patch), and a null label or annotation value in a merge patch with a target or in
+patchesStrategicMerge (kustomize writes the string "null").
 
 Not supported: generators, components, images, replicas, replacements, vars, remote
 resources, ``kind: List`` documents. Selector and template fields of built-in Kubernetes
