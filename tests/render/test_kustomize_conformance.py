@@ -20,7 +20,7 @@ from gitcops.model.diagnostics import Diagnostic, Diagnostics
 from gitcops.model.errors import InvalidInputError
 from gitcops.model.resource import Origin
 from gitcops.render.kustomize import RenderedDocument, build_kustomization
-from gitcops.render.yamldocs import iter_documents, load_documents
+from gitcops.render.yamldocs import Yaml11Loader, iter_documents, load_documents
 from gitcops.source.tree import DictTree, WorkTree
 
 CONFORMANCE = Path(__file__).parent / "fixtures" / "conformance"
@@ -116,13 +116,28 @@ def test_origin_is_where_the_document_was_written(tmp_path: Path) -> None:
 
 def test_origin_survives_renames_and_patches(tmp_path: Path) -> None:
     rendered = render(copy_case("nested", tmp_path), "top")
-    assert [d.origin for d in rendered] == [Origin("base/files.yaml", i) for i in range(3)]
+    origins = {d.doc["metadata"]["name"]: d.origin for d in rendered}
+    assert origins == {
+        "t-m-b-motd-m-t": Origin("base/files.yaml", 0),
+        "t-m-b-issue-m-t": Origin("base/files.yaml", 1),
+        "t-m-b-app-m-t": Origin("base/files.yaml", 2),
+    }
 
 
-def test_order_is_depth_first_as_listed(tmp_path: Path) -> None:
+def test_order_is_kubectls_by_kind_then_name(tmp_path: Path) -> None:
+    """Written depth first as listed (motd, issue, app, current, cron, logrotate, local);
+    printed in kustomize's legacy order, as kubectl prints them."""
     rendered = render(copy_case("resources", tmp_path), "overlay")
-    names = [d.doc["metadata"]["name"] for d in rendered]
-    assert names == ["motd", "issue", "app", "current", "cron", "logrotate", "local"]
+    names = [(d.doc["kind"], d.doc["metadata"]["name"]) for d in rendered]
+    assert names == [
+        ("Directory", "app"),
+        ("File", "cron"),
+        ("File", "issue"),
+        ("File", "local"),
+        ("File", "logrotate"),
+        ("File", "motd"),
+        ("Symlink", "current"),
+    ]
 
 
 def test_disk_and_memory_trees_render_alike(tmp_path: Path) -> None:
@@ -219,11 +234,11 @@ def test_large_overlay_with_many_patches() -> None:
             ).encode(),
         }
     )
-    rendered = build_kustomization(tree, "overlay")
+    rendered = {d.doc["metadata"]["name"]: d.doc for d in build_kustomization(tree, "overlay")}
     assert len(rendered) == count
-    assert rendered[10].doc["spec"] == {"path": "/f10", "n": 10}
-    assert rendered[11].doc["spec"] == {"path": "/f11"}
-    assert rendered[11].doc["metadata"] == {"name": "p-f11", "labels": {"a": "b"}}
+    assert rendered["p-f10"]["spec"] == {"path": "/f10", "n": 10}
+    assert rendered["p-f11"]["spec"] == {"path": "/f11"}
+    assert rendered["p-f11"]["metadata"] == {"name": "p-f11", "labels": {"a": "b"}}
 
 
 # --- bad input -------------------------------------------------------------------------
@@ -783,7 +798,7 @@ def test_all_problems_are_reported_at_once() -> None:
         **BASE,
         "base/files.yaml": FILE_A.replace("kind: File\n", "") + "---\n" + FILE_B,
         K: (
-            "resources: [../base, missing.yaml]\nimages: []\ncommonLabels: {n: 1}\n"
+            "resources: [../base, missing.yaml]\nimages: []\ncommonLabels: {num: 1}\n"
             "patches:\n- target: {name: issue}\n  patch: |\n    - {op: bogus, path: /x}\n"
         ),
         "other/kustomization.yaml": "resources: [../nowhere]\n",
@@ -794,7 +809,7 @@ def test_all_problems_are_reported_at_once() -> None:
         ("base/files.yaml", ("kind",)),
         (K, ("resources", 1)),
         (K, ("images",)),
-        (K, ("commonLabels", "n")),
+        (K, ("commonLabels", "num")),
         (K, ("patches", 0, "patch", 0, "op")),
         ("other/kustomization.yaml", ("resources", 0)),
     }
@@ -876,8 +891,14 @@ def test_unreadable_documents_are_diagnostics(data: bytes, document: str, messag
         ("0b101", 5),
         ("-0x10", -16),
         ("1_000", 1000),
-        ("09", 9.0),
-        ("1e3", 1000.0),
+        ("09", 9),  # a float for go-yaml, whole, so kubectl prints 9
+        ("1e3", 1000),
+        ("1.5e3", 1500),
+        ("-0.0", 0),
+        ("1e19", 10**19),
+        ("9223372036854775807.0", 9223372036854776000),  # the float's shortest digits
+        ("1e20", 1e20),  # beyond 64 bits: stays a float
+        ("1.25", 1.25),
         (".5", 0.5),
         ("+1.5", 1.5),
         ("1:20", "1:20"),
@@ -889,16 +910,49 @@ def test_unreadable_documents_are_diagnostics(data: bytes, document: str, messag
         ("2024-13-01", "2024-13-01"),
         ("123456789012345678901", 1.2345678901234568e20),
         ("!!str 12", "12"),
-        ("!!float 3", 3.0),
+        ("!!float 3", 3),
         ("!custom 5", "5"),
         ("!!binary aGVsbG8=", "hello"),
         ("'0644'", "0644"),
     ],
 )
 def test_scalars_are_typed_like_go_yaml(text: str, value: Any) -> None:
+    """go-yaml v3's types, then the JSON round trip kustomize prints after (whole floats)."""
     ((_, doc),) = iter_documents(f"v: {text}\n")
     assert doc["v"] == value
     assert type(doc["v"]) is type(value)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("yes", True),
+        ("Off", False),
+        ("y", True),
+        ("N", False),
+        ("true", True),
+        ("2001-12-14t21:59:43.10-05:00", "2001-12-14t21:59:43.10-05:00"),
+        ("2024-01-01", "2024-01-01"),
+        ("!!timestamp 2024-01-01", "2024-01-01"),
+        ("1e1", 10),
+        ("0644", 420),
+        ("yES", "yES"),
+        ("1:20", "1:20"),
+    ],
+)
+def test_yaml11_scalars_are_typed_like_go_yaml_v2(text: str, value: Any) -> None:
+    ((_, doc),) = iter_documents(f"v: {text}\n", Yaml11Loader)
+    assert doc["v"] == value
+    assert type(doc["v"]) is type(value)
+
+
+@pytest.mark.parametrize("text", [".inf", "-.Inf", ".nan", "!!float .NaN"])
+def test_numbers_json_cannot_hold_are_refused(text: str) -> None:
+    diags = Diagnostics()
+    load_documents(f"a: 1\nv: {text}\n".encode(), "f.yaml", diags)
+    (diagnostic,) = diags.items
+    assert "invalid YAML at line 2" in diagnostic.message
+    assert "is not a number JSON can hold; kustomize refuses it" in diagnostic.message
 
 
 def test_merge_keys_and_anchors() -> None:

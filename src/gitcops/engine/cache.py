@@ -33,7 +33,9 @@ if TYPE_CHECKING:
     from gitcops.model.memo import TextMemo
     from gitcops.render.docmemo import DocumentMemo
 
-_FORMAT = 4  # 4: keys carry the code fingerprint and the providers as resolved
+# 4: keys carry the code fingerprint and the providers as resolved; 5: documents in kubectl's
+# order, with its values (whole floats as integers, ...)
+_FORMAT = 5
 
 # A desired set as cached: the items, and the documents (by position) whose secrets must be
 # resolved again (never stored as values).

@@ -25,10 +25,14 @@ Kustomize behaviour reproduced on purpose:
 * Files (resources and patches) must lie in or below the kustomization's directory, and
   a kustomization may not include its own directory or one above it (a "cycle").
 
-Where gitcops is stricter than kubectl: a patch whose target matches nothing is an error,
-and so are two resources with one id after the transformations (kubectl panics), a
-document without apiVersion, an unknown patch option, a kustomization file with more
-than one document, and a top-level ``$patch: replace`` (kustomize ignores the patch).
+The rendered set comes in kubectl's order (kustomize's legacy sort), and values are read
+as kubectl prints them (see yamldocs and patches). Where gitcops deliberately differs
+(docs/kustomize.md lists each, with its reason): a patch whose target matches nothing is
+an error, and so are two resources with one id after the transformations (kubectl
+panics), a document without apiVersion, an unknown patch option, a kustomization file
+with more than one document, a top-level ``$patch: replace`` (kustomize ignores the
+patch), and a null label or annotation value in a merge patch with a target or in
+patchesStrategicMerge (kustomize writes the string "null").
 
 Not supported: generators, components, images, replicas, replacements, vars, remote
 resources, ``kind: List`` documents. Selector and template fields of built-in Kubernetes
@@ -39,7 +43,6 @@ subjects keep their namespace. gitcops kinds have none of those fields.
 """
 
 import itertools
-import json
 import posixpath
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -56,9 +59,17 @@ from gitcops.render.patches import (
     apply_json_patch,
     compile_selector,
     parse_json_patch,
+    read_json_patch_text,
     strategic_merge,
 )
-from gitcops.render.yamldocs import YamlSyntaxError, document_label, iter_documents, load_documents
+from gitcops.render.yamldocs import (
+    Yaml11Loader,
+    YamlSyntaxError,
+    document_label,
+    iter_documents,
+    load_documents,
+    metadata_texts,
+)
 from gitcops.source.tree import SourceTree
 
 if TYPE_CHECKING:
@@ -359,6 +370,35 @@ def _selected(selector: Selector, res: _Res) -> bool:
     )
 
 
+# kustomize's legacy sort (SortOrderTransformer, the default of `kubectl kustomize`): these
+# kinds first and last in this order, every other kind between them.
+_ORDER_FIRST: Final = (
+    "Namespace", "ResourceQuota", "StorageClass", "CustomResourceDefinition", "ServiceAccount",
+    "PodSecurityPolicy", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding", "ConfigMap",
+    "Secret", "Endpoints", "Service", "LimitRange", "PriorityClass", "PersistentVolume",
+    "PersistentVolumeClaim", "Deployment", "StatefulSet", "CronJob", "PodDisruptionBudget",
+)  # fmt: skip
+_ORDER_LAST: Final = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
+_KIND_RANK: Final = {
+    **{kind: index - len(_ORDER_FIRST) for index, kind in enumerate(_ORDER_FIRST)},
+    **{kind: 1 + index for index, kind in enumerate(_ORDER_LAST)},
+}
+
+
+def _legacy_order(res: _Res) -> tuple[int, str, str]:
+    """kustomize's sort key: kind rank, then "group_version_kind", then "namespace|name" as
+    one text (joined, so "a-x|b" sorts before "a|a-x" as in Go), from the raw metadata."""
+    doc = res.doc
+    api_version, kind = doc["apiVersion"], doc["kind"]
+    group, slash, version = api_version.partition("/")
+    if not slash:
+        group, version = ("builtin", "") if api_version == "builtin" else ("", api_version)
+    metadata = doc["metadata"]
+    namespace = metadata.get("namespace") or "~X"
+    gvk = f"{group or '~G'}_{version or '~V'}_{kind or '~K'}"
+    return _KIND_RANK.get(kind, 0), gvk, f"{namespace}|{metadata['name'] or '~N'}"
+
+
 # --- the kustomization file ----------------------------------------------------------
 
 
@@ -421,6 +461,8 @@ class _FieldReader:
         for key, item in value.items():
             if isinstance(item, str):
                 result[key] = item
+            elif item is None:
+                result[key] = ""  # Go's JSON leaves a null string empty; kubectl writes ""
             else:
                 self.fail((*path, key), f"must be a string, not {_shape(item)} (quote it)")
         return result
@@ -525,8 +567,8 @@ def _split_patch(
         return None
     if stripped.startswith("["):
         try:
-            return [(0, json.loads(stripped))]
-        except json.JSONDecodeError as exc:
+            return [(0, read_json_patch_text(stripped))]
+        except ValueError as exc:
             where.error(
                 diags,
                 f"a patch starting with '[' is read as JSON (as kustomize does) and this is "
@@ -534,7 +576,11 @@ def _split_patch(
             )
             return None
     try:
-        return list(iter_documents(text))
+        documents = list(iter_documents(text))
+        if len(documents) == 1 and isinstance(documents[0][1], list):
+            # A JSON 6902 patch: kustomize reads it with go-yaml v2 (on: true, dates as text).
+            documents = list(iter_documents(text, Yaml11Loader))
+        return documents
     except YamlSyntaxError as exc:
         if file is None:
             where.error(diags, f"inline patch: {exc.describe()}")
@@ -577,7 +623,10 @@ class _Builder:
             self.error(_Where(root or "."), "is not a directory in the repository")
             return []
         built = self.build_dir(root, (), _Where(root or "."))
-        return built.resources if built.ok or partial else []
+        if not built.ok and not partial:
+            return []
+        # kubectl prints the final set in kustomize's "legacy" order; only the root's is sorted.
+        return sorted(built.resources, key=_legacy_order)
 
     def build_dir(self, directory: str, chain: tuple[str, ...], ref: _Where) -> _Built:
         kfile = self._find_kustomization(directory, ref)
@@ -626,7 +675,8 @@ class _Builder:
         if data is None:
             return None
         before = len(self.diags.items)
-        documents = load_documents(data, kfile, self.diags)
+        # kustomize reads its own file with go-yaml v2: `yes` is a boolean there, not a string.
+        documents = load_documents(data, kfile, self.diags, loader_class=Yaml11Loader)
         if len(self.diags.items) != before:
             return None
         if not documents:
@@ -786,8 +836,8 @@ class _Builder:
         options = self._options(entry.get("options"), where.at("options"))
         if not target_ok or options is None:
             return None
-        if mode == "json" and target is None:
-            self.error(where, "patchesJson6902 entries need a target")
+        if mode == "json" and (target is None or not entry["target"].get("name")):
+            self.error(where.at("target"), "patchesJson6902 entries need a target with a name")
             return None
         return self._make_patch(kust, path, source, target, options, mode)
 
@@ -890,7 +940,46 @@ class _Builder:
                 if source.file is not None:
                     where = _Where(source.file, document_label(index))
                 ok = self.error(where, "a strategic merge patch needs kind and metadata.name")
-        return _Patch(**common, smp=tuple(documents)) if ok else None
+        if not ok:
+            return None
+        if common["target"] is not None or mode == "smp":
+            copies = self._as_kustomize_copies(documents, source)
+            return None if copies is None else _Patch(**common, smp=tuple(copies))
+        return _Patch(**common, smp=tuple(documents))
+
+    def _as_kustomize_copies(
+        self, documents: list[tuple[int, dict[str, Any]]], source: _PatchText
+    ) -> list[tuple[int, dict[str, Any]]] | None:
+        """The patch as kustomize applies it with a target or from patchesStrategicMerge: to
+        a copy whose labels and annotations were read as text (Resource.CopyMergeMetaData-
+        FieldsFrom). A value becomes the text written (`1` the string "1", a date its text),
+        and an empty or null map is dropped, so it changes nothing. A null value would
+        become the string "null" where its author meant to delete: refused."""
+        texts = metadata_texts(source.text)
+        ok = True
+        copies: list[tuple[int, dict[str, Any]]] = []
+        for index, doc in documents:
+            metadata = dict(doc["metadata"])
+            for field_name in ("labels", "annotations"):
+                value = metadata.pop(field_name, None)
+                if not isinstance(value, dict) or not value:
+                    continue
+                where = source.where
+                if source.file is not None:
+                    where = _Where(source.file, document_label(index, doc))
+                written = texts.get(index, {}).get(field_name, {})
+                for key in value:
+                    if written.get(key) is None:
+                        ok = self.error(
+                            where.at("metadata", field_name, key),
+                            "with a target, or in patchesStrategicMerge, kustomize writes "
+                            'this value\'s text (null becomes the string "null") instead of '
+                            "merging it; quote a value, and delete with a JSON 6902 remove "
+                            "or a patch without a target",
+                        )
+                metadata[field_name] = {key: written.get(key) or "" for key in value}
+            copies.append((index, {**doc, "metadata": metadata}))
+        return copies if ok else None
 
 
 def _within(path: str, directory: str) -> bool:

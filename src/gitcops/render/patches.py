@@ -6,7 +6,8 @@
   a map, a list and a scalar never replace one another (kustomize refuses the patch), and
   a map may carry ``$patch: delete`` / ``$patch: replace`` / ``$patch: merge``.
 * ``merge_patch``: plain RFC 7386, for callers that want exactly the RFC.
-* ``parse_json_patch`` / ``apply_json_patch``: RFC 6902 through the ``jsonpatch`` library.
+* ``read_json_patch_text`` / ``parse_json_patch`` / ``apply_json_patch``: RFC 6902 as
+  kustomize's json-patch library applies it (see the JSON patch section).
 * ``compile_selector``: a kustomize patch ``target`` (anchored regexes plus Kubernetes label
   and annotation selectors).
 
@@ -14,15 +15,18 @@ Every function here leaves its arguments untouched. A result may share unchanged
 with the document it was computed from, so the caller must treat that input as consumed.
 """
 
+import json
+import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, NamedTuple
 
-import jsonpatch
-
 from gitcops.model.errors import GitcopsError
+from gitcops.render.goregex import GoRegexError, compile_go
+from gitcops.render.yamldocs import go_json_number_text, json_number
 
 __all__ = [
+    "JsonLiteral",
     "LabelSelector",
     "PatchError",
     "Selector",
@@ -32,6 +36,7 @@ __all__ = [
     "merge_patch",
     "parse_json_patch",
     "parse_label_selector",
+    "read_json_patch_text",
     "strategic_merge",
 ]
 
@@ -156,7 +161,16 @@ def _kind_conflict(dest: Any, patch: Any, path: Path) -> PatchError:
     )
 
 
-# --- JSON patch (RFC 6902) ---------------------------------------------------------------
+# --- JSON patch (RFC 6902, as kustomize applies it) ---------------------------------------
+#
+# kustomize v5.5 applies JSON patches with evanphx/json-patch v5, which differs from RFC 6902
+# in ways a patch can observe; each was checked against kubectl and is reproduced here:
+# `replace` of a missing object member adds it; `copy` from a missing member adds null; an
+# array index may be negative (counted from the end) or written with leading zeros; `test`
+# of a missing member against null passes; `test` compares numbers by their JSON text, so
+# a JSON-text patch's 1.0 equals nothing (Go never writes 1.0), and crashes (kubectl exits
+# with an error) on a null inside an array it compares. The patched document goes through
+# float64: an integer beyond 2**53 loses its low digits, as kubectl prints it.
 
 _OP_MEMBERS: Final[dict[str, tuple[str, ...]]] = {
     "add": ("path", "value"),
@@ -166,23 +180,58 @@ _OP_MEMBERS: Final[dict[str, tuple[str, ...]]] = {
     "copy": ("from", "path"),
     "test": ("path", "value"),
 }
-_JSON_PATCH_ERRORS: Final = (
-    jsonpatch.JsonPatchException,
-    jsonpatch.JsonPointerException,
-    TypeError,
-    KeyError,
-    IndexError,
-    ValueError,
-)
+_INDEX = re.compile(r"[-+]?[0-9]+")  # what Go's strconv.Atoi reads
+
+
+class JsonLiteral(NamedTuple):
+    """A number in a JSON-text patch, as written: `test` compares it as text."""
+
+    text: str
+
+
+class _NotApplicableError(Exception):
+    """An operation that does not apply to this document."""
+
+
+def read_json_patch_text(text: str) -> Any:
+    """A patch written as JSON text (it starts with '['). Numbers are kept as JsonLiteral
+    until parse_json_patch knows which operation holds them; NaN and Infinity are refused
+    (Go's JSON has no such numbers). Raises ValueError."""
+
+    def constant(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(text, parse_float=JsonLiteral, parse_int=JsonLiteral, parse_constant=constant)
 
 
 def parse_json_patch(ops: Any) -> list[dict[str, Any]]:
-    """Check that `ops` is a well-formed RFC 6902 operation list and return it."""
+    """Check that `ops` is a well-formed RFC 6902 operation list and return it. JsonLiterals
+    stay as written until the patch is applied: a value added then tested by the same patch
+    is compared as written, as kustomize compares it."""
     if not isinstance(ops, list):
         raise PatchError(f"a JSON patch is a list of operations, not {_shape(ops)}")
     for index, op in enumerate(ops):
         _check_op(op, index)
+        if "value" in op:
+            _check_numbers(op["value"], (index, "value"))
     return ops
+
+
+def _check_numbers(value: Any, path: Path) -> None:
+    if isinstance(value, JsonLiteral):
+        if _FLOAT_TEXT.search(value.text) and not math.isfinite(float(value.text)):
+            raise PatchError(
+                f"{value.text} is too large for a float64 (kustomize refuses it)", path
+            )
+    elif type(value) is dict:
+        for key, item in value.items():
+            _check_numbers(item, (*path, key))
+    elif type(value) is list:
+        for index, item in enumerate(value):
+            _check_numbers(item, (*path, index))
+
+
+_FLOAT_TEXT = re.compile(r"[.eE]")
 
 
 def _check_op(op: Any, index: int) -> None:
@@ -202,23 +251,206 @@ def _check_op(op: Any, index: int) -> None:
 def _check_pointer(pointer: Any, path: Path) -> None:
     if not isinstance(pointer, str):
         raise PatchError(f"a JSON pointer is a string, not {_shape(pointer)}", path)
-    try:
-        jsonpatch.JsonPointer(pointer)
-    except jsonpatch.JsonPointerException as exc:
-        raise PatchError(f"invalid JSON pointer {pointer!r}: {exc}", path) from None
+    if pointer and (not pointer.startswith("/") or re.search(r"~(?![01])", pointer)):
+        raise PatchError(
+            f"invalid JSON pointer {pointer!r}: it starts with '/' and escapes '~' and '/' "
+            "as ~0 and ~1",
+            path,
+        )
+
+
+def _tokens(pointer: str) -> list[str]:
+    return [part.replace("~1", "/").replace("~0", "~") for part in pointer.split("/")[1:]]
 
 
 def apply_json_patch(doc: Any, ops: Sequence[Mapping[str, Any]]) -> Any:
-    """Apply checked operations (see parse_json_patch) in order; all or nothing."""
-    result = clone(doc)
+    """Apply checked operations (see parse_json_patch) in order, as kustomize does; all or
+    nothing."""
+    root: list[Any] = [clone(doc)]  # a box, so that a path "" can replace the document
     for index, op in enumerate(ops):
         try:
-            # Cloning the op keeps an added value from being shared by every target.
-            result = jsonpatch.JsonPatch([clone(op)]).apply(result, in_place=True)
-        except _JSON_PATCH_ERRORS as exc:
-            where = f"{op.get('op')} {op.get('path')!r}"
+            _OPERATIONS[op["op"]](root, op)
+        except _NotApplicableError as exc:
+            where = f"{op['op']} {op.get('path')!r}"
             raise PatchError(f"operation {index + 1} ({where}) failed: {exc}", (index,)) from None
-    return result
+    return _through_float64(root[0])
+
+
+def _through_float64(value: Any) -> Any:
+    """kustomize reads the patched document back from JSON into float64s (and prints them
+    as kubectl does, see json_number)."""
+    if type(value) is dict:
+        return {key: _through_float64(item) for key, item in value.items()}
+    if type(value) is list:
+        return [_through_float64(item) for item in value]
+    if type(value) is int and abs(value) > _EXACT_IN_FLOAT:
+        return json_number(float(value))
+    if type(value) is JsonLiteral:
+        return json_number(float(value.text))
+    return value
+
+
+_EXACT_IN_FLOAT: Final = 2**53
+
+
+def _parent(root: list[Any], pointer: str) -> tuple[Any, str]:
+    """The container holding the last token of `pointer`, and that token."""
+    tokens = _tokens(pointer)
+    container: Any = root[0]
+    for token in tokens[:-1]:
+        found = _get(container, token)
+        if not isinstance(found, (dict, list)):
+            raise _NotApplicableError(f"the document has no {pointer!r}")
+        container = found
+    if not isinstance(container, (dict, list)):
+        raise _NotApplicableError(f"the document has no {pointer!r}")
+    return container, tokens[-1]
+
+
+def _get(container: Any, token: str) -> Any:
+    """The member `token` of a container; None when an object lacks it (kustomize's
+    json-patch does not tell a missing member from a null one)."""
+    if token == "" and isinstance(container, (dict, list)):
+        return container  # json-patch's get("") is the container itself
+    if isinstance(container, dict):
+        return container.get(token)
+    if isinstance(container, list):
+        return container[_array_index(container, token, len(container) - 1)]
+    raise _NotApplicableError(f"{token!r} is inside a scalar")
+
+
+def _array_index(items: list[Any], token: str, last: int) -> int:
+    """Go's strconv.Atoi of `token`, negative counting from the end, within 0..last."""
+    if not _INDEX.fullmatch(token):
+        raise _NotApplicableError(f"{token!r} is not an array index")
+    index = int(token)
+    if index < 0:
+        index += last + 1
+    if not 0 <= index <= last:
+        raise _NotApplicableError(f"index {token} is out of range for an array of {len(items)}")
+    return index
+
+
+def _add(root: list[Any], op: Mapping[str, Any]) -> None:
+    if op["path"] == "":
+        root[0] = clone(op["value"])
+    else:
+        _insert(root, op["path"], clone(op["value"]))
+
+
+def _insert(root: list[Any], pointer: str, value: Any) -> None:
+    """Add `value` at `pointer`; "" names the root's member "" here (only `add` replaces the
+    whole document), as in kustomize's json-patch."""
+    container, token = _parent(root, pointer) if pointer else (root[0], "")
+    if isinstance(container, dict):
+        container[token] = value
+    elif token == "-":  # noqa: S105 (the RFC 6902 end-of-array token)
+        container.append(value)
+    else:
+        container.insert(_array_index(container, token, len(container)), value)
+
+
+def _remove(root: list[Any], op: Mapping[str, Any]) -> None:
+    _take(root, op["path"])
+
+
+def _take(root: list[Any], pointer: str) -> Any:
+    container, token = _parent(root, pointer)
+    if isinstance(container, dict):
+        if token not in container:
+            raise _NotApplicableError(f"there is no member {token!r} to remove")
+        return container.pop(token)
+    return container.pop(_array_index(container, token, len(container) - 1))
+
+
+def _replace(root: list[Any], op: Mapping[str, Any]) -> None:
+    if op["path"] == "":
+        if not isinstance(op["value"], (dict, list)):
+            raise _NotApplicableError("the whole document can only be replaced by a map or a list")
+        root[0] = clone(op["value"])
+        return
+    container, token = _parent(root, op["path"])
+    if isinstance(container, dict):
+        container[token] = clone(op["value"])  # a missing member is added, as in kustomize
+    else:
+        container[_array_index(container, token, len(container) - 1)] = clone(op["value"])
+
+
+def _move(root: list[Any], op: Mapping[str, Any]) -> None:
+    if op["from"] == "":
+        raise _NotApplicableError("the whole document cannot be moved")
+    _insert(root, op["path"], _take(root, op["from"]))
+
+
+def _copy(root: list[Any], op: Mapping[str, Any]) -> None:
+    if op["from"] == "":
+        value = root[0]
+    else:
+        container, token = _parent(root, op["from"])
+        value = _get(container, token)  # a missing member copies as null, as in kustomize
+    _insert(root, op["path"], clone(value))
+
+
+def _test(root: list[Any], op: Mapping[str, Any]) -> None:
+    expected = op["value"]
+    if op["path"] == "":
+        actual = root[0]
+    else:
+        container, token = _parent(root, op["path"])
+        actual = _get(container, token)
+    if actual is None or expected is None:
+        if actual is None and expected is None:
+            return
+        raise _NotApplicableError("the value differs")
+    if not _equal(actual, expected):
+        raise _NotApplicableError("the value differs")
+
+
+def _equal(actual: Any, expected: Any) -> bool:
+    """json-patch's comparison: numbers by their JSON text, maps by members, arrays item by
+    item; a null inside an array makes it crash (kubectl fails), reported as a difference."""
+    if isinstance(actual, dict):
+        if not isinstance(expected, dict) or actual.keys() != expected.keys():
+            return False
+        return all(
+            (value is None) == (expected[key] is None)
+            and (value is None or _equal(value, expected[key]))
+            for key, value in actual.items()
+        )
+    if isinstance(actual, list):
+        if not isinstance(expected, list) or len(actual) != len(expected):
+            return False
+        for item, other in zip(actual, expected, strict=True):
+            if item is None or other is None:
+                raise _NotApplicableError(
+                    "kustomize's json-patch crashes on a null inside a tested array"
+                )
+            if not _equal(item, other):
+                return False
+        return True
+    if isinstance(expected, (dict, list)):
+        return False
+    return _scalar_text(actual) == _scalar_text(expected)
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, JsonLiteral):
+        return value.text
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, (int, float)):
+        return go_json_number_text(value)
+    return "s" + str(value)  # a string: compared by its value, never equal to a number
+
+
+_OPERATIONS: Final[dict[str, Callable[[list[Any], Mapping[str, Any]], None]]] = {
+    "add": _add,
+    "remove": _remove,
+    "replace": _replace,
+    "move": _move,
+    "copy": _copy,
+    "test": _test,
+}
 
 
 # --- target selectors --------------------------------------------------------------------
@@ -378,14 +610,25 @@ _TARGET_FIELDS: Final = (
 _PLAIN_WORD = re.compile(r"[A-Za-z0-9_-]+")
 
 
+class TargetRegex(NamedTuple):
+    """A target field: a Go regular expression (RE2 syntax, as kustomize compiles it:
+    `[[:alpha:]]` works, lookaround does not), anchored as kustomize anchors it."""
+
+    source: str
+    compiled: re.Pattern[str]
+
+    def matches(self, value: str) -> bool:
+        return self.compiled.search(value) is not None
+
+
 class Selector(NamedTuple):
     """A compiled patch target. Regexes are anchored at both ends, as kustomize does."""
 
-    group: re.Pattern[str] | None = None
-    version: re.Pattern[str] | None = None
-    kind: re.Pattern[str] | None = None
-    name: re.Pattern[str] | None = None
-    namespace: re.Pattern[str] | None = None
+    group: TargetRegex | None = None
+    version: TargetRegex | None = None
+    kind: TargetRegex | None = None
+    name: TargetRegex | None = None
+    namespace: TargetRegex | None = None
     labels: LabelSelector | None = None
     annotations: LabelSelector | None = None
 
@@ -421,26 +664,31 @@ class Selector(NamedTuple):
         )
 
 
-def _exact(pattern: re.Pattern[str] | None) -> str | None:
+def _exact(pattern: TargetRegex | None) -> str | None:
     if pattern is None:
         return None
-    inner = pattern.pattern[3:-1]  # strip the "(?:" ... ")" added by _anchored
-    return inner if _PLAIN_WORD.fullmatch(inner) else None
+    return pattern.source if _PLAIN_WORD.fullmatch(pattern.source) else None
 
 
-def _one(pattern: re.Pattern[str] | None, value: str) -> bool:
-    return pattern is None or pattern.fullmatch(value) is not None
+def _one(pattern: TargetRegex | None, value: str) -> bool:
+    return pattern is None or pattern.matches(value)
 
 
-def _either(pattern: re.Pattern[str] | None, values: tuple[str, str]) -> bool:
-    return pattern is None or any(pattern.fullmatch(value) for value in values)
+def _either(pattern: TargetRegex | None, values: tuple[str, str]) -> bool:
+    return pattern is None or any(pattern.matches(value) for value in values)
 
 
-def _anchored(field: str, pattern: str) -> re.Pattern[str]:
+def _anchored(field: str, pattern: str) -> TargetRegex:
     try:
-        return re.compile(f"(?:{pattern})")
-    except re.error as exc:
-        raise PatchError(f"invalid regular expression {pattern!r}: {exc}", (field,)) from None
+        # kustomize compiles "^(?:" + pattern + ")$" and searches with it; so do we, which
+        # keeps even a pattern that closes the group itself ("a)|(b") meaning what it means
+        # there.
+        return TargetRegex(pattern, compile_go(f"^(?:{pattern})$"))
+    except GoRegexError as exc:
+        raise PatchError(
+            f"invalid regular expression {pattern!r}: {exc} (kustomize reads Go's RE2 syntax)",
+            (field,),
+        ) from None
 
 
 def compile_selector(raw: Any) -> Selector:

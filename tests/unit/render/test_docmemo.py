@@ -65,7 +65,7 @@ CORPUS: list[tuple[str, bytes, bool]] = [
     (
         "scalars",
         b"i: 42\nneg: -7\noct: 0644\nhex: 0x1F\nbig: 18446744073709551615\n"
-        b"f: 1.5\nexp: 1e3\nnz: -0.0\ninf: .inf\nninf: -.Inf\nnan: .nan\n"
+        b"f: 1.5\nexp: 1e3\nnz: -0.0\nbigf: 1e20\nwhole: 2.0\n"
         b"t: true\nf2: False\nn: null\ntilde: ~\nempty:\nyes: yes\n"
         b"ts: 2001-12-14t21:59:43.10-05:00\ndate: 2002-12-14\ntime: 1:20\n"
         b"bin: !!binary aGVsbG8=\nstr: !!str 12\nfl: !!float 3\ncustom: !foo bar\n"
@@ -258,7 +258,8 @@ def _scalar(rng: random.Random) -> Any:
     if kind == 2:
         return rng.randint(-(2**40), 2**40)
     if kind == 3:
-        return rng.choice([0.5, -1.25, 1e-5, 3.0, float("inf"), float("-inf"), float("nan")])
+        # Not NaN or infinity: kustomize refuses them, and so does the parser.
+        return rng.choice([0.5, -1.25, 1e-5, 3.0, 1e20])
     if kind == 4:
         return rng.choice(["yes", "no", "on", "0644", "1:20", "2024-01-02", "null", "~", ""])
     if kind == 5:
@@ -344,7 +345,7 @@ def test_random_streams_match_whole_stream_parse() -> None:
 
 def test_load_memo_store_memo_round_trip(tmp_path: Path) -> None:
     """What is stored after a miss is loaded back and serves every piece without a parse."""
-    data = b"a: 1\n---\nb: [x, {c: .nan}]\n---\n--- |\n  text\n"
+    data = b"a: 1\n---\nb: [x, {c: !!set {y}}]\n---\n--- |\n  text\n"
     expected = _oracle(data)
     cache = Cache(tmp_path)
     memo = cache.load_documents("repo@env")
