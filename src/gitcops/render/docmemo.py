@@ -36,7 +36,16 @@ _END = re.compile(rb"^\.\.\.(?:[ \t\r\n]|$)", re.MULTILINE)
 
 
 class DocumentMemo(TextMemo):
-    """Hex digest of a piece's text -> the JSON of its values (a one-item list, or empty)."""
+    """Hex digest of a piece's text -> the JSON of its values (a one-item list, or empty).
+
+    A stream with more new pieces than `piecewise_up_to` is parsed whole, then handed out to
+    them: one parser over the stream beats one per document. `parses` counts the parser's
+    runs, over a piece or a whole stream."""
+
+    def __init__(self, known: dict[str, str] | None = None, *, piecewise_up_to: int = 16) -> None:
+        super().__init__(known)
+        self.piecewise_up_to = piecewise_up_to
+        self.parses = 0
 
     def documents(self, data: bytes) -> list[Any] | None:
         """Every document's value (None for an empty one) like all_documents, or None when
@@ -47,9 +56,8 @@ class DocumentMemo(TextMemo):
         digests = [hashlib.blake2b(piece, digest_size=16).hexdigest() for piece in pieces]
         texts = [self._used.get(d) or self._known.get(d) for d in digests]
         parsed: list[list[Any]] | None = None
-        if sum(text is None for text in texts) > _PIECEWISE_UP_TO:
-            # Mostly new (a first run): one parser over the stream beats one per document.
-            parsed = _by_piece(pieces, data)
+        if sum(text is None for text in texts) > self.piecewise_up_to:  # mostly new: a first run
+            parsed = self._by_piece(pieces, data)
             if parsed is None:
                 return None
         values: list[Any] = []
@@ -58,7 +66,7 @@ class DocumentMemo(TextMemo):
             text = texts[number] or self._used.get(digest)  # the same text met earlier
             found = None if text is None else _unpack(text)
             if found is None or text is None:
-                found = parsed[number] if parsed else _parse(piece, explicit=number > 0)
+                found = parsed[number] if parsed else self._parse(piece, explicit=number > 0)
                 if found is None:
                     return None
                 text = _pack(found)
@@ -70,28 +78,38 @@ class DocumentMemo(TextMemo):
             self._used[digest] = text
         return values
 
+    def _by_piece(self, pieces: list[bytes], data: bytes) -> list[list[Any]] | None:
+        """The stream's documents, piece by piece, or None if they do not line up with them.
 
-# More new documents than this in a stream: parsed whole, then handed out to the pieces.
-_PIECEWISE_UP_TO = 16
+        A piece that starts with a marker starts a document, so it holds at least one. The
+        first piece (what precedes the first marker) is parsed alone to learn how many it
+        holds: when the stream then holds exactly that many plus one per other piece, every
+        other piece holds exactly one, in order."""
+        first = self._parse(pieces[0], explicit=False)
+        if first is None:
+            return None
+        try:
+            found = self._all_documents(data)
+        except YamlSyntaxError:
+            return None
+        if len(found) != len(first) + len(pieces) - 1:
+            return None
+        return [found[: len(first)], *([value] for value in found[len(first) :])]
 
+    def _parse(self, piece: bytes, *, explicit: bool) -> list[Any] | None:
+        """The piece's documents: one if it starts with a marker, at most one before the
+        first."""
+        try:
+            found = self._all_documents(piece)
+        except YamlSyntaxError:
+            return None
+        if len(found) != 1 if explicit else len(found) > 1:
+            return None
+        return found
 
-def _by_piece(pieces: list[bytes], data: bytes) -> list[list[Any]] | None:
-    """The stream's documents, piece by piece, or None if they do not line up with them.
-
-    A piece that starts with a marker starts a document, so it holds at least one. The first
-    piece (what precedes the first marker) is parsed alone to learn how many it holds: when
-    the stream then holds exactly that many plus one per other piece, every other piece holds
-    exactly one, in order."""
-    first = _parse(pieces[0], explicit=False)
-    if first is None:
-        return None
-    try:
-        found = list(all_documents(data))
-    except YamlSyntaxError:
-        return None
-    if len(found) != len(first) + len(pieces) - 1:
-        return None
-    return [found[: len(first)], *([value] for value in found[len(first) :])]
+    def _all_documents(self, data: bytes) -> list[Any]:
+        self.parses += 1
+        return list(all_documents(data))
 
 
 def _pack(found: list[Any]) -> str | None:
@@ -133,14 +151,3 @@ def _pieces(data: bytes) -> list[bytes] | None:
 def _is_marker(data: bytes, at: int) -> bool:
     """Whether a document marker (`---` then a blank or the line's end) starts at `at`."""
     return data.startswith(b"---", at) and data[at + 3 : at + 4] in (b"", b" ", b"\t", b"\r", b"\n")
-
-
-def _parse(piece: bytes, *, explicit: bool) -> list[Any] | None:
-    """The piece's documents: one if it starts with a marker, at most one before the first."""
-    try:
-        found = list(all_documents(piece))
-    except YamlSyntaxError:
-        return None
-    if len(found) != 1 if explicit else len(found) > 1:
-        return None
-    return found

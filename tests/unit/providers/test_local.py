@@ -8,7 +8,7 @@ import socket
 import stat
 import sys
 import threading
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from gitcops.providers.base import (
     ValidateRequest,
 )
 from gitcops.providers.local import atomic
+from gitcops.providers.local.atomic import SystemCalls, TempNames
 from gitcops.providers.local.provider import LocalProvider, ProviderRootError
 
 GROUP = "local.gitcops.io"
@@ -264,17 +265,16 @@ def test_file_update_replaces_by_rename(provider: LocalProvider, root: Path) -> 
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temp_file(
-    provider: LocalProvider, root: Path, monkeypatch: pytest.MonkeyPatch
+    provider: LocalProvider, root: Path, make_provider: Callable[..., LocalProvider]
 ) -> None:
     provider.create(CreateRequest(file_id(), {"path": "f", "content": "old"}))
 
-    def broken_fsync(fd: int) -> None:
+    def no_space(fd: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(atomic.os, "fsync", broken_fsync)
+    full = make_provider(calls=SystemCalls(fsync=no_space))
     with pytest.raises(ProviderError, match="No space left"):
-        provider.update(UpdateRequest(file_id(), {"path": "f", "content": "new"}, None))
-    monkeypatch.undo()
+        full.update(UpdateRequest(file_id(), {"path": "f", "content": "new"}, None))
     assert (root / "f").read_text() == "old"
     assert temp_files(root) == []
 
@@ -383,18 +383,75 @@ def test_a_file_under_a_file_fails_cleanly_and_sync_goes_on(
     assert (root / "blocker").read_text() == "unmanaged"
 
 
-def test_a_temp_name_taken_by_a_leftover_falls_back_to_a_random_one(
-    root: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import itertools
+def test_temp_names_are_unique_in_a_process_and_drawn_from_no_random_source() -> None:
+    names = TempNames()
+    assert names.pid == os.getpid()
+    given = [names.next("/r/d/f") for _ in range(1000)]
+    assert len(set(given)) == 1000
+    assert all(n.startswith(f"/r/d/{atomic.TEMP_MARKER}f.") for n in given)
+    again = TempNames(pid=names.pid)
+    assert [again.next("/r/d/f") for _ in range(1000)] == given
 
-    monkeypatch.setattr(atomic, "_SERIAL", itertools.count(7))
-    leftover = root / f"{atomic.TEMP_MARKER}f.{atomic._PID[0]}-7"
+
+def test_a_temp_name_taken_by_a_leftover_falls_back_to_a_random_one(root: Path) -> None:
+    # A killed run of a process that had this one's id gave the same names.
+    leftover = Path(TempNames(first=7).next(str(root / "f")))
     leftover.write_text("from a killed run")
-    atomic.write_file(str(root / "f"), b"new", 0o640)
+    atomic.write_file(str(root / "f"), b"new", 0o640, TempNames(first=7))
     assert (root / "f").read_bytes() == b"new"
     assert (root / "f").stat().st_mode & 0o777 == 0o640
     assert leftover.read_text() == "from a killed run"  # not clobbered (the sweep removes it)
+
+
+class _Synced:
+    """A file-system sync that says it synced: enough where only names matter."""
+
+    def syncfs(self, fd: int) -> int:
+        return 0
+
+    def errno(self) -> int:
+        return 0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this system")
+@pytest.mark.parametrize("start", ["sweep", "batch"])
+def test_a_forked_child_names_its_temp_files_as_itself(
+    root: Path, make_provider: Callable[..., LocalProvider], start: str
+) -> None:
+    """A child forked while a provider exists starts with its parent's process id in its temp
+    names; before it sweeps a directory or starts a batch, it takes its own."""
+    renamed: list[str] = []
+
+    def recording_replace(src: str, dst: str) -> None:
+        renamed.append(os.path.basename(src))
+        os.replace(src, dst)
+
+    provider = make_provider(calls=SystemCalls(replace=recording_replace), syncfs=_Synced)
+    provider.create(CreateRequest(file_id("a"), {"path": "a", "content": "parent"}))
+    assert f".{os.getpid()}-" in renamed[0]
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            renamed.clear()
+            if start == "sweep":  # a directory not written to yet
+                provider.create(CreateRequest(file_id("b"), {"path": "new/b", "content": "b"}))
+            else:  # in the root, swept before the fork
+                provider.stage(True)
+                provider.create(CreateRequest(file_id("b"), {"path": "b", "content": "b"}))
+                assert provider.commit() == {}
+            os.write(write_end, "/".join(renamed).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        reported = pipe.read().decode()
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    names = reported.split("/")
+    assert len(names) == 1 and f".{pid}-" in names[0], names
 
 
 def test_file_delete_removes_it_and_tolerates_absence(provider: LocalProvider, root: Path) -> None:
@@ -435,35 +492,33 @@ def test_sweep_temp_files_counts_and_tolerates_missing_directories(tmp_path: Pat
 
 
 def test_a_sweep_never_deletes_a_concurrent_writers_temp_file(
-    provider: LocalProvider, root: Path, monkeypatch: pytest.MonkeyPatch
+    root: Path, make_provider: Callable[..., LocalProvider]
 ) -> None:
     """Force the interleaving two parallel File creates in one new directory can produce.
 
     Regression: the first writer into a directory used to sweep it outside the lock, so it could
     unlink the temp file of a second writer that had already started (its rename then failed).
     """
-    sweeping, temp_written, swept = threading.Event(), threading.Event(), threading.Event()
-    real_sweep, real_fsync = atomic.sweep_temp_files, os.fsync
+    sweeping, temp_written, first_wrote = threading.Event(), threading.Event(), threading.Event()
     second_writer: list[int] = []
 
-    def slow_sweep(directory: Path, keep: Collection[str] = ()) -> int:
-        sweeping.set()
-        # Give a second writer the chance to start; a correct provider keeps it waiting until
-        # the sweep is over, so this wait then runs out.
-        temp_written.wait(timeout=0.5)
-        try:
-            return real_sweep(directory, keep)
-        finally:
-            swept.set()
+    def slow_scandir(directory: str) -> Iterable[os.DirEntry[str]]:
+        if not sweeping.is_set():
+            sweeping.set()
+            # Give a second writer the chance to start; a correct provider keeps it waiting
+            # until the sweep is over, so this wait then runs out.
+            temp_written.wait(timeout=0.5)
+        return os.scandir(directory)
 
     def hooked_fsync(fd: int) -> None:
-        if threading.get_ident() in second_writer and not temp_written.is_set():
+        if threading.get_ident() not in second_writer:
+            first_wrote.set()  # the first writer's sweep is over
+        elif not temp_written.is_set():
             temp_written.set()  # the temp file exists, its rename is still to come
-            swept.wait(timeout=2)
-        real_fsync(fd)
+            first_wrote.wait(timeout=2)
+        os.fsync(fd)
 
-    monkeypatch.setattr(atomic, "sweep_temp_files", slow_sweep)
-    monkeypatch.setattr(atomic.os, "fsync", hooked_fsync)
+    provider = make_provider(calls=SystemCalls(fsync=hooked_fsync, scandir=slow_scandir))
     errors: list[BaseException] = []
 
     def write(name: str, second: bool) -> None:
@@ -481,7 +536,6 @@ def test_a_sweep_never_deletes_a_concurrent_writers_temp_file(
     second.start()
     first.join(timeout=10)
     second.join(timeout=10)
-    monkeypatch.undo()
     assert errors == []
     assert sorted(p.name for p in (root / "d").iterdir()) == ["a", "b"]
 
@@ -736,20 +790,15 @@ def test_http_check_sends_url_credentials_and_never_shows_them_or_the_query(
     assert not healthy
 
 
-def test_a_long_file_name_leaves_room_for_the_temp_suffix(
-    root: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_long_file_name_leaves_room_for_the_temp_suffix(root: Path) -> None:
     """Temp names were `<marker><name>.<8 hex>`; with a process id and counter as suffix, a
     name of 229-233 bytes would not fit in 255 without the cut."""
-    import itertools
-
-    monkeypatch.setattr(atomic, "_PID", [4194303])
-    monkeypatch.setattr(atomic, "_SERIAL", itertools.count(99999))
+    names = TempNames(pid=4194303, first=99999)  # the longest process id Linux gives
     for length in (228, 233, 240, 255):
         name = "L" * length
-        atomic.write_file(str(root / name), b"x", 0o644)
+        atomic.write_file(str(root / name), b"x", 0o644, names)
         assert (root / name).read_bytes() == b"x"
     multibyte = "é" * 127  # 254 bytes
-    atomic.write_file(str(root / multibyte), b"y", 0o644)
+    atomic.write_file(str(root / multibyte), b"y", 0o644, names)
     assert (root / multibyte).read_bytes() == b"y"
     assert temp_files(root) == []

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import errno
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from gitcops.model.identity import ResourceId
 from gitcops.providers.base import CreateRequest, Staging, UpdateRequest
-from gitcops.providers.local import atomic, staging
+from gitcops.providers.local import atomic
+from gitcops.providers.local.atomic import SystemCalls
 from gitcops.providers.local.provider import LocalProvider
+from gitcops.providers.local.staging import FileSystemSync, libc_sync
 
 GROUP = "local.gitcops.io"
+LIBC = libc_sync()
 
-pytestmark = pytest.mark.skipif(not staging.available(), reason="no syncfs on this system")
+pytestmark = pytest.mark.skipif(LIBC is None, reason="no syncfs on this system")
 
 
 def file_id(name: str) -> ResourceId:
@@ -23,6 +28,33 @@ def file_id(name: str) -> ResourceId:
 
 def temp_files(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.rglob(f"{atomic.TEMP_MARKER}*"))
+
+
+class CountingSync:
+    """Counts its calls; syncs through `real`, or fails with `errno` (set) as syncfs does."""
+
+    def __init__(self, real: FileSystemSync | None = None, *, errno: int = 0) -> None:
+        self.calls: list[int] = []
+        self._real = real
+        self._errno = errno
+
+    def syncfs(self, fd: int) -> int:
+        self.calls.append(fd)
+        if self._errno:
+            return -1
+        assert self._real is not None
+        return self._real.syncfs(fd)
+
+    def errno(self) -> int:
+        return self._errno
+
+
+def counting_fsync(fsyncs: list[int]) -> Callable[[int], None]:
+    def fsync(fd: int) -> None:
+        fsyncs.append(fd)
+        os.fsync(fd)
+
+    return fsync
 
 
 def test_the_local_provider_stages(provider: LocalProvider) -> None:
@@ -48,20 +80,17 @@ def test_a_staged_file_appears_only_on_commit_with_its_content_and_mode(
 
 
 def test_one_file_system_sync_replaces_an_fsync_per_file(
-    provider: LocalProvider, root: Path, monkeypatch: pytest.MonkeyPatch
+    make_provider: Callable[..., LocalProvider], root: Path
 ) -> None:
     fsyncs: list[int] = []
-    monkeypatch.setattr(atomic.os, "fsync", lambda fd: fsyncs.append(fd))
-    syncs: list[int] = []
-    real = staging._syncfs()
-    assert real is not None
-    monkeypatch.setattr(staging, "_syncfs", lambda: lambda fd: syncs.append(fd) or real(fd))
+    sync = CountingSync(LIBC)
+    provider = make_provider(calls=SystemCalls(fsync=counting_fsync(fsyncs)), syncfs=lambda: sync)
     provider.stage(True)
     for n in range(50):
         provider.create(CreateRequest(file_id(f"f{n}"), {"path": f"d{n % 2}/f{n}", "content": "x"}))
     assert provider.commit() == {}
     assert fsyncs == []
-    assert len(syncs) == 1  # both directories are on one file system
+    assert len(sync.calls) == 1  # both directories are on one file system
     assert len(list(root.rglob("f*"))) == 50
 
 
@@ -95,20 +124,16 @@ def test_a_directory_in_the_way_fails_only_its_file_at_commit(
 
 
 def test_a_failed_sync_fails_every_staged_file_and_shows_none(
-    provider: LocalProvider, root: Path, monkeypatch: pytest.MonkeyPatch
+    make_provider: Callable[..., LocalProvider], root: Path
 ) -> None:
-    def broken(fd: int) -> int:
-        return -1
-
-    monkeypatch.setattr(staging, "_syncfs", lambda: broken)
-    monkeypatch.setattr(staging, "_errno", lambda: 5)
+    provider = make_provider(syncfs=lambda: CountingSync(errno=errno.EIO))
     provider.stage(True)
     provider.create(CreateRequest(file_id("a"), {"path": "a", "content": "1"}))
     provider.create(CreateRequest(file_id("b"), {"path": "b", "content": "2"}))
 
     failures = provider.commit()
 
-    reason = f"cannot make the write durable: {os.strerror(5)}"
+    reason = f"cannot make the write durable: {os.strerror(errno.EIO)}"
     assert failures == {file_id("a"): reason, file_id("b"): reason}
     assert not (root / "a").exists() and not (root / "b").exists()
     assert temp_files(root) == []
@@ -128,9 +153,9 @@ def test_staging_off_drops_what_was_not_committed_and_writes_at_once_again(
 
 
 def test_without_syncfs_writes_are_done_at_once(
-    provider: LocalProvider, root: Path, monkeypatch: pytest.MonkeyPatch
+    make_provider: Callable[..., LocalProvider], root: Path
 ) -> None:
-    monkeypatch.setattr(staging, "_syncfs", lambda: None)
+    provider = make_provider(syncfs=lambda: None)
     provider.stage(True)
     response = provider.create(CreateRequest(file_id("a"), {"path": "a", "content": "1"}))
     assert not response.staged
@@ -163,15 +188,13 @@ def test_a_leftover_of_a_killed_run_is_still_swept(provider: LocalProvider, root
 
 
 def test_a_refused_syncfs_falls_back_to_an_fsync_per_file(
-    provider: LocalProvider, root: Path, monkeypatch: pytest.MonkeyPatch
+    make_provider: Callable[..., LocalProvider], root: Path
 ) -> None:
-    import errno
-
-    monkeypatch.setattr(staging, "_syncfs", lambda: lambda fd: -1)
-    monkeypatch.setattr(staging, "_errno", lambda: errno.EPERM)  # a sandbox's seccomp filter
     fsyncs: list[int] = []
-    real_fsync = os.fsync
-    monkeypatch.setattr(staging.os, "fsync", lambda fd: fsyncs.append(fd) or real_fsync(fd))
+    provider = make_provider(
+        calls=SystemCalls(fsync=counting_fsync(fsyncs)),
+        syncfs=lambda: CountingSync(errno=errno.EPERM),  # a sandbox's seccomp filter
+    )
     provider.stage(True)
     provider.create(CreateRequest(file_id("a"), {"path": "a", "content": "1"}))
     provider.create(CreateRequest(file_id("b"), {"path": "b", "content": "2"}))
@@ -182,21 +205,20 @@ def test_a_refused_syncfs_falls_back_to_an_fsync_per_file(
 
 
 def test_an_interrupted_commit_leaves_no_temp_file(
-    provider: LocalProvider, root: Path, monkeypatch: pytest.MonkeyPatch
+    make_provider: Callable[..., LocalProvider], root: Path
 ) -> None:
+    renames: list[str] = []
+
+    def interrupted(src: str, dst: str) -> None:
+        renames.append(dst)
+        if len(renames) == 2:
+            raise KeyboardInterrupt
+        os.replace(src, dst)
+
+    provider = make_provider(calls=SystemCalls(replace=interrupted))
     provider.stage(True)
     for name in "abc":
         provider.create(CreateRequest(file_id(name), {"path": name, "content": name}))
-    real_replace = os.replace
-    calls: list[str] = []
-
-    def interrupted(src: str, dst: str) -> None:
-        calls.append(dst)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        real_replace(src, dst)
-
-    monkeypatch.setattr(staging.os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
         provider.commit()
     assert (root / "a").exists() and not (root / "b").exists() and not (root / "c").exists()

@@ -485,41 +485,48 @@ def _depth(value: object) -> int:
     return depth
 
 
-def test_long_new_streams_are_parsed_whole_and_handed_out_by_piece(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """More than _PIECEWISE_UP_TO new documents: one parse of the stream, its documents
-    handed out to the pieces (the first piece may hold none). Results and memo entries are
-    those of parsing piece by piece."""
+def test_long_new_streams_are_parsed_whole_and_handed_out_by_piece() -> None:
+    """More new documents than `piecewise_up_to`: two parses (the first piece alone, then the
+    stream), its documents handed out to the pieces (the first piece may hold none). Results
+    and memo entries are those of parsing piece by piece."""
     rng = random.Random(20261126)
     pool = [_document(rng) for _ in range(60)]
-    calls: list[bytes] = []
-    original = docmemo.all_documents
-
-    def spy(data: bytes | str) -> Any:
-        calls.append(data if isinstance(data, bytes) else data.encode())
-        return original(data)
-
-    monkeypatch.setattr(docmemo, "all_documents", spy)
     whole_parses = 0
     for _ in range(40):
         data = _stream(rng, pool, most=60)
-        calls.clear()
         memo = DocumentMemo()
         result = memo.documents(data)
         assert result is not None
         assert repr(result) == repr(_oracle(data))
+        piecewise = DocumentMemo(piecewise_up_to=10_000)
+        assert repr(piecewise.documents(data)) == repr(result)
+        assert piecewise.used == memo.used
         pieces = docmemo._pieces(data)
         assert pieces is not None
-        if len(pieces) > docmemo._PIECEWISE_UP_TO:  # all new in a fresh memo
+        if len(pieces) > memo.piecewise_up_to:  # all new in a fresh memo
             whole_parses += 1
-            assert calls == [pieces[0], data]  # the first piece alone, then the stream
-        piecewise = DocumentMemo()
-        monkeypatch.setattr(docmemo, "_PIECEWISE_UP_TO", 10_000)
-        assert repr(piecewise.documents(data)) == repr(result)
-        monkeypatch.setattr(docmemo, "_PIECEWISE_UP_TO", 16)
-        assert piecewise.used == memo.used
+            assert memo.parses == 2
+        else:
+            assert memo.parses == piecewise.parses
     assert whole_parses > 5
+
+
+def test_the_threshold_decides_between_a_parse_per_piece_and_one_of_the_stream() -> None:
+    data = b"".join(b"---\nn: %d\n" % i for i in range(5))  # 6 pieces: the first one empty
+    expected = [{"n": i} for i in range(5)]
+    piecewise = DocumentMemo(piecewise_up_to=6)
+    assert piecewise.documents(data) == expected
+    assert piecewise.parses == 6
+    whole = DocumentMemo(piecewise_up_to=5)
+    assert whole.documents(data) == expected
+    assert whole.parses == 2  # the first piece alone, then the stream
+    assert whole.used == piecewise.used
+    assert DocumentMemo().piecewise_up_to == 16
+    warm = DocumentMemo(dict(whole.used), piecewise_up_to=0)
+    assert warm.documents(data) == expected
+    assert warm.parses == 0
+    assert warm.documents(data + b"---\nn: 5\n") == [*expected, {"n": 5}]
+    assert warm.parses == 2  # one new piece is more than none
 
 
 @pytest.mark.parametrize(
@@ -541,17 +548,18 @@ def test_line_breaks_other_than_lf_are_never_cut(hidden: bytes) -> None:
 
 
 def test_documents_are_handed_out_only_when_the_first_piece_is_known() -> None:
-    """_by_piece parses the first piece alone: a comment-only first piece holds no document,
-    a content first piece one, and the rest line up one per piece."""
+    """Before the whole stream, its first piece is parsed alone: a comment-only first piece
+    holds no document, a content first piece one, and the rest line up one per piece."""
     many = b"".join(b"---\nn: %d\n" % i for i in range(20))
     for prefix, first in [(b"", []), (b"# note\n", []), (b"top: 1\n", [{"top": 1}])]:
         data = prefix + many
-        pieces = docmemo._pieces(data)
-        assert pieces is not None
-        handed = docmemo._by_piece(pieces, data)
-        assert handed is not None
-        assert handed[0] == first
-        assert handed[1:] == [[{"n": i}] for i in range(20)]
-    # A piece that parses into two documents (as if a break the cut missed started one):
+        memo = DocumentMemo()
+        assert memo.documents(data) == [*first, *({"n": i} for i in range(20))]
+        assert memo.parses == 2
+        piecewise = DocumentMemo(piecewise_up_to=10_000)
+        piecewise.documents(data)
+        assert memo.used == piecewise.used  # each piece's entry holds its own documents
+    # A piece that parses into two documents, as if a line break the cut does not know
+    # started one; no stream reaches this (those breaks are never cut), so it is asked alone.
     pieces = [b"", b"---\na: 1\n", b"---\nb: 2\n"]
-    assert docmemo._by_piece(pieces, b"---\na: 1\n---\nx: 0\n---\nb: 2\n") is None
+    assert DocumentMemo()._by_piece(pieces, b"---\na: 1\n---\nx: 0\n---\nb: 2\n") is None

@@ -6,11 +6,12 @@ import base64
 import binascii
 import contextlib
 import errno
+import functools
 import os
 import posixpath
 import stat
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from gitcops.providers.base import (
     WriteResponse,
 )
 from gitcops.providers.local import atomic, schemas, staging
+from gitcops.providers.local.atomic import OS_CALLS, SystemCalls, TempNames
 from gitcops.providers.local.paths import (
     ParentCheck,
     PathEscapeError,
@@ -91,9 +93,19 @@ def _content_bytes(spec: Spec) -> bytes:
 
 
 class LocalProvider:
+    """Writes go through `calls`; staging needs the file-system sync that `syncfs` gives
+    (loaded when first staging; None: there is none, each file is fsynced as it is written).
+    Tests pass ones that fail, count or wait."""
+
     name = "local"
 
-    def __init__(self, context: ProviderContext) -> None:
+    def __init__(
+        self,
+        context: ProviderContext,
+        *,
+        calls: SystemCalls = OS_CALLS,
+        syncfs: Callable[[], staging.FileSystemSync | None] = staging.libc_sync,
+    ) -> None:
         problems = _config_problems(context.config)
         if problems:
             raise ProviderConfigError("local", problems)
@@ -121,6 +133,9 @@ class LocalProvider:
         self._sweep_lock = threading.Lock()
         self._dirty: set[str] = set()  # directories whose new entries are not yet fsynced
         self._staged: staging.StagedFiles | None = None  # None: each write is done at once
+        self._calls = calls
+        self._syncfs = functools.cache(syncfs)
+        self._names = TempNames()
 
     # -- description -------------------------------------------------------------------------
 
@@ -287,13 +302,18 @@ class LocalProvider:
                 # The same directory may be reached under another spelling (through a link,
                 # or "//etc" from root "/"): this run's staged files waiting there stay.
                 keep = self._staged.names if self._staged is not None else ()
-                atomic.sweep_temp_files(parent, keep)
+                self._names.renew()  # or a forked child could sweep, then reuse, a parent's name
+                atomic.sweep_temp_files(parent, keep, self._calls)
                 self._swept.add(parent)
 
     def stage(self, on: bool) -> None:
         if self._staged is not None:
             self._staged.discard()
-        self._staged = staging.StagedFiles() if on and staging.available() else None
+        self._staged = None
+        self._names.renew()  # a batch in a forked child names its files as the child
+        sync = self._syncfs() if on else None
+        if sync is not None:
+            self._staged = staging.StagedFiles(sync, self._calls)
 
     def commit(self) -> dict[ResourceId, str]:
         return self._staged.commit() if self._staged is not None else {}
@@ -305,7 +325,7 @@ class LocalProvider:
         for directory in sorted(dirty):
             # Gone, or never made (a file stood where it should be): nothing to make durable.
             with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-                atomic.fsync_dir(directory)
+                atomic.fsync_dir(directory, self._calls)
 
     def _write(self, id: ResourceId, spec: Spec) -> WriteResponse:
         rel = relative_path(str(spec["path"]))
@@ -324,7 +344,7 @@ class LocalProvider:
             elif id.kind == "Symlink":
                 if path.is_dir() and not path.is_symlink():
                     raise ProviderError(f"{rel} is a directory; refusing to replace it by a link")
-                atomic.write_symlink(path, str(spec["target"]))
+                atomic.write_symlink(path, str(spec["target"]), self._calls)
         except OSError as exc:
             raise ProviderError(f"cannot write {rel}: {exc.strerror or exc}") from exc
         return WriteResponse()
@@ -354,9 +374,9 @@ class LocalProvider:
     def _put(self, target: str, data: bytes, mode: int) -> str | None:
         """Writes the file (None), or when staging, its temp file (whose name it returns)."""
         if self._staged is None:
-            atomic.write_file(target, data, mode)
+            atomic.write_file(target, data, mode, self._names, self._calls)
             return None
-        return atomic.write_temp(target, data, mode, durable=False)
+        return atomic.write_temp(target, data, mode, self._names, self._calls, durable=False)
 
     def create(self, request: CreateRequest) -> WriteResponse:
         return self._write(request.id, request.spec)

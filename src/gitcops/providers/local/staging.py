@@ -10,13 +10,13 @@ machine, one syncfs took 0.01-0.035 s and 1,000 fsyncs 0.11-0.2 s.
 
 import contextlib
 import errno
-import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from gitcops.model.identity import ResourceId
+from gitcops.providers.local.atomic import SystemCalls
 
 
 class StagedFile(NamedTuple):
@@ -26,19 +26,45 @@ class StagedFile(NamedTuple):
     rel: str  # for messages
 
 
-@functools.cache
-def _syncfs() -> Callable[[int], int] | None:
+class FileSystemSync(Protocol):
+    """Linux syncfs(2): everything written to the file system holding `fd` made durable."""
+
+    def syncfs(self, fd: int) -> int:
+        """0, or -1 with the reason in errno()."""
+        ...
+
+    def errno(self) -> int: ...
+
+
+class LibcSync:
+    """The C library's syncfs, through ctypes."""
+
+    def __init__(self, call: Callable[[int], int], get_errno: Callable[[], int]) -> None:
+        self._call = call
+        self._get_errno = get_errno
+
+    def syncfs(self, fd: int) -> int:
+        return self._call(fd)
+
+    def errno(self) -> int:
+        return self._get_errno()
+
+
+def libc_sync() -> LibcSync | None:
+    """The C library's syncfs, or None without one (not Linux, or a C library without it):
+    then each file is written and fsynced at once. Called only when something is staged, as
+    ctypes takes ~2 ms to import."""
     if not sys.platform.startswith("linux"):
         return None
-    import ctypes  # only when something is staged: ~2 ms to import
+    import ctypes
 
     try:
         call = ctypes.CDLL(None, use_errno=True).syncfs
-    except (OSError, AttributeError):  # a C library without it: an fsync per file instead
+    except (OSError, AttributeError):
         return None
     call.argtypes = [ctypes.c_int]
     call.restype = ctypes.c_int
-    return call
+    return LibcSync(call, ctypes.get_errno)
 
 
 def write_failure(rel: str, exc: OSError) -> str:
@@ -48,14 +74,12 @@ def write_failure(rel: str, exc: OSError) -> str:
     return f"cannot write {rel}: {exc.strerror or exc}"
 
 
-def available() -> bool:
-    return _syncfs() is not None
-
-
 class StagedFiles:
     """The files written since the last commit, not yet under their names."""
 
-    def __init__(self) -> None:
+    def __init__(self, sync: FileSystemSync, calls: SystemCalls) -> None:
+        self._sync = sync
+        self._calls = calls
         self._files: list[StagedFile] = []
         self.names: set[str] = set()  # the temp files' names, which no sweep may remove
 
@@ -72,13 +96,13 @@ class StagedFiles:
         done = 0
         try:
             try:
-                _make_durable(files)
+                _make_durable(files, self._sync, self._calls)
             except OSError as exc:
                 reason = f"cannot make the write durable: {exc.strerror or exc}"
                 return {f.id: reason for f in files}
             for file in files:
                 try:
-                    os.replace(file.temp, file.target)
+                    self._calls.replace(file.temp, file.target)
                 except OSError as exc:
                     _remove([file])
                     failures[file.id] = write_failure(file.rel, exc)
@@ -100,40 +124,31 @@ class StagedFiles:
 _REFUSED = frozenset({errno.ENOSYS, errno.EPERM, errno.EACCES, errno.EINVAL, errno.EOPNOTSUPP})
 
 
-def _make_durable(files: list[StagedFile]) -> None:
+def _make_durable(files: list[StagedFile], sync: FileSystemSync, calls: SystemCalls) -> None:
     try:
-        _sync_file_systems({os.path.dirname(f.temp) for f in files})
+        _sync_file_systems({os.path.dirname(f.temp) for f in files}, sync)
     except OSError as exc:
         if exc.errno not in _REFUSED:
             raise
         for file in files:
             fd = os.open(file.temp, os.O_RDONLY | os.O_NOFOLLOW)
             try:
-                os.fsync(fd)
+                calls.fsync(fd)
             finally:
                 os.close(fd)
 
 
-def _sync_file_systems(directories: set[str]) -> None:
-    call = _syncfs()
-    if call is None:
-        raise OSError(errno.ENOSYS, "syncfs is not available")
+def _sync_file_systems(directories: set[str], sync: FileSystemSync) -> None:
     # One directory per file system: a subdirectory of the root may be another mount.
     by_device = {os.stat(d).st_dev: d for d in sorted(directories)}
     for directory in by_device.values():
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            if call(fd) != 0:
-                code = _errno()
+            if sync.syncfs(fd) != 0:
+                code = sync.errno()
                 raise OSError(code, os.strerror(code))
         finally:
             os.close(fd)
-
-
-def _errno() -> int:
-    import ctypes
-
-    return ctypes.get_errno()
 
 
 def _remove(files: list[StagedFile]) -> None:
