@@ -8,8 +8,8 @@ through pipes, pickled. If the child fails in any way, the work is done again he
 surface exactly as they would without a child.
 
 Only the Runtime forks one, and only while this process runs no other thread. Handing the
-request over never starts one either: what fits in the pipe is written at once, the rest when
-the result is asked for (the child is reading by then).
+request over never starts one either, nor waits for the child: a request that fits in the pipe
+is written into it; a larger one goes to a temporary file whose name goes into the pipe.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import os
 import pickle
 import signal
 import sys
+import tempfile
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -30,6 +31,7 @@ T = TypeVar("T")
 # default): a request that size is handed over without waiting for the child.
 _PIPE_SIZE = 1 << 20
 _SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+_INLINE, _IN_FILE = b"D", b"F"  # how the request follows its header
 
 
 class ForkedWorker(Generic[R, T]):
@@ -41,11 +43,13 @@ class ForkedWorker(Generic[R, T]):
     ) -> None:
         self._compute = compute
         self._request: tuple[R] | None = None
-        self._pending = b""  # the part of the request the pipe could not take yet
+        self._spill: str | None = None  # the temporary file holding a large request
         request_read, request_write = os.pipe()
         result_read, result_write = os.pipe()
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(request_write, _SETPIPE_SZ, _PIPE_SIZE)
+        try:
+            self._capacity = fcntl.fcntl(request_write, _SETPIPE_SZ, _PIPE_SIZE)
+        except OSError:
+            self._capacity = 1 << 16
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()  # or the child would write this process's pending output again
@@ -72,18 +76,20 @@ class ForkedWorker(Generic[R, T]):
             return
         # Length first: the child cannot wait for end-of-file, as a process forked meanwhile
         # (the policy engine's) may hold a copy of this end of the pipe.
-        data = len(payload).to_bytes(8, "little") + payload
+        kind = _INLINE
+        if len(payload) + 9 > self._capacity:
+            try:
+                fd, self._spill = tempfile.mkstemp(prefix="gitcops-request-")
+                with os.fdopen(fd, "wb") as spill:
+                    spill.write(payload)
+            except OSError:
+                self._close_send()  # result() computes here
+                return
+            kind, payload = _IN_FILE, os.fsencode(self._spill)
         os.set_blocking(self._send, False)
-        try:
-            written = os.write(self._send, data)
-        except BlockingIOError:
-            written = 0
-        except OSError:  # the child died: result() computes here
-            self._close_send()
-            return
-        self._pending = data[written:]
-        if not self._pending:
-            self._close_send()
+        with contextlib.suppress(OSError):  # the child died: result() computes here
+            os.write(self._send, kind + len(payload).to_bytes(8, "little") + payload)
+        self._close_send()
 
     def result(self) -> T:
         """The child's result, or the computation's, done here if the child gave none."""
@@ -92,17 +98,12 @@ class ForkedWorker(Generic[R, T]):
         request = self._request[0]
         if self._pid is None or self._receive is None:
             return self._compute(request)
-        if self._send is not None:
-            with contextlib.suppress(OSError):
-                os.set_blocking(self._send, True)
-                os.write(self._send, self._pending)  # the child reads it all before computing
-            self._pending = b""
-            self._close_send()
         receive, self._receive = self._receive, None
         with os.fdopen(receive, "rb") as pipe:
             payload = pipe.read()
         _, status = os.waitpid(self._pid, 0)
         self._pid = None
+        self._remove_spill()
         if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and payload:
             with contextlib.suppress(Exception):
                 return pickle.loads(payload)  # type: ignore[no-any-return]  # noqa: S301 - our child
@@ -121,6 +122,13 @@ class ForkedWorker(Generic[R, T]):
             with contextlib.suppress(OSError):
                 os.waitpid(self._pid, 0)
             self._pid = None
+        self._remove_spill()
+
+    def _remove_spill(self) -> None:
+        if self._spill is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._spill)
+            self._spill = None
 
     def _close_send(self) -> None:
         if self._send is not None:
@@ -138,10 +146,14 @@ def _child(
             if prepare is not None:
                 prepare()  # a failure shows again, where it matters: in compute or the parent
         with os.fdopen(request, "rb") as pipe:
+            kind = pipe.read(1)
             size = int.from_bytes(pipe.read(8), "little")
             payload = pipe.read(size)
             if len(payload) != size:
                 raise EOFError("the request was cut short")
+        if kind == _IN_FILE:
+            with open(os.fsdecode(payload), "rb") as spill:
+                payload = spill.read()
         answer = pickle.dumps(compute(pickle.loads(payload)))  # noqa: S301 - from our parent
         with os.fdopen(result, "wb") as pipe:
             pipe.write(answer)

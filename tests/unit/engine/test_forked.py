@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -111,3 +113,25 @@ def test_a_process_forked_after_submit_does_not_hold_the_child_up() -> None:
     finally:
         os.kill(sleeper, 9)
         os.waitpid(sleeper, 0)
+
+
+def test_a_request_larger_than_the_pipe_reaches_the_child_and_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # where the spilled request is written
+    tempfile.tempdir = None  # read TMPDIR again
+    try:
+        parent = os.getpid()
+        job: ForkedWorker[str, tuple[int, int]] = ForkedWorker(lambda r: (os.getpid(), len(r)))
+        request = "z" * (3 << 20)
+        job.submit(request)
+        assert list(tmp_path.iterdir())  # handed over through a file, not the pipe
+        pid, size = job.result()
+        assert pid != parent and size == len(request)  # computed by the child
+        assert not list(tmp_path.iterdir())
+        cancelled: ForkedWorker[str, int] = ForkedWorker(len, prepare=lambda: time.sleep(30))
+        cancelled.submit(request)
+        cancelled.cancel()
+        assert not list(tmp_path.iterdir())
+    finally:
+        tempfile.tempdir = None
