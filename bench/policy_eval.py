@@ -24,7 +24,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from gitcops.validate.policy.engine import WORKERS_ENV, PolicyEngine, PolicyFile
+from gitcops.engine.runtime import Runtime
+from gitcops.validate.policy.engine import PolicyEngine, PolicyFile
 
 POLICIES: dict[str, str] = {
     "labels.rego": """package main
@@ -197,18 +198,16 @@ def main() -> None:
     print(f"compile {len(files)} policies into a bundle: {compile_s * 1000:.1f} ms")
 
     reference = None
+    runtime = Runtime(caching=False)  # decides the worker count, as in a real run
     for setting in args.workers.split(","):
         workers = int(setting)
-        if workers:
-            os.environ[WORKERS_ENV] = str(workers)
-        else:
-            os.environ.pop(WORKERS_ENV, None)
+        how = workers if workers else runtime.policy_workers
         times = []
         for _ in range(args.reps):
             start = time.perf_counter()
-            findings = engine.evaluate(docs, ["main"])
+            findings = engine.evaluate(docs, ["main"], workers=how)
             times.append(time.perf_counter() - start)
-        summary = [(f.index, f.rule, f.message, f.policy_file) for f in findings]
+        summary = [(f.position, f.rule, f.message, f.policy_file) for f in findings]
         if reference is None:
             reference = summary
         same = "same findings" if summary == reference else "FINDINGS DIFFER"
@@ -223,7 +222,7 @@ def main() -> None:
             f"({statistics.median(times) / args.n * 1e6:.0f} us/resource); "
             f"{len(findings)} findings, {same}"
         )
-    os.environ.pop(WORKERS_ENV, None)
+    runtime.close()
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     best = min(times)
     verdict = "PASS" if statistics.median(times) < 2.0 else "FAIL"
