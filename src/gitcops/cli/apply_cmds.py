@@ -101,8 +101,15 @@ def rollback(
     lock_timeout: LockTimeout = 0.0,
     output: Output = "text",
     no_cache: NoCache = False,
+    until_newer: Annotated[
+        bool,
+        typer.Option(
+            "--until-newer", help="Pin only until the branch gets a new commit (default: unpin)."
+        ),
+    ] = False,
 ) -> None:
-    """Apply the rendered state of an earlier revision, recorded as a rollback run."""
+    """Apply the rendered state of an earlier revision, recorded as a rollback run. The
+    environment stays pinned there (the agent does not move it) until `gitcops unpin`."""
     from gitcops.cli.progress import ApplyProgress
     from gitcops.engine.applying import rollback_environment
     from gitcops.engine.inspect import head_project, rollback_target
@@ -123,9 +130,13 @@ def rollback(
                 lock_timeout=lock_timeout,
                 confirm=_confirmation(output, yes, progress),
                 progress=progress.advance,
+                until_newer=until_newer,
             ),
             output,
         )
+    if outcome is not None and outcome.succeeded:
+        until = "the branch gets a new commit" if until_newer else f"gitcops unpin --env {env}"
+        err(f"Pinned {env} to {target.short} until {until}.")
     _report(outcome, output)
 
 

@@ -67,6 +67,8 @@ def status(
 ) -> None:
     """Per environment: applied and latest revisions, in sync or not (the last run succeeded
     and a plan of the latest revision would change nothing), healthy or not."""
+    import time
+
     from gitcops.engine.inspect import status_report
 
     check_output(output)
@@ -90,8 +92,26 @@ def status(
             f"{health:<11}{last}"
         )
     for view in report.environments:
+        notes = []
         if not view.in_sync and view.status is not None and view.reason:
-            out(f"  {view.name}: {view.reason}")
+            notes.append(view.reason)
+        control = view.control
+        if control.suspended:
+            why = f": {control.suspended_reason}" if control.suspended_reason else ""
+            notes.append(f"suspended{why}")
+        if control.pin:
+            until = " until the branch moves" if control.pinned_head else ""
+            notes.append(f"pinned to {control.pin[:12]}{until}")
+        if control.bad:
+            notes.append("bad revisions: " + ", ".join(r[:12] for r in control.bad))
+        reconcile = view.last_reconcile
+        if reconcile is not None:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(reconcile.at))
+            notes.append(f"agent {when}: {reconcile.outcome} ({reconcile.reason})")
+            if reconcile.source_error:
+                notes.append(f"source unreachable: {reconcile.source_error}")
+        for note in notes:
+            out(f"  {view.name}: {note}")
 
 
 @app.command()

@@ -13,7 +13,12 @@ from typing import NoReturn
 
 import typer
 
-from gitcops.cli import apply_cmds, inspect_cmds, project_cmds  # noqa: F401 - they register
+from gitcops.cli import (  # noqa: F401 - they register
+    agent_cmds,
+    apply_cmds,
+    inspect_cmds,
+    project_cmds,
+)
 from gitcops.cli.app import app
 
 __all__ = ["app", "command_for", "main", "run"]

@@ -447,11 +447,17 @@ def rollback_environment(
     lock_timeout: float = 0.0,
     confirm: Callable[[Plan], bool] | None = None,
     progress: Progress | None = None,
+    pin: bool = True,
+    until_newer: bool = False,
 ) -> ApplyOutcome | None:
     """Apply an earlier revision's rendered state, recorded as a rollback run: what it does
-    not hold is removed, and says so."""
-    revision = rt.source(repo).resolve(target)
-    return apply_environment(
+    not hold is removed, and says so. A successful rollback pins the environment to that
+    revision: the agent keeps it there until `unpin`, or (`until_newer`) until the branch has a
+    commit newer than the one it had when pinned."""
+    source = rt.source(repo)
+    revision = source.resolve(target)
+    head = source.resolve(None).commit
+    outcome = apply_environment(
         rt,
         repo,
         env,
@@ -466,3 +472,9 @@ def rollback_environment(
         progress=progress,
         prune_reason=f"rolled back: not in revision {revision.short}",
     )
+    if outcome is not None and outcome.succeeded and pin:
+        scope = f"{outcome.plan.project}/{outcome.plan.environment}"
+        rt.store(state).pin(
+            scope, revision.commit, actor=actor, until_newer_than=head if until_newer else ""
+        )
+    return outcome

@@ -18,7 +18,14 @@ from gitcops.model.errors import GitcopsError, SourceError
 from gitcops.model.project import Project
 from gitcops.plan.diff import DiffItem, diff, same
 from gitcops.source.git import Revision, Source
-from gitcops.state.records import AuditEntry, AuditVerdict, EnvStatus, RunRecord
+from gitcops.state.records import (
+    AuditEntry,
+    AuditVerdict,
+    EnvControl,
+    EnvStatus,
+    ReconcileRecord,
+    RunRecord,
+)
 from gitcops.state.store import StateStore
 
 
@@ -108,6 +115,8 @@ class EnvironmentView(NamedTuple):
     in_sync: bool
     reason: str
     pending_changes: int | None  # what a plan of the latest revision would change; None: unknown
+    control: EnvControl
+    last_reconcile: ReconcileRecord | None  # the agent's, when one runs
 
     def as_json(self) -> dict[str, Any]:
         st = self.status
@@ -124,7 +133,29 @@ class EnvironmentView(NamedTuple):
             "lastRun": {"id": st.last_run_id, "status": st.last_run_status} if st else None,
             "resources": st.resources if st else 0,
             "drift": self.drift_mode,
+            "suspended": self.control.suspended,
+            "pin": {
+                "revision": self.control.pin,
+                "untilNewerThan": self.control.pinned_head or None,
+            }
+            if self.control.pin
+            else None,
+            "badRevisions": list(self.control.bad),
+            "lastReconcile": _reconcile_json(self.last_reconcile),
         }
+
+
+def _reconcile_json(record: ReconcileRecord | None) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    return {
+        "at": record.at,
+        "outcome": record.outcome,
+        "reason": record.reason,
+        "revision": record.revision or None,
+        "fetchedAt": record.fetched_at,
+        "sourceError": record.source_error or None,
+    }
 
 
 class StatusReport(NamedTuple):
@@ -161,10 +192,21 @@ def _view(
     env = project.environment(name)
     scope = f"{project.name}/{name}"
     status = store.env_status(scope)
+    control = store.control(scope)
+    reconciled = store.last_reconcile(scope)
 
     def view(in_sync: bool, reason: str, pending: int | None = None) -> EnvironmentView:
         return EnvironmentView(
-            name, scope, revision.commit, status, env.drift.value, in_sync, reason, pending
+            name,
+            scope,
+            revision.commit,
+            status,
+            env.drift.value,
+            in_sync,
+            reason,
+            pending,
+            control,
+            reconciled,
         )
 
     if status is None or status.last_run_id == 0:

@@ -89,3 +89,29 @@ class AuditVerdict(NamedTuple):
     entries: int
     first_bad_seq: int | None = None
     problem: str = ""
+
+
+class EnvControl(NamedTuple):
+    """What people decided about an environment, beyond Git: suspended (not reconciled),
+    pinned to a revision (a rollback by hand holds until unpinned, or until the branch moves
+    past `pinned_head` when pinned with --until-newer), and the revisions marked bad (their
+    verification failed: the agent never tries them again)."""
+
+    scope: str
+    suspended: bool = False
+    suspended_reason: str = ""
+    pin: str = ""  # a commit; "" when not pinned
+    pinned_head: str = ""  # the branch head when pinned --until-newer; "" otherwise
+    bad: tuple[str, ...] = ()  # commits, oldest first
+
+
+class ReconcileRecord(NamedTuple):
+    """The agent's last reconcile of an environment: what it did and why."""
+
+    scope: str
+    at: float
+    outcome: str  # applied | unchanged | healed | drifted | rolledBack | failed | skipped
+    reason: str
+    revision: str
+    fetched_at: float | None = None  # the last successful fetch of the source
+    source_error: str = ""  # why the last fetch failed; "" when it did not

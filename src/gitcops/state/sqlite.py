@@ -26,13 +26,16 @@ from gitcops.state.records import (
     AuditEntry,
     AuditEvent,
     AuditVerdict,
+    EnvControl,
     EnvStatus,
     InventoryEntry,
+    ReconcileRecord,
     RunRecord,
 )
 
-# 1: depends_on holds [group, kind, name, namespace] lists; 2: inventory.prune
-SCHEMA_VERSION = 2
+# 1: depends_on holds [group, kind, name, namespace] lists; 2: inventory.prune; 3: controls,
+# bad revisions and the agent's reconciles
+SCHEMA_VERSION = 3
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS environments (
     scope TEXT PRIMARY KEY,
@@ -73,6 +76,30 @@ CREATE TABLE IF NOT EXISTS runs (
     warnings TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS runs_scope ON runs (scope, id);
+CREATE TABLE IF NOT EXISTS controls (
+    scope TEXT PRIMARY KEY,
+    suspended INTEGER NOT NULL DEFAULT 0,
+    suspended_reason TEXT NOT NULL DEFAULT '',
+    pin TEXT NOT NULL DEFAULT '',
+    pinned_head TEXT NOT NULL DEFAULT '',
+    updated_at REAL NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS bad_revisions (
+    scope TEXT NOT NULL,
+    revision TEXT NOT NULL,
+    marked_at REAL NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (scope, revision)
+);
+CREATE TABLE IF NOT EXISTS reconciles (
+    scope TEXT PRIMARY KEY,
+    at REAL NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    revision TEXT NOT NULL,
+    fetched_at REAL,
+    source_error TEXT NOT NULL DEFAULT ''
+);
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY,
     ts REAL NOT NULL,
@@ -624,6 +651,83 @@ class SqliteStateStore:
             "prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
+
+    # -- controls: suspension, pins, bad revisions; the agent's reconciles ---------------------
+
+    @_reading
+    def control(self, scope: str) -> EnvControl:
+        row = self._db.execute(
+            "SELECT suspended, suspended_reason, pin, pinned_head FROM controls WHERE scope=?",
+            (scope,),
+        ).fetchone()
+        bad = tuple(
+            r[0]
+            for r in self._db.execute(
+                "SELECT revision FROM bad_revisions WHERE scope=? ORDER BY marked_at, revision",
+                (scope,),
+            )
+        )
+        if row is None:
+            return EnvControl(scope, bad=bad)
+        return EnvControl(scope, bool(row[0]), row[1], row[2], row[3], bad)
+
+    def _set_control(self, scope: str, actor: str, event: AuditEvent, **values: str | int) -> None:
+        columns = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        updates = ", ".join(f"{c}=excluded.{c}" for c in values)
+        with self._tx(f"record {event.action}") as db:
+            db.execute(
+                f"INSERT INTO controls (scope, {columns}, updated_at) VALUES (?, {marks}, ?) "  # noqa: S608
+                f"ON CONFLICT (scope) DO UPDATE SET {updates}, updated_at=excluded.updated_at",
+                (scope, *values.values(), time.time()),
+            )
+            self._append(db, scope, None, actor, event)
+
+    def set_suspended(self, scope: str, suspended: bool, *, actor: str, reason: str = "") -> None:
+        action = "environment.suspended" if suspended else "environment.resumed"
+        event = AuditEvent(action, scope, {"reason": reason} if reason else {})
+        self._set_control(scope, actor, event, suspended=int(suspended), suspended_reason=reason)
+
+    def pin(self, scope: str, revision: str, *, actor: str, until_newer_than: str = "") -> None:
+        detail = {"revision": revision, "untilNewerThan": until_newer_than or None}
+        event = AuditEvent("environment.pinned", scope, detail)
+        self._set_control(scope, actor, event, pin=revision, pinned_head=until_newer_than)
+
+    def unpin(self, scope: str, *, actor: str, reason: str = "") -> None:
+        event = AuditEvent("environment.unpinned", scope, {"reason": reason} if reason else {})
+        self._set_control(scope, actor, event, pin="", pinned_head="")
+
+    def mark_bad(self, scope: str, revision: str, *, actor: str, reason: str) -> None:
+        with self._tx("mark a revision bad") as db:
+            db.execute(
+                "INSERT INTO bad_revisions (scope, revision, marked_at, reason) "
+                "VALUES (?,?,?,?) ON CONFLICT (scope, revision) DO NOTHING",
+                (scope, revision, time.time(), reason),
+            )
+            event = AuditEvent("revision.bad", scope, {"revision": revision, "reason": reason})
+            self._append(db, scope, None, actor, event)
+
+    def record_reconcile(self, record: ReconcileRecord) -> None:
+        """The agent's last reconcile of an environment (status, not audit: it happens every
+        interval; what it changed is recorded by its runs)."""
+        with self._tx("record the reconcile") as db:
+            db.execute(
+                "INSERT INTO reconciles (scope, at, outcome, reason, revision, fetched_at, "
+                "source_error) VALUES (?,?,?,?,?,?,?) ON CONFLICT (scope) DO UPDATE SET "
+                "at=excluded.at, outcome=excluded.outcome, reason=excluded.reason, "
+                "revision=excluded.revision, fetched_at=excluded.fetched_at, "
+                "source_error=excluded.source_error",
+                tuple(record),
+            )
+
+    @_reading
+    def last_reconcile(self, scope: str) -> ReconcileRecord | None:
+        row = self._db.execute(
+            "SELECT scope, at, outcome, reason, revision, fetched_at, source_error "
+            "FROM reconciles WHERE scope=?",
+            (scope,),
+        ).fetchone()
+        return ReconcileRecord(*row) if row else None
 
     def append_audit(self, scope: str, run_id: int | None, actor: str, event: AuditEvent) -> None:
         with self._tx("append to the audit log") as db:

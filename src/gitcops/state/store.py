@@ -11,8 +11,10 @@ from gitcops.state.records import (
     AuditEntry,
     AuditEvent,
     AuditVerdict,
+    EnvControl,
     EnvStatus,
     InventoryEntry,
+    ReconcileRecord,
     RunRecord,
 )
 
@@ -76,6 +78,24 @@ class StateStore(Protocol):
     ) -> None: ...
 
     def verify_audit(self) -> AuditVerdict: ...
+
+    def control(self, scope: str) -> EnvControl:
+        """Suspension, pin and bad revisions of an environment (defaults when none)."""
+        ...
+
+    def set_suspended(
+        self, scope: str, suspended: bool, *, actor: str, reason: str = ""
+    ) -> None: ...
+
+    def pin(self, scope: str, revision: str, *, actor: str, until_newer_than: str = "") -> None: ...
+
+    def unpin(self, scope: str, *, actor: str, reason: str = "") -> None: ...
+
+    def mark_bad(self, scope: str, revision: str, *, actor: str, reason: str) -> None: ...
+
+    def record_reconcile(self, record: ReconcileRecord) -> None: ...
+
+    def last_reconcile(self, scope: str) -> ReconcileRecord | None: ...
 
     def redaction_key(self) -> bytes:
         """The installation's key for hashing sensitive values (created on first use)."""
