@@ -31,12 +31,16 @@ if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
 ResultCallback = Callable[[PlannedChange, ChangeSetEntry], None]
+STOPPED = "stopped before it started: the run was asked to stop"
 TRANSIENT_RETRIES = 3
 
 
 class ApplyOptions(NamedTuple):
     parallelism: int = 8
     retry_backoff: float = 0.5
+    # Asked before each change starts: True stops the run there (a shutting-down agent). The
+    # changes in flight finish; those not started are skipped, and the run is recorded.
+    stop: Callable[[], bool] | None = None
 
 
 class _Done(NamedTuple):
@@ -168,6 +172,9 @@ def _run_phase(
         while ready:
             change = by_id[ready.pop()]
             if change.id in finished:
+                continue
+            if options.stop is not None and change.is_change and options.stop():
+                settle(change, ChangeSetEntry(change.id, Action.SKIPPED, STOPPED))
                 continue
             if change.action is ChangeAction.NOOP:
                 settle(change, ChangeSetEntry(change.id, Action.UNCHANGED, change.reason))

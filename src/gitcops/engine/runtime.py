@@ -169,14 +169,15 @@ class Runtime:
 
     # -- what it opens -------------------------------------------------------------------------
 
-    def source(self, location: str) -> Source:
-        """The repository at `location` (path or URL), opened (a remote fetched) once."""
+    def source(self, location: str, *, fetch: bool = True) -> Source:
+        """The repository at `location` (path or URL), opened (a remote fetched) once.
+        `fetch=False`: a remote mirror fetched by an earlier process is used as it is."""
         from gitcops.source.git import Source
 
         with self._lock:
             found = self._sources.get(location)
             if found is None:
-                found = self._sources[location] = Source(location, self.mirrors)
+                found = self._sources[location] = Source(location, self.mirrors, fetch=fetch)
             return found
 
     def store(self, location: str | None = None) -> StateStore:

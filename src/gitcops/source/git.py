@@ -282,13 +282,17 @@ class Source:
     from the render cache never does.
     """
 
-    def __init__(self, location: str, cache_dir: Path) -> None:
+    def __init__(self, location: str, cache_dir: Path, *, fetch: bool = True) -> None:
+        """`fetch=False`: a remote's mirror fetched before is used as it is (fetched only if
+        there is none yet); `fetch()` updates it later."""
         self.location = redact(location)  # for messages; the real URL is only given to git
         self.remote = is_remote(location)
         self.workdir: Path | None = None
+        self._url = location if self.remote else ""  # in memory only, never written
         if self.remote:
             self.git_dir = _mirror_path(cache_dir, location)
-            _fetch(location, self.git_dir)
+            if fetch or not self.git_dir.exists():
+                _fetch(location, self.git_dir)
         else:
             path = Path(location).expanduser().resolve()
             if not path.exists():
@@ -359,6 +363,22 @@ class Source:
 
     def tree(self, revision: Revision) -> GitTree:
         return GitTree(self, revision)
+
+    def fetch(self) -> None:
+        """Bring a remote's mirror up to date (a local repository is always current)."""
+        if not self.remote:
+            return
+        _fetch(self._url, self.git_dir)
+        self.objects.close()  # restarted on the next read: it then sees the new packs
+
+    def branch_head(self, branch: str | None) -> Revision:
+        """The commit a branch points at (None: the repository's, or the remote's, HEAD)."""
+        if branch is None:
+            return self.resolve(None)
+        try:
+            return self.resolve(f"refs/heads/{branch}")
+        except SourceError:
+            raise SourceError(f"branch {branch!r} does not exist in {self.location}") from None
 
     def has_commits(self) -> bool:
         done = subprocess.run(

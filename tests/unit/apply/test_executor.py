@@ -463,3 +463,27 @@ def test_random_dag_with_staged_writes_respects_dependencies(rng: random.Random)
             if c.id in started and dep in provider.commit_ticks:
                 assert provider.commit_ticks[dep] < started[c.id]
         assert result.action(c.id.name) in (Action.CREATED, Action.CONFIGURED, Action.UNCHANGED)
+
+
+def test_a_stop_skips_what_has_not_started_and_finishes_what_has() -> None:
+    from gitcops.apply.executor import STOPPED
+
+    provider = FakeProvider()
+    # A chain: each starts after the one before, so the stop meets three not started.
+    changes = [change(f"f{i}", deps=[f"f{i - 1}"] if i else []) for i in range(5)]
+    done: list[str] = []
+
+    def stop() -> bool:
+        return len(done) >= 2
+
+    result = execute(
+        changes,
+        {"fake": provider},
+        options=ApplyOptions(parallelism=1, stop=stop),
+        on_result=lambda change, entry: done.append(entry.action.value),
+    )
+    actions = [e.action.value for e in result.entries]
+    assert actions.count("created") == 2
+    assert actions.count("skipped") == 3
+    assert all(e.message == STOPPED for e in result.entries if e.action.value == "skipped")
+    assert result.failed
