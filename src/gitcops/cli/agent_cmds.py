@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from gitcops.cli.app import app
-from gitcops.cli.common import Env, Repo, State, actor, runtime
+from gitcops.cli.common import Env, NoCache, Repo, State, actor, runtime
 from gitcops.cli.errors import handle_errors
 from gitcops.cli.output import out
 
@@ -48,3 +48,48 @@ def unpin(env: Env, repo: Repo = ".", state: State = None) -> None:
     with runtime() as rt:
         unpin_env(rt, repo, env, state=state, actor=actor())
     out(f"Unpinned {env}: the agent follows the branch again.")
+
+
+@app.command()
+@handle_errors
+def agent(
+    repo: Repo = ".",
+    branch: Annotated[
+        str | None, typer.Option(help="The branch to follow (default: the repository's HEAD).")
+    ] = None,
+    env: Annotated[
+        list[str] | None,
+        typer.Option("--env", "-e", help="An environment to reconcile (repeatable; default all)."),
+    ] = None,
+    state: State = None,
+    interval: Annotated[
+        float, typer.Option(min=0.1, help="Seconds between reconciles (with 10% jitter).")
+    ] = 60.0,
+    once: Annotated[
+        bool, typer.Option("--once", help="One pass over the environments, then exit (0 or 1).")
+    ] = False,
+    log_format: Annotated[str, typer.Option(help="json or text, on stderr.")] = "text",
+    no_cache: NoCache = False,
+) -> None:
+    """Pull-based reconciling: fetch, render, validate, plan, apply, verify, record; again and
+    again, per environment, until SIGTERM or SIGINT."""
+    import signal
+
+    from gitcops.agent.logs import configure
+    from gitcops.agent.loop import Agent, AgentConfig
+    from gitcops.cli.errors import fail
+
+    if log_format not in ("json", "text"):
+        fail(f"--log-format must be json or text, not {log_format!r}")
+    handler = configure(log_format)
+    config = AgentConfig(repo, branch, tuple(env or ()), state, interval)
+    with runtime(no_cache) as rt:
+        rt.source(repo, fetch=False)
+        reconciler = Agent(rt, config)
+        if once:
+            outcomes = reconciler.run_once()
+            raise typer.Exit(1 if any(o.outcome == "failed" for o in outcomes.values()) else 0)
+        for number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(number, lambda *_: reconciler.stop())
+        reconciler.run()
+    handler.flush()

@@ -1,0 +1,330 @@
+"""One reconcile of one environment: choose the revision, apply it or correct drift, verify, and
+roll back from a revision whose verification fails. The agent's decisions live here; the work
+is the engine's, the same functions the CLI calls.
+
+The revision the environment should run:
+- the branch's head, unless
+- a rollback by hand pinned it (kept until `gitcops unpin`, or until the branch moves when
+  pinned with --until-newer), or
+- that revision is marked bad (its verification failed here before): then the environment stays
+  on what it runs, and only a newer commit is tried.
+A suspended environment is not changed: its drift is still reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+from gitcops.apply.changeset import Action
+from gitcops.apply.executor import ApplyOptions
+from gitcops.engine.applying import (
+    ApplyOutcome,
+    PolicyRefusalError,
+    apply_environment,
+    rollback_environment,
+)
+from gitcops.engine.inspect import drift_report, head_project
+from gitcops.engine.runtime import Runtime
+from gitcops.engine.workspace import project_of
+from gitcops.model.errors import GitcopsError, InvalidInputError, LockedError, SourceError
+from gitcops.model.project import Project
+from gitcops.plan.model import ChangeAction
+from gitcops.source.git import Revision
+from gitcops.state.records import EnvControl, EnvStatus, ReconcileRecord
+
+log = logging.getLogger("gitcops.agent")
+
+# Outcomes (the state's and status' words).
+APPLIED, UNCHANGED, HEALED, DRIFTED = "applied", "unchanged", "healed", "drifted"
+ROLLED_BACK, FAILED, SKIPPED = "rolledBack", "failed", "skipped"
+
+
+class Event(NamedTuple):
+    """Something a reconcile did that people may want to hear of (notifications)."""
+
+    kind: str  # applied | failed | rolledBack | driftDetected | driftHealed
+    message: str
+    run: int | None = None
+
+
+class ReconcileOutcome(NamedTuple):
+    scope: str
+    outcome: str
+    reason: str
+    revision: str  # what the environment should run now; "" when unknown
+    transient: bool = False  # worth retrying soon (backoff), as the source or a lock
+    run: int | None = None
+    drifted: int | None = None  # resources found drifted (None: not looked at)
+    counts: dict[str, int] = {}  # a NamedTuple default: shared, never mutated
+    events: tuple[Event, ...] = ()
+    seconds: float = 0.0
+
+
+class Target(NamedTuple):
+    revision: str
+    why: str  # "" when it is the branch's head
+
+
+def choose(control: EnvControl, status: EnvStatus | None, head: Revision) -> Target | None:
+    """The revision to run (None: none may be applied; correct drift only)."""
+    if control.pin:
+        return Target(control.pin, f"pinned to {control.pin[:12]} by a rollback")
+    if head.commit in control.bad:
+        if status is not None and status.applied_revision:
+            return Target(
+                status.applied_revision,
+                f"revision {head.short} is marked bad: staying on "
+                f"{status.applied_revision[:12]} until a newer commit",
+            )
+        return None
+    return Target(head.commit, "")
+
+
+def reconcile(
+    rt: Runtime,
+    repo: str,
+    env: str,
+    *,
+    branch: str | None,
+    state: str | None,
+    actor: str,
+    stop: Callable[[], bool],
+    fetched_at: float | None = None,
+    source_error: str = "",
+) -> ReconcileOutcome:
+    """Reconcile `env` once from the source as fetched; record what was done and why."""
+    source = rt.source(repo, fetch=False)
+    try:
+        head = source.branch_head(branch)
+        project = head_project(rt, repo, env) if branch is None else _project_at(rt, repo, head)
+    except (SourceError, InvalidInputError) as exc:
+        return ReconcileOutcome(f"?/{env}", FAILED, f"cannot read the branch: {exc}", "", True)
+    scope = f"{project.name}/{env}"
+    store = rt.store(state)
+    try:
+        outcome = _reconcile(rt, repo, env, scope, head, state, actor, stop, source_error)
+    except LockedError:
+        outcome = ReconcileOutcome(
+            scope, SKIPPED, "another apply holds the environment's lock", "", True
+        )
+    except GitcopsError as exc:
+        outcome = ReconcileOutcome(scope, FAILED, str(exc), head.commit, True)
+    store.record_reconcile(
+        ReconcileRecord(
+            scope,
+            time.time(),
+            outcome.outcome,
+            outcome.reason,
+            outcome.revision,
+            fetched_at,
+            source_error,
+        )
+    )
+    return outcome
+
+
+def _project_at(rt: Runtime, repo: str, head: Revision) -> Project:
+    return project_of(rt, rt.source(repo, fetch=False).tree(head))
+
+
+def _reconcile(
+    rt: Runtime,
+    repo: str,
+    env: str,
+    scope: str,
+    head: Revision,
+    state: str | None,
+    actor: str,
+    stop: Callable[[], bool],
+    source_error: str,
+) -> ReconcileOutcome:
+    store = rt.store(state)
+    control = store.control(scope)
+    if control.pin and control.pinned_head and control.pinned_head != head.commit:
+        store.unpin(scope, actor=actor, reason=f"the branch moved to {head.short}")
+        control = store.control(scope)
+    status = store.env_status(scope)
+    if control.suspended:
+        drifted = _drifted(rt, repo, env, state, status)
+        reason = "suspended" + (f": {control.suspended_reason}" if control.suspended_reason else "")
+        return ReconcileOutcome(scope, DRIFTED if drifted else SKIPPED, reason, "", drifted=drifted)
+    target = choose(control, status, head)
+    offline = f"; source unreachable, from the last fetch ({source_error})" if source_error else ""
+    if target is None:
+        reason = f"revision {head.short} is marked bad and nothing was applied before"
+        return ReconcileOutcome(scope, SKIPPED, reason + offline, "")
+    current = (
+        status is not None
+        and status.applied_revision == target.revision
+        and status.last_run_status == "succeeded"
+    )
+    if current:
+        drifted = _drifted(rt, repo, env, state, status)
+        why = target.why or f"{target.revision[:12]} runs as applied"
+        if drifted:
+            message = f"{drifted} resource(s) of {scope} drifted from {target.revision[:12]}"
+            return ReconcileOutcome(
+                scope,
+                DRIFTED,
+                why + offline,
+                target.revision,
+                drifted=drifted,
+                events=(Event("driftDetected", message),),
+            )
+        return ReconcileOutcome(scope, UNCHANGED, why + offline, target.revision, drifted=0)
+    return _apply(rt, repo, env, scope, target, state, actor, stop, offline)
+
+
+def _drifted(
+    rt: Runtime, repo: str, env: str, state: str | None, status: EnvStatus | None
+) -> int | None:
+    if status is None or status.resources == 0:
+        return None
+    return len(drift_report(rt, repo, env, state).items)
+
+
+def _apply(
+    rt: Runtime,
+    repo: str,
+    env: str,
+    scope: str,
+    target: Target,
+    state: str | None,
+    actor: str,
+    stop: Callable[[], bool],
+    offline: str,
+) -> ReconcileOutcome:
+    options = ApplyOptions(stop=stop)
+    try:
+        outcome = apply_environment(
+            rt,
+            repo,
+            env,
+            actor=actor,
+            rev=target.revision,
+            state=state,
+            options=options,
+            trigger="agent",
+            lock_timeout=0.0,
+        )
+    except PolicyRefusalError as refusal:
+        reason = f"policy refuses {target.revision[:12]}: {refusal}"
+        return ReconcileOutcome(
+            scope, FAILED, reason, target.revision, events=(Event("failed", reason),)
+        )
+    except InvalidInputError as exc:
+        reason = f"revision {target.revision[:12]} is invalid: {exc}"
+        return ReconcileOutcome(
+            scope, FAILED, reason, target.revision, events=(Event("failed", reason),)
+        )
+    assert outcome is not None  # no confirmation was asked for
+    counts = outcome.changeset.counts
+    if outcome.succeeded:
+        reason = f"applied {target.revision[:12]}" + (f" ({target.why})" if target.why else "")
+        return ReconcileOutcome(
+            scope,
+            APPLIED,
+            reason + offline,
+            target.revision,
+            run=outcome.run_id,
+            counts=counts,
+            events=(Event("applied", reason, outcome.run_id),),
+        )
+    if stop():
+        return ReconcileOutcome(
+            scope,
+            SKIPPED,
+            "stopped: the agent is shutting down",
+            target.revision,
+            True,
+            run=outcome.run_id,
+            counts=counts,
+        )
+    if not _verification_failed(outcome):
+        reason = f"applying {target.revision[:12]} failed: {_first_failure(outcome)}"
+        return ReconcileOutcome(
+            scope,
+            FAILED,
+            reason,
+            target.revision,
+            True,
+            run=outcome.run_id,
+            counts=counts,
+            events=(Event("failed", reason, outcome.run_id),),
+        )
+    return _roll_back(rt, repo, env, scope, target, state, actor, outcome)
+
+
+def _verification_failed(outcome: ApplyOutcome) -> bool:
+    checks = {c.id for c in outcome.plan.changes if c.action is ChangeAction.CHECK}
+    failed = [e for e in outcome.changeset.entries if e.action is Action.FAILED]
+    return bool(failed) and all(e.id in checks for e in failed)
+
+
+def _first_failure(outcome: ApplyOutcome) -> str:
+    for entry in outcome.changeset.entries:
+        if entry.action in (Action.FAILED, Action.SKIPPED):
+            return f"{entry.id}: {entry.message}"
+    return "unknown"
+
+
+def _roll_back(
+    rt: Runtime,
+    repo: str,
+    env: str,
+    scope: str,
+    target: Target,
+    state: str | None,
+    actor: str,
+    failed: ApplyOutcome,
+) -> ReconcileOutcome:
+    """Verification failed: mark the revision bad, and re-apply the last one that verified."""
+    store = rt.store(state)
+    why = f"verification of {target.revision[:12]} failed: {_first_failure(failed)}"
+    store.mark_bad(scope, target.revision, actor=actor, reason=why)
+    bad = set(store.control(scope).bad)
+    good = next(
+        (
+            run.revision
+            for run in store.runs(scope, 200)
+            if run.status == "succeeded" and run.revision not in bad
+        ),
+        None,
+    )
+    if good is None:
+        reason = f"{why}; no earlier revision verified healthy to roll back to"
+        return ReconcileOutcome(
+            scope,
+            FAILED,
+            reason,
+            target.revision,
+            run=failed.run_id,
+            events=(Event("failed", reason, failed.run_id),),
+        )
+    back = rollback_environment(
+        rt, repo, env, good, actor=actor, state=state, trigger="agent", pin=False
+    )
+    if back is None or not back.succeeded:
+        reason = f"{why}; rolling back to {good[:12]} failed too"
+        return ReconcileOutcome(
+            scope,
+            FAILED,
+            reason,
+            good,
+            True,
+            run=back.run_id if back else None,
+            events=(Event("failed", reason, back.run_id if back else None),),
+        )
+    reason = f"{why}; rolled back to {good[:12]}, and {target.revision[:12]} is marked bad"
+    return ReconcileOutcome(
+        scope,
+        ROLLED_BACK,
+        reason,
+        good,
+        run=back.run_id,
+        counts=back.changeset.counts,
+        events=(Event("rolledBack", reason, back.run_id),),
+    )
