@@ -255,13 +255,19 @@ class Server:
 
 
 def serve(
-    app: ASGIApp, host: str = "127.0.0.1", port: int = 8080, *, startup_timeout: float = 10.0
+    app: ASGIApp,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    *,
+    max_connections: int = 100,
+    startup_timeout: float = 10.0,
 ) -> Server:
     """Run `app` with uvicorn in a background (daemon) thread, listening on host:port (port 0:
     a free one, see `Server.port`). The socket is bound here, so an address in use raises
     OSError at once; returns once the server accepts requests. uvicorn installs no signal
     handlers outside the main thread: the agent keeps its own. Logging is left as the agent
-    configured it; no access log."""
+    configured it; no access log. Past `max_connections` open connections, new requests get
+    503 at once (with the body limit, this bounds the memory a flood of requests can take)."""
     sock = _bind(host, port)
     address = sock.getsockname()[:2]
     config = uvicorn.Config(
@@ -273,6 +279,7 @@ def serve(
         log_config=None,
         access_log=False,
         server_header=False,
+        limit_concurrency=max_connections,
     )
     server = uvicorn.Server(config)
     failed: list[BaseException] = []

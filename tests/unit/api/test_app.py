@@ -307,6 +307,23 @@ def test_serve_binds_at_once_and_reports_the_port() -> None:
     assert r.server.stop(10)  # stopping twice is harmless
 
 
+def test_connections_are_bounded() -> None:
+    hooks, metrics = FakeHooks(), AgentMetrics()
+    server = serve(create_app(hooks, metrics, SECRET), "127.0.0.1", 0, max_connections=2)
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as busy:
+            # a request whose body never comes holds its connection open
+            busy.sendall(b"POST /hooks/gitea HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n")
+            assert httpx.get(f"{server.url}/healthz").status_code == 503
+        for _ in range(1000):  # the busy connection is gone once the server saw it close
+            if httpx.get(f"{server.url}/healthz").status_code == 200:
+                break
+            threading.Event().wait(0.01)
+        assert httpx.get(f"{server.url}/healthz").status_code == 200
+    finally:
+        assert server.stop(10)
+
+
 def test_parse_listen() -> None:
     assert parse_listen("127.0.0.1:8080") == ("127.0.0.1", 8080)
     assert parse_listen("[::1]:0") == ("::1", 0)
