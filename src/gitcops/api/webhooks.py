@@ -186,16 +186,26 @@ def gitea_signature(secret: bytes, body: bytes) -> str:
     return hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
+def _header_bytes(value: str) -> bytes:
+    # HTTP servers decode header bytes as latin-1: encoding back gives the bytes the forge sent
+    # (a GitLab token with non-ASCII characters arrives as its UTF-8 bytes).
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:  # not from an HTTP header: a caller's own text
+        return value.encode("utf-8", "surrogateescape")
+
+
 def _same(given: str, expected: bytes) -> bool:
     # Compared as digests of equal length, so the time taken says nothing about the secret,
     # not even its length (compare_digest returns early on a length mismatch).
-    given_digest = hashlib.sha256(given.encode("utf-8", "surrogateescape")).digest()
+    given_digest = hashlib.sha256(_header_bytes(given)).digest()
     return hmac.compare_digest(given_digest, hashlib.sha256(expected).digest())
 
 
 def check_signature(forge: Forge, secret: bytes, body: bytes, given: str | None) -> Outcome | None:
-    """None when `given` (the forge's signature header) proves the body was sent by someone who
-    holds the secret; otherwise MISSING_SIGNATURE or BAD_SIGNATURE. Constant-time."""
+    """None when `given` (the forge's signature header, as the server decoded it) proves the
+    body was sent by someone who holds the secret; otherwise MISSING_SIGNATURE or
+    BAD_SIGNATURE. Constant-time."""
     if not given:
         return Outcome.MISSING_SIGNATURE
     given = given.strip()

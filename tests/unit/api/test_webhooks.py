@@ -96,6 +96,13 @@ def test_each_forges_header_format_is_its_own() -> None:
     assert check_signature("gitlab", SECRET, body, SECRET.decode() + " ") is None  # header space
 
 
+def test_a_gitlab_token_with_non_ascii_characters() -> None:
+    secret = "sécret-ü".encode()
+    as_received = secret.decode("latin-1")  # how the server hands over the header's bytes
+    assert check_signature("gitlab", secret, b"{}", as_received) is None
+    assert check_signature("gitlab", secret, b"{}", "sécret-ü") is Outcome.BAD_SIGNATURE
+
+
 @pytest.mark.parametrize("forge", ["github", "gitlab", "gitea"])
 def test_comparisons_are_constant_time(forge: Forge, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[bytes, bytes]] = []
