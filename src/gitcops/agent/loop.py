@@ -103,6 +103,7 @@ class Agent:
         self.last: dict[str, ReconcileOutcome] = {}
         self.environments: tuple[str, ...] = ()
         self._ready = threading.Event()
+        self._head_branch: str | None = None
 
     # -- what the HTTP server and signal handlers call ----------------------------------------
 
@@ -118,9 +119,11 @@ class Agent:
     def ready(self) -> bool:
         return self._ready.is_set()
 
-    def push(self, branch: str | None, commit: str | None = None) -> bool:
-        """A push was announced: reconcile every environment now, if it is our branch."""
-        if self.config.branch is not None and branch != self.config.branch:
+    def push(self, forge: str, branch: str, commit: str | None) -> bool:
+        """A push was announced (a webhook): reconcile every environment now, if it is our
+        branch. The commit is only a hint: the branch is fetched (one secret may sign pushes
+        of other repositories)."""
+        if branch != self.watched_branch():
             return False
         now = time.time()
         with self._lock:
@@ -129,9 +132,40 @@ class Agent:
                 event.set()
         log.info(
             "push received: reconciling now",
-            extra={"event": "webhook.push", "revision": commit},
+            extra={"event": "webhook.push", "forge": forge, "revision": commit},
         )
         return True
+
+    def watched_branch(self) -> str | None:
+        """The branch followed: --branch, or the one the repository's HEAD names."""
+        if self.config.branch is not None:
+            return self.config.branch
+        if self._head_branch is None:
+            self._head_branch = self.rt.source(self.config.repo, fetch=False).head_branch()
+        return self._head_branch
+
+    def health(self) -> dict[str, object]:
+        """What /healthz shows: every environment's last reconcile, and the source."""
+        from gitcops import __version__
+
+        return {
+            "version": __version__,
+            "ready": self.ready(),
+            "stopping": self.stopping,
+            "source": {
+                "reachable": not self.fetcher.error,
+                "error": self.fetcher.error or None,
+                "fetchedAt": self.fetcher.fetched_at,
+            },
+            "environments": {
+                env: {
+                    "outcome": outcome.outcome,
+                    "reason": outcome.reason,
+                    "revision": outcome.revision or None,
+                }
+                for env, outcome in sorted(self.last.items())
+            },
+        }
 
     # -- running ------------------------------------------------------------------------------
 
@@ -208,10 +242,12 @@ class Agent:
                 source_error=self.fetcher.error,
             )
         except GitcopsError as exc:  # the state itself cannot be read or written
-            outcome = ReconcileOutcome(f"?/{env}", FAILED, str(exc), "", True)
+            outcome = ReconcileOutcome(f"?/{env}", FAILED, str(exc), "", True, cause="state")
         except Exception as exc:  # a bug must not end the loop: it is recorded and retried
             log.exception("reconcile crashed", extra={"event": "reconcile.crashed"})
-            outcome = ReconcileOutcome(f"?/{env}", FAILED, f"internal error: {exc}", "", True)
+            outcome = ReconcileOutcome(
+                f"?/{env}", FAILED, f"internal error: {exc}", "", True, cause="internal"
+            )
         outcome = outcome._replace(seconds=time.monotonic() - started)
         self.last[env] = outcome
         log.log(

@@ -61,6 +61,8 @@ class ReconcileOutcome(NamedTuple):
     counts: dict[str, int] = {}  # a NamedTuple default: shared, never mutated
     events: tuple[Event, ...] = ()
     seconds: float = 0.0
+    cause: str = ""  # for a failure or a skip, one word: source, policy, invalid, apply,
+    # health, locked, state, internal (metrics' label)
 
 
 class Target(NamedTuple):
@@ -101,17 +103,19 @@ def reconcile(
         head = source.branch_head(branch)
         project = head_project(rt, repo, env) if branch is None else _project_at(rt, repo, head)
     except (SourceError, InvalidInputError) as exc:
-        return ReconcileOutcome(f"?/{env}", FAILED, f"cannot read the branch: {exc}", "", True)
+        return ReconcileOutcome(
+            f"?/{env}", FAILED, f"cannot read the branch: {exc}", "", True, cause="source"
+        )
     scope = f"{project.name}/{env}"
     store = rt.store(state)
     try:
         outcome = _reconcile(rt, repo, env, scope, head, state, actor, stop, source_error)
     except LockedError:
         outcome = ReconcileOutcome(
-            scope, SKIPPED, "another apply holds the environment's lock", "", True
+            scope, SKIPPED, "another apply holds the environment's lock", "", True, cause="locked"
         )
     except GitcopsError as exc:
-        outcome = ReconcileOutcome(scope, FAILED, str(exc), head.commit, True)
+        outcome = ReconcileOutcome(scope, FAILED, str(exc), head.commit, True, cause="state")
     store.record_reconcile(
         ReconcileRecord(
             scope,
@@ -213,12 +217,22 @@ def _apply(
     except PolicyRefusalError as refusal:
         reason = f"policy refuses {target.revision[:12]}: {refusal}"
         return ReconcileOutcome(
-            scope, FAILED, reason, target.revision, events=(Event("failed", reason),)
+            scope,
+            FAILED,
+            reason,
+            target.revision,
+            events=(Event("failed", reason),),
+            cause="policy",
         )
     except InvalidInputError as exc:
         reason = f"revision {target.revision[:12]} is invalid: {exc}"
         return ReconcileOutcome(
-            scope, FAILED, reason, target.revision, events=(Event("failed", reason),)
+            scope,
+            FAILED,
+            reason,
+            target.revision,
+            events=(Event("failed", reason),),
+            cause="invalid",
         )
     assert outcome is not None  # no confirmation was asked for
     counts = outcome.changeset.counts
@@ -242,6 +256,7 @@ def _apply(
             True,
             run=outcome.run_id,
             counts=counts,
+            cause="stopping",
         )
     if not _verification_failed(outcome):
         reason = f"applying {target.revision[:12]} failed: {_first_failure(outcome)}"
@@ -254,6 +269,7 @@ def _apply(
             run=outcome.run_id,
             counts=counts,
             events=(Event("failed", reason, outcome.run_id),),
+            cause="apply",
         )
     return _roll_back(rt, repo, env, scope, target, state, actor, outcome)
 
@@ -303,6 +319,7 @@ def _roll_back(
             target.revision,
             run=failed.run_id,
             events=(Event("failed", reason, failed.run_id),),
+            cause="health",
         )
     back = rollback_environment(
         rt, repo, env, good, actor=actor, state=state, trigger="agent", pin=False
@@ -317,6 +334,7 @@ def _roll_back(
             True,
             run=back.run_id if back else None,
             events=(Event("failed", reason, back.run_id if back else None),),
+            cause="health",
         )
     reason = f"{why}; rolled back to {good[:12]}, and {target.revision[:12]} is marked bad"
     return ReconcileOutcome(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -68,11 +69,20 @@ def agent(
     once: Annotated[
         bool, typer.Option("--once", help="One pass over the environments, then exit (0 or 1).")
     ] = False,
+    listen: Annotated[
+        str,
+        typer.Option(help="HOST:PORT of the webhooks, /metrics and health endpoints, or off."),
+    ] = "127.0.0.1:8080",
+    webhook_secret_file: Annotated[
+        Path | None,
+        typer.Option(help="The webhooks' shared secret (default: $GITCOPS_WEBHOOK_SECRET)."),
+    ] = None,
     log_format: Annotated[str, typer.Option(help="json or text, on stderr.")] = "text",
     no_cache: NoCache = False,
 ) -> None:
     """Pull-based reconciling: fetch, render, validate, plan, apply, verify, record; again and
     again, per environment, until SIGTERM or SIGINT."""
+    import os
     import signal
 
     from gitcops.agent.logs import configure
@@ -81,15 +91,28 @@ def agent(
 
     if log_format not in ("json", "text"):
         fail(f"--log-format must be json or text, not {log_format!r}")
+    address = None
+    secret = None
+    if not once and listen != "off":
+        from gitcops.api.app import parse_listen
+        from gitcops.api.webhooks import load_secret
+
+        try:
+            address = parse_listen(listen)
+            secret = load_secret(webhook_secret_file, os.environ)
+        except ValueError as exc:
+            fail(str(exc))
     handler = configure(log_format)
     config = AgentConfig(repo, branch, tuple(env or ()), state, interval)
     with runtime(no_cache) as rt:
         rt.source(repo, fetch=False)
-        reconciler = Agent(rt, config)
         if once:
-            outcomes = reconciler.run_once()
+            outcomes = Agent(rt, config).run_once()
             raise typer.Exit(1 if any(o.outcome == "failed" for o in outcomes.values()) else 0)
+        from gitcops.agent.service import Service
+
+        service = Service(rt, config, listen=address, secret=secret)
         for number in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(number, lambda *_: reconciler.stop())
-        reconciler.run()
+            signal.signal(number, lambda *_: service.stop())
+        service.run()
     handler.flush()

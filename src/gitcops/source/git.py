@@ -380,6 +380,25 @@ class Source:
         except SourceError:
             raise SourceError(f"branch {branch!r} does not exist in {self.location}") from None
 
+    def head_branch(self) -> str | None:
+        """The branch HEAD names (for a remote, its HEAD, asked once); None when detached or
+        when the remote cannot say."""
+        if self.remote:
+            done = _run_git(["ls-remote", "--symref", self._url, "HEAD"])
+            for line in done.stdout.splitlines():
+                ref, _, name = line.partition("\t")
+                if name == "HEAD" and ref.startswith("ref: refs/heads/"):
+                    return ref.removeprefix("ref: refs/heads/")
+            return None
+        done = subprocess.run(
+            ["git", f"--git-dir={self.git_dir}", "symbolic-ref", "--quiet", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        name = done.stdout.strip()
+        return name.removeprefix("refs/heads/") if name.startswith("refs/heads/") else None
+
     def has_commits(self) -> bool:
         done = subprocess.run(
             ["git", f"--git-dir={self.git_dir}", "rev-list", "-n", "1", "--all"],
