@@ -111,15 +111,20 @@ POLICY_SCHEMA: dict[str, Any] = {
     },
 }
 
-# What a notification sink may subscribe to: one agent event each (docs/notifications.md).
-NOTIFICATION_EVENTS = (
-    "applied",
-    "failed",
-    "rolledBack",
-    "driftDetected",
-    "driftHealed",
-    "sourceUnreachable",
-)
+
+class EventKind(StrEnum):
+    """What the agent notifies about: a sink of spec.notifications subscribes to some of them
+    (docs/notifications.md)."""
+
+    APPLIED = "applied"
+    FAILED = "failed"
+    ROLLED_BACK = "rolledBack"
+    DRIFT_DETECTED = "driftDetected"
+    DRIFT_HEALED = "driftHealed"
+    SOURCE_UNREACHABLE = "sourceUnreachable"
+
+
+NOTIFICATION_EVENTS = tuple(kind.value for kind in EventKind)
 NOTIFICATION_TYPES = ("webhook", "slack")
 NOTIFICATIONS_SCHEMA: dict[str, Any] = {
     "type": "array",
@@ -346,6 +351,11 @@ class Project(NamedTuple):
                 where = ("spec", "environments", index, "providers", provider, *path)
             out.append(Diagnostic(message, PROJECT_FILE, _WHERE, where))
         return out
+
+    def problem(self, message: str, path: tuple[str | int, ...]) -> Diagnostic:
+        """A problem with one of gitcops.yaml's fields found after parsing (a notification's
+        urlRef that does not decrypt), placed where the file sets it."""
+        return Diagnostic(message, PROJECT_FILE, _WHERE, path)
 
     @classmethod
     def parse(cls, document: Any, file: str = PROJECT_FILE) -> "Project":
