@@ -4,13 +4,16 @@ within Slack's limits and escapes; and what error texts keep of a URL."""
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from gitcops.agent import payloads
 from gitcops.agent.notify import NotificationEvent, ResourceDetail, SinkInfo, _Target
-from gitcops.model.project import EventKind, NotificationSink
+from gitcops.model.project import EventKind, NotificationSink, Project
 from gitcops.schemas import notification_validator
 from gitcops.state.records import AuditHead
 
@@ -218,3 +221,42 @@ def test_error_texts_keep_only_the_scheme_and_host() -> None:
             assert secret not in scrubbed, scrubbed
     assert "hooks.example.com" in target.scrub(texts[1])
     assert repr(target) == "<notification sink 0 (slack, hooks.example.com)>"
+
+
+# -- docs/notifications.md ------------------------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "notifications.md"
+
+
+def _blocks(language: str) -> list[str]:
+    text = DOCS.read_text()
+    return re.findall(rf"^```{language}\n(.*?)^```$", text, flags=re.MULTILINE | re.DOTALL)
+
+
+def test_the_docs_examples_are_what_gitcops_sends() -> None:
+    """The generic example matches the schema; both examples are exactly what the payload
+    functions make of the event the generic one describes."""
+    generic, slack = (json.loads(block) for block in _blocks("json"))
+    assert _problems(generic) == []
+    event = NotificationEvent(
+        kind=EventKind(generic["event"]),
+        project=generic["project"],
+        environment=generic["environment"],
+        revision=generic["revision"],
+        run_id=generic["run"],
+        message=generic["message"],
+        audit_head=AuditHead(**generic["auditHead"]),
+        summary=generic["summary"],
+        details=tuple(
+            ResourceDetail(d["resource"], d["state"], tuple(d["fields"]), d["message"] or "")
+            for d in generic["details"]
+        ),
+    )
+    assert payloads.generic(event, generic["id"], generic["time"]) == generic
+    assert payloads.slack(event, generic["id"], generic["time"]) == slack
+
+
+def test_the_docs_configuration_is_valid() -> None:
+    [config] = [b for b in _blocks("yaml") if "kind: Project" in b]
+    project = Project.parse(yaml.safe_load(config))
+    assert [s.type for s in project.spec.notifications] == ["slack", "webhook"]
