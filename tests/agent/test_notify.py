@@ -183,6 +183,7 @@ def test_close_flushes_the_queues_in_order(hooks: HookServer) -> None:
     assert notifier.queued() == 0
     # Closed: nothing more is queued, and what is refused is counted.
     assert notifier.notify(_event(n=6)) == 0
+    assert (results.items[-1].outcome, results.items[-1].error) == ("dropped", "closed")
     assert notifier.counts()["webhook"] == DeliveryCounts(delivered=5, dropped=1, retries=1)
 
 

@@ -246,10 +246,9 @@ class Notifier:
         *,
         settings: DeliverySettings | None = None,
         on_result: ResultCallback | None = None,
-        first_position: int = 0,
     ) -> None:
-        """`targets`: each sink with its URL, resolved (`from_project` does that); a sink's
-        position is its index in spec.notifications, counted from `first_position`."""
+        """`targets`: every sink of spec.notifications, in order, with its URL resolved
+        (`from_project` does that)."""
         self.settings = settings or DeliverySettings()
         if self.settings.queue_size < 1 or self.settings.max_attempts < 1:
             raise ValueError("queue_size and max_attempts must be at least 1")
@@ -261,7 +260,7 @@ class Notifier:
         self._counts: dict[str, DeliveryCounts] = {}
         self._workers: list[_Worker] = []
         _redact_httpx_log()
-        for position, (sink, url) in enumerate(targets, start=first_position):
+        for position, (sink, url) in enumerate(targets):
             target = _Target(SinkInfo(position, sink.type, _host(url)), sink, url)
             self._counts.setdefault(sink.type, DeliveryCounts())
             self._workers.append(_Worker(self, target))
@@ -325,12 +324,13 @@ class Notifier:
         workers = [w for w in self._workers if w.target.sink.wants(event.kind, event.environment)]
         if not workers:
             return 0
+        notification_id = uuid.uuid4().hex
         if self._closing.is_set():
             log.warning("notifications are closed: %s not sent", payloads.title(event))
+            item = _Item(notification_id, str(event.kind), payloads.scope(event), b"")
             for worker in workers:
-                self._count(worker.target.info.type, dropped=1)
+                self._finish(worker.target, item, DROPPED, 0, "closed")
             return 0
-        notification_id = uuid.uuid4().hex
         when = event.time if event.time is not None else time.time()
         bodies: dict[str, bytes] = {}
         for worker in workers:
