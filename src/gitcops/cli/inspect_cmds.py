@@ -145,25 +145,36 @@ def history(
 
 @audit_app.command("verify")
 @handle_errors
-def audit_verify(state: State = None, output: Output = "text") -> None:
+def audit_verify(
+    state: State = None,
+    output: Output = "text",
+    head: Annotated[
+        str | None,
+        typer.Option(
+            "--head",
+            metavar="SEQ:HASH",
+            help="A head kept elsewhere (printed by an earlier verify, sent with every "
+            "notification): the log must still hold that entry with that hash.",
+        ),
+    ] = None,
+) -> None:
     """Recompute the audit log's hash chain; exit 1 if any entry was altered or removed."""
-    from gitcops.engine.inspect import verify_audit
+    from gitcops.engine.inspect import audit_verdict_as_json, verify_audit
+    from gitcops.state.records import AuditHead
 
     check_output(output)
+    try:
+        checked = AuditHead.parse(head) if head is not None else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--head'") from None
     with runtime() as rt:
-        verdict = verify_audit(rt, state)
+        verdict = verify_audit(rt, state, checked)
     if output == "json":
-        emit_json(
-            "AuditVerification",
-            {
-                "ok": verdict.ok,
-                "entries": verdict.entries,
-                "firstBadSeq": verdict.first_bad_seq,
-                "problem": verdict.problem or None,
-            },
-        )
+        emit_json("AuditVerification", audit_verdict_as_json(verdict, checked))
     elif verdict.ok:
-        out(f"Audit log intact: {verdict.entries} entries, hash chain verified.")
+        also = f"; entry {checked.seq} matches the head given" if checked is not None else ""
+        out(f"Audit log intact: {verdict.entries} entries, hash chain verified{also}.")
+        out(f"head {verdict.head}" if verdict.head is not None else "head: none (no entries)")
     else:
         err(f"Audit log TAMPERED at entry {verdict.first_bad_seq}: {verdict.problem}")
     if not verdict.ok:

@@ -20,6 +20,7 @@ from gitcops.plan.diff import DiffItem, diff, same
 from gitcops.source.git import Revision, Source
 from gitcops.state.records import (
     AuditEntry,
+    AuditHead,
     AuditVerdict,
     EnvControl,
     EnvStatus,
@@ -273,8 +274,25 @@ def rollback_target(rt: Runtime, repo: str, env_name: str, state: str | None) ->
     )
 
 
-def verify_audit(rt: Runtime, state: str | None) -> AuditVerdict:
-    return rt.store(state).verify_audit()
+def verify_audit(rt: Runtime, state: str | None, head: AuditHead | None = None) -> AuditVerdict:
+    """The audit chain recomputed; with `head` (kept elsewhere), the log must still hold it."""
+    return rt.store(state).verify_audit(head)
+
+
+def audit_head(rt: Runtime, state: str | None) -> AuditHead | None:
+    """The newest audit entry (sequence number and hash), for notifications and metrics."""
+    return rt.store(state).audit_head()
+
+
+def audit_verdict_as_json(verdict: AuditVerdict, checked: AuditHead | None) -> dict[str, Any]:
+    return {
+        "ok": verdict.ok,
+        "entries": verdict.entries,
+        "firstBadSeq": verdict.first_bad_seq,
+        "problem": verdict.problem or None,
+        "head": verdict.head.as_json() if verdict.head is not None else None,
+        "checkedHead": checked.as_json() if checked is not None else None,
+    }
 
 
 def audit_entries(rt: Runtime, state: str | None, scope: str | None) -> list[AuditEntry]:

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from gitcops.model.diagnostics import Diagnostic
 from gitcops.model.errors import InvalidInputError
-from gitcops.model.paths import path_problem
+from gitcops.model.paths import normalize, path_problem
 
 PROJECT_FILE = "gitcops.yaml"
 _WHERE = "document 1 (Project)"
@@ -111,6 +111,58 @@ POLICY_SCHEMA: dict[str, Any] = {
     },
 }
 
+
+class EventKind(StrEnum):
+    """What the agent notifies about: a sink of spec.notifications subscribes to some of them
+    (docs/notifications.md)."""
+
+    APPLIED = "applied"
+    FAILED = "failed"
+    ROLLED_BACK = "rolledBack"
+    DRIFT_DETECTED = "driftDetected"
+    DRIFT_HEALED = "driftHealed"
+    SOURCE_UNREACHABLE = "sourceUnreachable"
+
+
+NOTIFICATION_EVENTS = tuple(kind.value for kind in EventKind)
+NOTIFICATION_TYPES = ("webhook", "slack")
+NOTIFICATIONS_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["type", "events"],
+        # (only of a mapping: anything else is named once, as not an object)
+        "if": {"type": "object"},
+        "then": {"oneOf": [{"required": ["url"]}, {"required": ["urlRef"]}]},
+        "properties": {
+            "type": {"enum": list(NOTIFICATION_TYPES)},
+            "url": {"type": "string", "minLength": 1},
+            "urlRef": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["file"],
+                "properties": {
+                    "file": {"type": "string", "minLength": 1},
+                    "key": {"type": "string", "minLength": 1},
+                },
+            },
+            "events": {
+                "type": "array",
+                "minItems": 1,
+                "uniqueItems": True,
+                "items": {"enum": list(NOTIFICATION_EVENTS)},
+            },
+            "environments": {
+                "type": "array",
+                "minItems": 1,
+                "uniqueItems": True,
+                "items": {"type": "string", "minLength": 1},
+            },
+        },
+    },
+}
+
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -160,15 +212,16 @@ SCHEMA: dict[str, Any] = {
                 "providers": _SETTINGS,
                 "policy": POLICY_SCHEMA,
                 "secrets": _SECRETS,
+                "notifications": NOTIFICATIONS_SCHEMA,
             },
         },
     },
 }
 
 
-# SCHEMA without its policy section, which is half of it: compiling a schema costs ~7 ms per
-# KB, once per process, and a first run (no cache yet) pays it before anything else. The
-# policy section is compiled only for projects that have one.
+# SCHEMA without its policy and notifications sections, which are more than half of it:
+# compiling a schema costs ~7 ms per KB, once per process, and a first run (no cache yet) pays
+# it before anything else. Those sections are compiled only for projects that have them.
 _SCHEMA_SANS_POLICY: dict[str, Any] = {
     **SCHEMA,
     "properties": {
@@ -178,10 +231,12 @@ _SCHEMA_SANS_POLICY: dict[str, Any] = {
             "properties": {
                 **SCHEMA["properties"]["spec"]["properties"],
                 "policy": {"type": "object"},
+                "notifications": {"type": "array"},
             },
         },
     },
 }
+_SECTIONS = (("policy", POLICY_SCHEMA), ("notifications", NOTIFICATIONS_SCHEMA))
 
 
 def _surely_valid(document: dict[str, Any]) -> bool:
@@ -192,7 +247,7 @@ def _surely_valid(document: dict[str, Any]) -> bool:
     if not schema_valid(_SCHEMA_SANS_POLICY, document):
         return False
     spec = document["spec"]  # the skeleton requires it, as a mapping
-    return "policy" not in spec or schema_valid(POLICY_SCHEMA, spec["policy"])
+    return all(name not in spec or schema_valid(schema, spec[name]) for name, schema in _SECTIONS)
 
 
 class DriftMode(StrEnum):
@@ -215,11 +270,35 @@ class Environment(NamedTuple):
     age_key_file: str | None = None  # overrides the project's
 
 
+class UrlRef(NamedTuple):
+    """A notification URL kept in a SOPS file: a key of it (None: a binary file's content)."""
+
+    file: str  # normalised, relative to the repository root
+    key: str | None = None
+
+
+class NotificationSink(NamedTuple):
+    """Where spec.notifications sends the events it names (docs/notifications.md)."""
+
+    type: str  # webhook | slack
+    events: frozenset[str]  # of NOTIFICATION_EVENTS
+    environments: tuple[str, ...] | None = None  # None: every environment
+    url: str | None = None  # checked to hold no credentials; else url_ref
+    url_ref: UrlRef | None = None
+
+    def wants(self, event: str, environment: str | None) -> bool:
+        """Whether this sink takes `event` about `environment` (None: the whole project)."""
+        return event in self.events and (
+            environment is None or self.environments is None or environment in self.environments
+        )
+
+
 class ProjectSpec(NamedTuple):
     environments: tuple[Environment, ...]
     providers: dict[str, dict[str, Any]]
     policy: dict[str, Any]  # validated by POLICY_SCHEMA
     age_key_file: str | None = None
+    notifications: tuple[NotificationSink, ...] = ()
 
 
 class Project(NamedTuple):
@@ -273,6 +352,11 @@ class Project(NamedTuple):
             out.append(Diagnostic(message, PROJECT_FILE, _WHERE, where))
         return out
 
+    def problem(self, message: str, path: tuple[str | int, ...]) -> Diagnostic:
+        """A problem with one of gitcops.yaml's fields found after parsing (a notification's
+        urlRef that does not decrypt), placed where the file sets it."""
+        return Diagnostic(message, PROJECT_FILE, _WHERE, path)
+
     @classmethod
     def parse(cls, document: Any, file: str = PROJECT_FILE) -> "Project":
         """Validate a document and build the Project; every problem is reported at once."""
@@ -319,9 +403,22 @@ class Project(NamedTuple):
                 dict(spec.get("providers", {})),
                 dict(spec.get("policy", {})),
                 spec.get("secrets", {}).get("ageKeyFile"),
+                tuple(_sink(n) for n in spec.get("notifications", ())),
             ),
             document=document,
         )
+
+
+def _sink(entry: dict[str, Any]) -> NotificationSink:
+    ref = entry.get("urlRef")
+    environments = entry.get("environments")
+    return NotificationSink(
+        type=entry["type"],
+        events=frozenset(entry["events"]),
+        environments=tuple(environments) if environments is not None else None,
+        url=entry["url"].strip() if "url" in entry else None,
+        url_ref=UrlRef(normalize(ref["file"]), ref.get("key")) if ref is not None else None,
+    )
 
 
 def _semantic_problems(document: dict[str, Any], file: str) -> list[Diagnostic]:
@@ -360,7 +457,87 @@ def _semantic_problems(document: dict[str, Any], file: str) -> list[Diagnostic]:
                     ("spec", "environments", i, "approvals", "required"),
                 )
             )
+    problems.extend(_notification_problems(document, file, seen))
     return problems
+
+
+def _notification_problems(
+    document: dict[str, Any], file: str, environments: set[str]
+) -> list[Diagnostic]:
+    problems: list[Diagnostic] = []
+    known = ", ".join(e["name"] for e in document["spec"]["environments"])
+    for i, sink in enumerate(document["spec"].get("notifications", ())):
+        where = ("spec", "notifications", i)
+        for j, name in enumerate(sink.get("environments", ())):
+            if name not in environments:
+                problems.append(
+                    Diagnostic(
+                        f"environment {name!r} is not in {PROJECT_FILE} ({known})",
+                        file,
+                        _WHERE,
+                        (*where, "environments", j),
+                    )
+                )
+        if "url" in sink:
+            problem = url_problem(sink["url"])
+            if problem is not None:
+                problems.append(Diagnostic(problem, file, _WHERE, (*where, "url")))
+        if "urlRef" in sink:
+            outside = path_problem(sink["urlRef"]["file"])
+            if outside is not None:
+                problems.append(
+                    Diagnostic(
+                        f"{outside}; urlRef.file names a SOPS file in the repository",
+                        file,
+                        _WHERE,
+                        (*where, "urlRef", "file"),
+                    )
+                )
+    return problems
+
+
+# Query parameters that carry credentials, by name (lower case, without - and _): exact names,
+# and parts of longer ones (access_token, client_secret, x-api-key, ...).
+_SECRET_PARAMS = frozenset({"key", "sig", "code", "pass", "pwd", "session"})
+_SECRET_PARTS = ("token", "secret", "passw", "apikey", "signature", "credential", "auth")
+# Services whose webhook URLs are themselves the credential (the secret is in the path).
+_SECRET_URL_HOSTS = (
+    ("hooks.slack.com", "/"),
+    ("discord.com", "/api/webhooks/"),
+    ("discordapp.com", "/api/webhooks/"),
+    (".webhook.office.com", "/"),
+    ("outlook.office.com", "/webhook"),
+    ("chat.googleapis.com", "/"),
+)
+_USE_URL_REF = "keep it in a SOPS file and refer to it with urlRef: {file, key}"
+
+
+def url_problem(url: str) -> str | None:
+    """What is wrong with a notification URL written in plain text, or None. The message never
+    repeats the URL: it may hold the very token it is refused for."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        host = (parts.hostname or "").lower()
+        _ = parts.port  # ValueError for a port that is not a number
+    except ValueError:
+        return "is not a valid URL"
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        return "must be an http:// or https:// URL with a host"
+    if parts.username is not None or parts.password is not None:
+        return f"holds credentials (user:password@): {_USE_URL_REF}"
+    for name, _value in parse_qsl(parts.query, keep_blank_values=True):
+        plain = name.lower().replace("-", "").replace("_", "")
+        if plain in _SECRET_PARAMS or any(part in plain for part in _SECRET_PARTS):
+            # Not named: a bare query (no `=`) may be the token itself.
+            return f"its query has a parameter named like a credential: {_USE_URL_REF}"
+    path = parts.path or "/"
+    for suffix, prefix in _SECRET_URL_HOSTS:
+        on_host = host == suffix or (suffix.startswith(".") and host.endswith(suffix))
+        if on_host and path.startswith(prefix) and path.strip("/"):
+            return f"a webhook URL of {host} is itself a credential: {_USE_URL_REF}"
+    return None
 
 
 class UnknownEnvironmentError(InvalidInputError):

@@ -1,8 +1,9 @@
-"""JSON Schemas (draft 2020-12) of every `-o json` output and of saved plan files.
+"""JSON Schemas (draft 2020-12) of every `-o json` output, saved plan files and notifications.
 
 The schemas are the package's JSON files next to this module (docs/schemas holds a copy, kept
 byte-identical by a test): `cli/v1/<Kind>.schema.json` per output kind, `plan/v1/Plan.schema.json`
-for `plan --out`, and `cli/v1/definitions.schema.json` for what they share. They refer to each
+for `plan --out`, `notification/v1/Notification.schema.json` for what the agent sends to webhooks,
+and `cli/v1/definitions.schema.json` for what they share. They refer to each
 other by relative `$ref`s resolved against their `$id`s (under BASE_URI), so a consumer loads
 them all (`schema_documents`) into its registry, or asks for a ready validator.
 
@@ -36,6 +37,7 @@ OUTPUT_KINDS = (
 
 _ROOT = Path(__file__).parent
 _PLAN_FILE = "plan/v1/Plan.schema.json"
+_NOTIFICATION = "notification/v1/Notification.schema.json"
 
 
 def _load(relative: str) -> dict[str, Any]:
@@ -55,6 +57,11 @@ def plan_file_schema() -> dict[str, Any]:
     return _load(_PLAN_FILE)
 
 
+def notification_schema() -> dict[str, Any]:
+    """The schema of a webhook notification (apiVersion gitcops.io/notification/v1)."""
+    return _load(_NOTIFICATION)
+
+
 def schema_documents() -> dict[str, dict[str, Any]]:
     """Every schema document, shared definitions included, by its `$id`."""
     documents = [_load(str(path.relative_to(_ROOT))) for path in sorted(_ROOT.rglob("*.json"))]
@@ -69,6 +76,11 @@ def output_validator(kind: str) -> Validator:
 def plan_file_validator() -> Validator:
     """A validator (jsonschema, formats checked) for saved plan files."""
     return _validator(plan_file_schema())
+
+
+def notification_validator() -> Validator:
+    """A validator (jsonschema, formats checked) for webhook notifications."""
+    return _validator(notification_schema())
 
 
 def _validator(schema: dict[str, Any]) -> Validator:

@@ -84,11 +84,40 @@ class AuditEntry(NamedTuple):
     hash: str
 
 
+class AuditHead(NamedTuple):
+    """The newest entry of the audit chain, `SEQ:HASH` as text. Kept elsewhere (a
+    notification, a metric, a log shipper), it lets `audit verify --head` show that the log
+    still reaches that entry unchanged: entries cut off its end are caught too."""
+
+    seq: int
+    hash: str
+
+    def __str__(self) -> str:
+        return f"{self.seq}:{self.hash}"
+
+    @classmethod
+    def parse(cls, text: str) -> "AuditHead":
+        """`SEQ:HASH` (a positive sequence number, a SHA-256 in hex); ValueError otherwise."""
+        seq, sep, digest = text.strip().partition(":")
+        digest = digest.lower()
+        valid_hash = len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)
+        if not (sep and seq.isascii() and seq.isdigit() and int(seq) >= 1 and valid_hash):
+            raise ValueError(
+                f"{text!r} is not SEQ:HASH (a sequence number from 1, a colon, and the "
+                "entry's 64-digit SHA-256 in hex)"
+            )
+        return cls(int(seq), digest)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "hash": self.hash}
+
+
 class AuditVerdict(NamedTuple):
     ok: bool
     entries: int
     first_bad_seq: int | None = None
     problem: str = ""
+    head: AuditHead | None = None  # the newest entry, when `ok` and the log is not empty
 
 
 class EnvControl(NamedTuple):

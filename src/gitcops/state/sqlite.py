@@ -25,6 +25,7 @@ from gitcops.state.locks import file_lock
 from gitcops.state.records import (
     AuditEntry,
     AuditEvent,
+    AuditHead,
     AuditVerdict,
     EnvControl,
     EnvStatus,
@@ -768,8 +769,13 @@ class SqliteStateStore:
             hash=row[9],
         )
 
-    def verify_audit(self) -> AuditVerdict:
-        return verify_chain(self.audit())
+    @_reading
+    def audit_head(self) -> AuditHead | None:
+        row = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        return AuditHead(row[0], row[1]) if row else None
+
+    def verify_audit(self, head: AuditHead | None = None) -> AuditVerdict:
+        return verify_chain(self.audit(), head)
 
     def redaction_key(self) -> bytes:
         return redaction_key.load_or_create(redaction_key.key_path(self.path))

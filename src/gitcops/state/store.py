@@ -10,6 +10,7 @@ from gitcops.model.identity import ResourceId
 from gitcops.state.records import (
     AuditEntry,
     AuditEvent,
+    AuditHead,
     AuditVerdict,
     EnvControl,
     EnvStatus,
@@ -77,7 +78,14 @@ class StateStore(Protocol):
         self, scope: str, run_id: int | None, actor: str, event: AuditEvent
     ) -> None: ...
 
-    def verify_audit(self) -> AuditVerdict: ...
+    def audit_head(self) -> AuditHead | None:
+        """The newest audit entry's sequence number and hash; None while the log is empty."""
+        ...
+
+    def verify_audit(self, head: AuditHead | None = None) -> AuditVerdict:
+        """Recompute the chain; with `head`, the log must also still hold that entry, with
+        that hash."""
+        ...
 
     def control(self, scope: str) -> EnvControl:
         """Suspension, pin and bad revisions of an environment (defaults when none)."""

@@ -18,7 +18,7 @@ from gitcops.model.errors import LockedError, StateError
 from gitcops.model.identity import ResourceId
 from gitcops.state import sqlite as sqlite_module
 from gitcops.state.audit import GENESIS, entry_hash
-from gitcops.state.records import AuditEvent, InventoryEntry
+from gitcops.state.records import AuditEvent, AuditHead, InventoryEntry
 from gitcops.state.sqlite import SCHEMA_VERSION, SqliteStateStore, open_store
 
 SCOPE = "demo/prod"
@@ -376,8 +376,18 @@ def test_opening_waits_while_another_run_sets_a_new_file_up(
         lambda s: s.inventory(SCOPE),
         lambda s: list(s.audit()),
         lambda s: s.verify_audit(),
+        lambda s: s.audit_head(),
     ],
-    ids=["runs", "run", "env_status", "all_env_status", "inventory", "audit", "verify_audit"],
+    ids=[
+        "runs",
+        "run",
+        "env_status",
+        "all_env_status",
+        "inventory",
+        "audit",
+        "verify_audit",
+        "audit_head",
+    ],
 )
 def test_a_failing_read_is_a_state_error_naming_the_file(
     store: SqliteStateStore, db_path: Path, read: Callable[[SqliteStateStore], object]
@@ -524,6 +534,122 @@ def test_appends_continue_the_chain_after_reopening(
         assert verdict.ok and verdict.entries == 8
     finally:
         again.close()
+
+
+# -- the audit head -------------------------------------------------------------------------------
+
+
+def test_the_head_is_the_newest_entry(store: SqliteStateStore) -> None:
+    assert store.audit_head() is None
+    assert store.verify_audit().head is None
+    full_run(store)
+    entries = list(store.audit())
+    head = store.audit_head()
+    assert head == AuditHead(entries[-1].seq, entries[-1].hash) == (5, entries[-1].hash)
+    assert store.verify_audit().head == head
+    store.append_audit(SCOPE, None, "dave", AuditEvent("note", SCOPE))
+    assert store.audit_head() == AuditHead(6, list(store.audit())[-1].hash)
+
+
+def test_any_head_on_the_chain_verifies(audited: SqliteStateStore) -> None:
+    for e in audited.audit():
+        verdict = audited.verify_audit(AuditHead(e.seq, e.hash))
+        assert (verdict.ok, verdict.entries, verdict.head) == (True, 7, audited.audit_head())
+
+
+def test_a_head_with_another_hash_is_caught(audited: SqliteStateStore) -> None:
+    third = next(e for e in audited.audit() if e.seq == 3)
+    verdict = audited.verify_audit(AuditHead(3, "a" * 64))
+    assert verdict == (False, 3, 3, "does not match the head given", None)
+    assert audited.verify_audit(AuditHead(3, third.hash)).ok
+
+
+def test_entries_cut_off_the_end_are_caught_with_the_head(
+    audited: SqliteStateStore, db_path: Path
+) -> None:
+    head = audited.audit_head()
+    assert head is not None and head.seq == 7
+    raw(db_path, "DELETE FROM audit WHERE seq >= 6")
+    assert audited.verify_audit().ok  # what the chain alone cannot see
+    verdict = audited.verify_audit(head)
+    missing = "entry 7 (the head given) is missing: the log ends at entry 5"
+    assert verdict == (False, 5, 7, missing, None)
+    raw(db_path, "DELETE FROM audit")
+    verdict = audited.verify_audit(head)
+    assert verdict == (False, 0, 7, "entry 7 (the head given) is missing: the log is empty", None)
+
+
+def test_a_log_rewritten_whole_is_caught_with_the_head(
+    audited: SqliteStateStore, db_path: Path
+) -> None:
+    """Someone who can recompute every hash forges entry 3 and rehashes everything after."""
+    head = audited.audit_head()
+    assert head is not None
+    prev = GENESIS
+    for e in list(audited.audit()):
+        detail = {"message": "forged"} if e.seq == 3 else e.detail
+        digest = entry_hash(
+            prev, e.seq, e.ts, e.scope, e.run_id, e.actor, e.action, e.subject, detail
+        )
+        raw(
+            db_path,
+            "UPDATE audit SET detail=?, prev_hash=?, hash=? WHERE seq=?",
+            (json.dumps(detail), prev, digest, e.seq),
+        )
+        prev = digest
+    assert audited.verify_audit().ok
+    verdict = audited.verify_audit(head)
+    assert (verdict.ok, verdict.first_bad_seq, verdict.problem) == (
+        False,
+        7,
+        "does not match the head given",
+    )
+
+
+def test_a_broken_chain_is_reported_before_the_head(
+    audited: SqliteStateStore, db_path: Path
+) -> None:
+    head = audited.audit_head()
+    raw(db_path, "UPDATE audit SET actor='mallory' WHERE seq=2")
+    verdict = audited.verify_audit(head)
+    assert (verdict.first_bad_seq, verdict.problem, verdict.head) == (
+        2,
+        "content does not match its hash",
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        ("7:" + "ab" * 32, AuditHead(7, "ab" * 32)),
+        (" 12:" + "AB" * 32 + "\n", AuditHead(12, "ab" * 32)),
+    ],
+)
+def test_a_head_parses_from_its_text(text: str, parsed: AuditHead) -> None:
+    assert AuditHead.parse(text) == parsed
+    assert AuditHead.parse(str(parsed)) == parsed
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "7",
+        "7:",
+        ":" + "a" * 64,
+        "0:" + "a" * 64,
+        "-1:" + "a" * 64,
+        "x:" + "a" * 64,
+        "7:" + "a" * 63,
+        "7:" + "g" * 64,
+        "²:" + "a" * 64,
+        "7:" + "a" * 64 + ":1",
+    ],
+)
+def test_a_malformed_head_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="is not SEQ:HASH"):
+        AuditHead.parse(text)
 
 
 # -- locks across processes -----------------------------------------------------------------------
