@@ -148,9 +148,11 @@ class Agent:
         """What /healthz shows: every environment's last reconcile, and the source."""
         from gitcops import __version__
 
+        head = self.rt.store(self.config.state).audit_head()
         return {
             "version": __version__,
             "ready": self.ready(),
+            "auditHead": head.as_json() if head is not None else None,
             "stopping": self.stopping,
             "source": {
                 "reachable": not self.fetcher.error,

@@ -86,7 +86,8 @@ def agent(
     import signal
 
     from gitcops.agent.logs import configure
-    from gitcops.agent.loop import Agent, AgentConfig
+    from gitcops.agent.loop import AgentConfig
+    from gitcops.agent.service import Service
     from gitcops.cli.errors import fail
 
     if log_format not in ("json", "text"):
@@ -106,12 +107,9 @@ def agent(
     config = AgentConfig(repo, branch, tuple(env or ()), state, interval)
     with runtime(no_cache) as rt:
         rt.source(repo, fetch=False)
-        if once:
-            outcomes = Agent(rt, config).run_once()
-            raise typer.Exit(1 if any(o.outcome == "failed" for o in outcomes.values()) else 0)
-        from gitcops.agent.service import Service
-
         service = Service(rt, config, listen=address, secret=secret)
+        if once:
+            raise typer.Exit(0 if service.run_once() else 1)
         for number in (signal.SIGTERM, signal.SIGINT):
             signal.signal(number, lambda *_: service.stop())
         service.run()
