@@ -192,3 +192,22 @@ def test_bad_rules_and_annotations_are_refused_with_file_and_field(cli: Cli, rep
         "metadata.annotations.gitcops.io/drift: must be one of detect, warn, heal, ignore, "
         "not 'off'"
     ) in result.stderr
+
+
+def test_plan_policies_see_each_change_s_drift_mode(cli: Cli, repo: Repo, tmp_path: Path) -> None:
+    repo.write(
+        "policies/plan.rego",
+        "package plan\n\nimport rego.v1\n\n"
+        "deny contains msg if {\n"
+        "    some change in input.changes\n"
+        '    change.drift == "warn"\n'
+        '    msg := sprintf("%s drifted: a person looks first", [change.id])\n'
+        "}\n",
+    )
+    _with_rules(repo)
+    cli("apply", "--env", "prod", "--yes", repo=repo.path)
+    prod = tmp_path / "out" / "prod"
+    (prod / "motd.txt").write_text("edited\n")  # prod's mode: warn
+    refused = cli("apply", "--env", "prod", "--yes", repo=repo.path, expect=1)
+    assert "local.gitcops.io/File/motd drifted: a person looks first" in refused.output
+    assert (prod / "motd.txt").read_text() == "edited\n"
