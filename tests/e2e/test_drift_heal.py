@@ -347,3 +347,30 @@ def test_what_a_heal_records_matches_the_published_schemas(
     assert actions.count("drift.detected") == 5
     assert documents["History"]["runs"][0]["kind"] == "heal"
     assert documents["History"]["runs"][0]["trigger"] == "agent"
+
+
+def test_an_apply_can_select_the_changes_it_makes(env: dict[str, Any], repo: Repo) -> None:
+    from gitcops.engine.applying import apply_workspace
+    from gitcops.engine.workspace import open_workspace
+
+    repo.set_resources(_docs("v2"))  # healed changes in Git
+    (repo.root / "warned.txt").write_text("edited\n")
+    rows = _rows(env["state"])
+    rt = env["rt"]
+    ws = open_workspace(rt, rt.source(env["repo"]), "dev")
+    try:
+        outcome = apply_workspace(
+            ws,
+            rt.store(env["state"]),
+            actor="t",
+            select=lambda change: change.id.name == "warned",
+        )
+    finally:
+        ws.close()
+    assert outcome is not None and outcome.succeeded
+    assert outcome.changeset.counts["configured"] == 1
+    assert (repo.root / "warned.txt").read_text() == "warned\n"
+    assert (repo.root / "healed.txt").read_text() == "healed v1\n"  # refused: left alone
+    after = _rows(env["state"])
+    assert after["local.gitcops.io/File/healed"] == rows["local.gitcops.io/File/healed"]
+    assert after["local.gitcops.io/File/warned"] != rows["local.gitcops.io/File/warned"]

@@ -260,8 +260,8 @@ Select = Callable[[PlannedChange], bool]
 
 def only(plan: Plan, select: Select) -> tuple[Plan, frozenset[ResourceId]]:
     """The plan with every change `select` refuses turned into a no-op (health checks still
-    run), and the resources those changes concern: their inventory rows must stay as they are
-    (a drifted object left alone must not have its live spec recorded as applied)."""
+    run), and the resources those changes concern, left alone whole: their inventory rows must
+    stay as they are (a drifted object left alone must not have its live spec recorded)."""
     left = frozenset(c.id for c in plan.changes if c.is_change and not select(c))
     if not left:
         return plan, left
@@ -317,7 +317,9 @@ def apply_workspace(
 
     `gate(plan, inventory_size)` checks policies before anything is written: it raises to
     refuse, or returns notes (warnings, waivers) that the run records. `select(change)` says
-    which changes to make: the others become no-ops (see `only`).
+    which changes to make: the others become no-ops (see `only`). A run that succeeds records
+    its revision as applied all the same: select within the revision already applied (as
+    the agent's heal does), or the state says more was applied than was.
     """
     with store.lock(ws.scope, lock_timeout):
         if saved_plan is not None:
