@@ -111,6 +111,9 @@ def test_ignored_fields_are_never_drift_nor_overwritten(cli: Cli, repo: Repo) ->
         "heal",
     )
     assert [d["path"] for d in item["diff"]] == ["content"]
+    # Without a cache the modes come from the rendered documents: the same answer.
+    uncached = cli("drift", "--env", "dev", "-o", "json", "--no-cache", repo=repo.path, expect=2)
+    assert json.loads(uncached.stdout) == report
     text = cli("drift", "--env", "dev", repo=repo.path, expect=2).stdout
     assert "modified: local.gitcops.io/File/motd (drift mode heal)" in text
     assert "mode" not in text.split("(drift mode heal)")[1]
