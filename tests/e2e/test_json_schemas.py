@@ -134,8 +134,15 @@ def test_plan_and_saved_plan_with_every_action(cli: Cli, repo: Repo, tmp_path: P
     }
     assert _named(changes, "etc", "no-op")["diff"] == []
     assert _named(changes, "motd", "update")["reason"] == ""
-    assert _named(changes, "drifting", "update")["reason"] == "drifted: changed outside gitcops"
-    assert _named(changes, "vanishing", "create")["reason"] == "deleted outside gitcops"
+    drifting = _named(changes, "drifting", "update")
+    assert (
+        drifting["reason"]
+        == "drifted: changed outside gitcops; drift mode heal: apply overwrites it"
+    )
+    assert drifting["drift"] == "heal" and _named(changes, "motd", "update")["drift"] is None
+    vanishing = _named(changes, "vanishing", "create")
+    assert vanishing["reason"] == "deleted outside gitcops; drift mode heal: apply recreates it"
+    assert vanishing["drift"] == "heal"
     assert [d["op"] for d in _named(changes, "legacy", "adopt")["diff"]] == ["change"]
     assert _named(changes, "matching", "adopt")["diff"] == []
     assert _named(changes, "new", "create")["dependsOn"] == ["local.gitcops.io/File/motd"]

@@ -89,14 +89,18 @@ def _dispatch(change: PlannedChange, provider: Provider) -> tuple[ChangeSetEntry
         response = provider.create(CreateRequest(change.id, change.after))
         return ChangeSetEntry(change.id, Action.CREATED, response.message), response.staged
     if change.action is ChangeAction.UPDATE:
-        assert change.after is not None
-        response = provider.update(UpdateRequest(change.id, change.after, change.before))
+        # `target`: `after` with the live values of its ignored fields (ignoreDifferences).
+        target = change.target
+        assert target is not None
+        response = provider.update(UpdateRequest(change.id, target, change.before))
         return ChangeSetEntry(change.id, Action.CONFIGURED, response.message), response.staged
     if change.action is ChangeAction.ADOPT:
         assert change.after is not None
         if not change.diff:  # already as Git says: only the inventory changes
             return ChangeSetEntry(change.id, Action.ADOPTED, change.reason), False
-        response = provider.update(UpdateRequest(change.id, change.after, change.before))
+        target = change.target
+        assert target is not None
+        response = provider.update(UpdateRequest(change.id, target, change.before))
         return ChangeSetEntry(change.id, Action.ADOPTED, response.message), response.staged
     if change.action is ChangeAction.DELETE:
         if not change.forget_only and change.before is not None:

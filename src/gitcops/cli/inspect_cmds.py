@@ -46,7 +46,7 @@ def drift(
     else:
         out(f"Drift in {report.scope} ({len(report.items)} of {report.checked} resources):")
         for item in report.items:
-            out(f"  {item.state}: {item.id}")
+            out(f"  {item.state}: {item.id} (drift mode {item.mode})")
             for d in item.diff:
                 if is_token(d.old) and is_token(d.new):
                     out(f"      {d.field}: {CHANGED}")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from gitcops.apply.changeset import Action, ChangeSet, ChangeSetEntry
 from gitcops.apply.executor import ApplyOptions, execute
 from gitcops.engine.planning import (
+    DriftSettings,
     fingerprint,
     make_plan,
     open_checked,
@@ -92,9 +93,13 @@ class _Recorder:
     last_flush: float = field(default_factory=time.monotonic)
     # Specs already serialized for the pending rows, by id: not serialized a second time.
     serialized: dict[ResourceId, str] = field(default_factory=dict)
+    # Resources whose changes this run leaves alone (see `only`): their rows stay as they are.
+    frozen: frozenset[ResourceId] = frozenset()
 
     def __call__(self, change: PlannedChange, entry: ChangeSetEntry) -> None:
-        if entry.action in (Action.CREATED, Action.ADOPTED, Action.CONFIGURED, Action.UNCHANGED):
+        if change.id in self.frozen:
+            pass  # a change this run leaves alone: a no-op (or skipped), nothing to remember
+        elif entry.action in (Action.CREATED, Action.ADOPTED, Action.CONFIGURED, Action.UNCHANGED):
             self._remember(change, entry)
         elif entry.action is Action.DELETED and not change.superseded:
             self.removed.append(change.id)
@@ -228,12 +233,15 @@ def _check_plan_matches_revision(
     """A plan file is data anyone could edit: every change must be what its revision renders."""
     wanted = {d.resource.id: d for d in desired_state(ws)}
     inventory = store.inventory(ws.scope)
+    drift = DriftSettings.of(ws.project, ws.environment)
     for change in plan.changes:
         want = wanted.get(change.id)
         if change.action is ChangeAction.DELETE:
             ok = change.id in inventory and (want is None) != change.superseded
         elif want is None or set(change.sensitive) != set(want.sensitive):
             ok = False
+        elif change.ignored != (drift.ignored(change.id) if change.before is not None else ()):
+            ok = False  # what an update keeps of the live object is the revision's to say
         elif want.sensitive:
             expected = redactor().protect(want.resource.spec, want.sensitive)
             ok = same(change.public_after, expected)
@@ -245,6 +253,29 @@ def _check_plan_matches_revision(
                 "renders (was the plan file edited?); make a new plan"
             )
     return wanted
+
+
+Select = Callable[[PlannedChange], bool]
+
+
+def only(plan: Plan, select: Select) -> tuple[Plan, frozenset[ResourceId]]:
+    """The plan with every change `select` refuses turned into a no-op (health checks still
+    run), and the resources those changes concern, left alone whole: their inventory rows must
+    stay as they are (a drifted object left alone must not have its live spec recorded)."""
+    left = frozenset(c.id for c in plan.changes if c.is_change and not select(c))
+    if not left:
+        return plan, left
+    changes = tuple(
+        c._replace(action=ChangeAction.NOOP, diff=(), reason=_left_alone(c.reason))
+        if c.is_change and c.id in left
+        else c
+        for c in plan.changes
+    )
+    return plan._replace(changes=changes), left
+
+
+def _left_alone(reason: str) -> str:
+    return f"left alone by this run ({reason})" if reason else "left alone by this run"
 
 
 def _pending_entries(
@@ -280,11 +311,15 @@ def apply_workspace(
     on_plan: Callable[[Plan], bool] | None = None,
     gate: Callable[[Plan, int], list[str]] | None = None,
     prune_reason: str = "pruned: no longer in Git",
+    select: Select | None = None,
 ) -> ApplyOutcome | None:
     """Plan (or take a saved plan) and apply it. `on_plan` may decline (returns None then).
 
     `gate(plan, inventory_size)` checks policies before anything is written: it raises to
-    refuse, or returns notes (warnings, waivers) that the run records.
+    refuse, or returns notes (warnings, waivers) that the run records. `select(change)` says
+    which changes to make: the others become no-ops (see `only`). A run that succeeds records
+    its revision as applied all the same: select within the revision already applied (as
+    the agent's heal does), or the state says more was applied than was.
     """
     with store.lock(ws.scope, lock_timeout):
         if saved_plan is not None:
@@ -294,35 +329,45 @@ def apply_workspace(
             result = make_plan(ws, store, with_fingerprint=False, prune_reason=prune_reason)
             plan = result.plan
             inventory = result.inventory if result.inventory is not None else {}
+        left: frozenset[ResourceId] = frozenset()
+        if select is not None:
+            plan, left = only(plan, select)
         notes = gate(plan, len(inventory)) if gate is not None else []
         if on_plan is not None and not on_plan(plan):
             return None
-        return _execute(
+        return execute_locked(
             ws,
             store,
             plan,
             inventory,
-            options or ApplyOptions(),
-            actor,
-            trigger,
-            kind,
-            progress,
-            notes,
+            options=options,
+            actor=actor,
+            trigger=trigger,
+            kind=kind,
+            progress=progress,
+            notes=notes,
+            left_alone=left,
         )
 
 
-def _execute(
+def execute_locked(
     ws: Workspace,
     store: StateStore,
     plan: Plan,
     inventory: dict[ResourceId, InventoryEntry],
-    options: ApplyOptions,
+    *,
+    options: ApplyOptions | None = None,
     actor: str,
     trigger: str,
     kind: str,
-    progress: Progress | None,
-    notes: list[str],
+    progress: Progress | None = None,
+    notes: list[str] | None = None,
+    left_alone: frozenset[ResourceId] = frozenset(),
 ) -> ApplyOutcome:
+    """Apply `plan` (made against `inventory`) as one recorded run. The caller holds the
+    environment's lock. `left_alone`: resources whose inventory rows the run must not touch."""
+    notes = notes or []
+    options = options or ApplyOptions()
     started = time.perf_counter()
     pending = _pending_entries(plan, inventory)
     run_id = store.begin_run(
@@ -335,7 +380,14 @@ def _execute(
     )
     serialized = {e.id: e.spec_json for e in pending}
     recorder = _Recorder(
-        store, ws.scope, run_id, plan.revision, actor, inventory, serialized=serialized
+        store,
+        ws.scope,
+        run_id,
+        plan.revision,
+        actor,
+        inventory,
+        serialized=serialized,
+        frozen=left_alone,
     )
     recorder.events.extend(AuditEvent("policy.note", ws.scope, {"note": n}) for n in notes)
 

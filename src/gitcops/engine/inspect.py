@@ -5,18 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from gitcops.engine.planning import make_plan, read_one, store_redactor
+from gitcops.engine.drift import DriftItem, annotated_modes
+from gitcops.engine.planning import DriftSettings, make_plan, read_one, store_redactor
 from gitcops.engine.runtime import Runtime
-from gitcops.engine.workspace import (
-    base_dir_of,
-    load_providers,
-    open_workspace,
-    project_of,
-    tree_at,
-)
+from gitcops.engine.workspace import open_workspace, project_of, tree_at
+from gitcops.model.drift import DriftMode
 from gitcops.model.errors import GitcopsError, SourceError
 from gitcops.model.project import Project
-from gitcops.plan.diff import DiffItem, diff, same
+from gitcops.plan.diff import diff, same
+from gitcops.plan.ignore import respect
 from gitcops.source.git import Revision, Source
 from gitcops.state.records import (
     AuditEntry,
@@ -28,16 +25,6 @@ from gitcops.state.records import (
     RunRecord,
 )
 from gitcops.state.store import StateStore
-
-
-@dataclass(frozen=True, slots=True)
-class DriftItem:
-    id: str
-    state: str  # modified | missing
-    diff: tuple[DiffItem, ...] = ()
-
-    def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "state": self.state, "diff": [d.as_json() for d in self.diff]}
 
 
 @dataclass
@@ -71,7 +58,9 @@ def head_project(rt: Runtime, repo: str, env: str | None = None) -> Project:
 
 
 def drift_report(rt: Runtime, repo: str, env_name: str, state: str | None) -> DriftReport:
-    """Compare each object as last applied with what is live now. Git is not consulted."""
+    """Compare each object as last applied with what is live now, under the drift settings of
+    the revision applied (ignore rules, modes). The objects are compared with the inventory,
+    not with Git: the revision is read only for its gitcops.yaml and annotations."""
     source = rt.source(repo)
     head = head_project(rt, repo, env_name)
     scope = f"{head.name}/{env_name}"
@@ -82,26 +71,35 @@ def drift_report(rt: Runtime, repo: str, env_name: str, state: str | None) -> Dr
     if status is None or not revision or status.resources == 0:
         raise GitcopsError(f"environment {env_name} has never been applied; nothing to compare")
     # Providers as configured when the state was applied: that is where the objects are.
-    project = _project_at(rt, source, revision)
-    env = project.environment(env_name)
-    providers = load_providers(project, env, base_dir_of(source))
-    report = DriftReport(scope, revision, 0)
-    redactor = store_redactor(store)
-    for rid, entry in sorted(store.inventory(scope).items(), key=lambda kv: str(kv[0])):
-        if entry.status != "applied":
-            continue
-        report.checked += 1
-        live = read_one(providers, rid, entry.spec)
-        if live is None:
-            report.items.append(DriftItem(str(rid), "missing"))
-            continue
-        # Secrets were stored as keyed hashes: hash what is live the same way to compare.
-        sensitive = entry.sensitive
-        if sensitive:
-            live = redactor().protect(live, sensitive)
-        if not same(live, entry.spec):
-            report.items.append(DriftItem(str(rid), "modified", tuple(diff(entry.spec, live))))
-    return report
+    ws = open_workspace(rt, source, env_name, revision)
+    try:
+        settings = DriftSettings.of(ws.project, ws.environment)
+        modes = annotated_modes(ws)
+        report = DriftReport(scope, revision, 0)
+        redactor = store_redactor(store)
+        for rid, entry in sorted(store.inventory(scope).items(), key=lambda kv: str(kv[0])):
+            mode = modes.get(rid, settings.mode)
+            if entry.status != "applied" or mode is DriftMode.IGNORE:
+                continue
+            report.checked += 1
+            live = read_one(ws.providers, rid, entry.spec)
+            if live is None:
+                report.items.append(DriftItem(str(rid), "missing", (), mode))
+                continue
+            # Secrets were stored as keyed hashes: hash what is live the same way to compare.
+            sensitive = entry.sensitive
+            if sensitive:
+                live = redactor().protect(live, sensitive)
+            applied = entry.spec
+            ignored = settings.ignored(rid)
+            if ignored:  # ignored fields take their live values: they never differ
+                applied = respect(applied, live, ignored)
+            if not same(live, applied):
+                changed = tuple(diff(applied, live))
+                report.items.append(DriftItem(str(rid), "modified", changed, mode))
+        return report
+    finally:
+        ws.close()
 
 
 class EnvironmentView(NamedTuple):

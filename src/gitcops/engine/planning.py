@@ -8,9 +8,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gitcops.engine.runtime import Runtime
 from gitcops.engine.workspace import Workspace, desired_state
+from gitcops.model.drift import DriftMode, IgnoreRule, ignored_pointers
 from gitcops.model.errors import ProviderError
 from gitcops.model.findings import Finding
 from gitcops.model.identity import ResourceId
+from gitcops.model.project import Environment, Project
+from gitcops.model.resource import Resource
 from gitcops.model.sensitive import Redactor
 from gitcops.plan.model import Plan, PlannedChange, live_fingerprint, spec_hash
 from gitcops.plan.planner import Applied, Desired, plan_changes
@@ -34,7 +37,31 @@ class PlanResult(NamedTuple):
     inventory: dict[ResourceId, InventoryEntry] | None = None
 
 
-def to_desired(items: list[DesiredResource], redactor: Callable[[], Redactor]) -> list[Desired]:
+class DriftSettings(NamedTuple):
+    """An environment's drift mode and ignore rules, as gitcops.yaml gives them."""
+
+    mode: DriftMode = DriftMode.DETECT
+    rules: tuple[IgnoreRule, ...] = ()
+
+    @classmethod
+    def of(cls, project: Project, env: Environment) -> "DriftSettings":
+        return cls(env.drift, project.ignore_rules(env))
+
+    def mode_of(self, resource: Resource) -> DriftMode:
+        return resource.drift_mode or self.mode
+
+    def ignored(self, rid: ResourceId) -> tuple[str, ...]:
+        return ignored_pointers(self.rules, rid) if self.rules else ()
+
+
+_NO_SETTINGS = DriftSettings()
+
+
+def to_desired(
+    items: list[DesiredResource],
+    redactor: Callable[[], Redactor],
+    drift: DriftSettings = _NO_SETTINGS,
+) -> list[Desired]:
     return [
         Desired(
             id=i.resource.id,
@@ -49,6 +76,8 @@ def to_desired(items: list[DesiredResource], redactor: Callable[[], Redactor]) -
             if i.sensitive
             else "",
             prune=i.resource.prune,
+            drift=drift.mode_of(i.resource),
+            ignored=drift.ignored(i.resource.id),
         )
         for i in items
     ]
@@ -155,7 +184,7 @@ def make_plan(
     items = desired_state(ws)
     started = time.perf_counter()
     redactor = store_redactor(store)
-    desired = to_desired(items, redactor)
+    desired = to_desired(items, redactor, DriftSettings.of(ws.project, ws.environment))
     status = store.env_status(ws.scope)
     applied = store.inventory(ws.scope)
     live = read_live(ws.providers, desired, applied)

@@ -597,6 +597,7 @@ def plan_input(
                 "after": c.public_after if bodies else None,
                 "diff": [d.as_json() for d in c.public_diff()] if bodies else [],
                 "reason": c.reason,
+                "drift": c.drift.value if c.drift is not None else None,
             }
             for c in plan.changes
             # No-ops and checks are counted in the summary, not listed.

@@ -10,6 +10,8 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 
 from gitcops.model.diagnostics import Diagnostic
+from gitcops.model.drift import ENVIRONMENT_MODES, IgnoreRule, pointer_problem
+from gitcops.model.drift import DriftMode as DriftMode  # re-exported: a Project's type
 from gitcops.model.errors import InvalidInputError
 from gitcops.model.paths import normalize, path_problem
 
@@ -31,6 +33,25 @@ _SECRETS: dict[str, Any] = {
             "type": "string",
             "minLength": 1,
             "description": "age identities on the machine that runs gitcops (~ is expanded)",
+        },
+    },
+}
+_SELECTOR: dict[str, Any] = {"type": "string", "minLength": 1}
+# Argo CD's ResourceIgnoreDifferences. jqPathExpressions and managedFieldsManagers pass the
+# schema only to be refused with a reason (see _ignore_problems).
+IGNORE_DIFFERENCES: dict[str, Any] = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "group": _SELECTOR,
+            "kind": _SELECTOR,
+            "name": _SELECTOR,
+            "namespace": _SELECTOR,
+            "jsonPointers": {"type": "array", "items": {"type": "string"}},
+            "jqPathExpressions": {"type": "array"},
+            "managedFieldsManagers": {"type": "array"},
         },
     },
 }
@@ -195,7 +216,7 @@ SCHEMA: dict[str, Any] = {
                         "properties": {
                             "name": {"type": "string", "pattern": _DNS_LABEL},
                             "path": {"type": "string", "minLength": 1},
-                            "drift": {"enum": ["detect", "warn", "heal"]},
+                            "drift": {"enum": list(ENVIRONMENT_MODES)},
                             "approvals": {
                                 "type": "object",
                                 "additionalProperties": False,
@@ -206,6 +227,7 @@ SCHEMA: dict[str, Any] = {
                             },
                             "providers": _SETTINGS,
                             "secrets": _SECRETS,
+                            "ignoreDifferences": IGNORE_DIFFERENCES,
                         },
                     },
                 },
@@ -213,6 +235,7 @@ SCHEMA: dict[str, Any] = {
                 "policy": POLICY_SCHEMA,
                 "secrets": _SECRETS,
                 "notifications": NOTIFICATIONS_SCHEMA,
+                "ignoreDifferences": IGNORE_DIFFERENCES,
             },
         },
     },
@@ -250,12 +273,6 @@ def _surely_valid(document: dict[str, Any]) -> bool:
     return all(name not in spec or schema_valid(schema, spec[name]) for name, schema in _SECTIONS)
 
 
-class DriftMode(StrEnum):
-    DETECT = "detect"
-    WARN = "warn"
-    HEAL = "heal"
-
-
 class Approvals(NamedTuple):
     required: int = 0
     approvers: tuple[str, ...] = ()
@@ -268,6 +285,7 @@ class Environment(NamedTuple):
     drift: DriftMode = DriftMode.DETECT
     approvals: Approvals = Approvals()
     age_key_file: str | None = None  # overrides the project's
+    ignore_differences: tuple[IgnoreRule, ...] = ()  # added to the project's
 
 
 class UrlRef(NamedTuple):
@@ -299,6 +317,7 @@ class ProjectSpec(NamedTuple):
     policy: dict[str, Any]  # validated by POLICY_SCHEMA
     age_key_file: str | None = None
     notifications: tuple[NotificationSink, ...] = ()
+    ignore_differences: tuple[IgnoreRule, ...] = ()  # for every environment
 
 
 class Project(NamedTuple):
@@ -330,6 +349,10 @@ class Project(NamedTuple):
 
     def age_key_file(self, env: Environment) -> str | None:
         return env.age_key_file or self.spec.age_key_file
+
+    def ignore_rules(self, env: Environment) -> tuple[IgnoreRule, ...]:
+        """The project's ignoreDifferences, then the environment's: every matching rule counts."""
+        return self.spec.ignore_differences + env.ignore_differences
 
     def provider_names(self, env: Environment) -> set[str]:
         return set(self.spec.providers) | set(env.providers)
@@ -393,6 +416,7 @@ class Project(NamedTuple):
                 ),
                 providers=dict(env.get("providers", {})),
                 age_key_file=env.get("secrets", {}).get("ageKeyFile"),
+                ignore_differences=_rules(env),
             )
             for env in spec["environments"]
         )
@@ -404,6 +428,7 @@ class Project(NamedTuple):
                 dict(spec.get("policy", {})),
                 spec.get("secrets", {}).get("ageKeyFile"),
                 tuple(_sink(n) for n in spec.get("notifications", ())),
+                _rules(spec),
             ),
             document=document,
         )
@@ -421,10 +446,53 @@ def _sink(entry: dict[str, Any]) -> NotificationSink:
     )
 
 
-def _semantic_problems(document: dict[str, Any], file: str) -> list[Diagnostic]:
+def _rules(section: dict[str, Any]) -> tuple[IgnoreRule, ...]:
+    return tuple(IgnoreRule.from_json(r) for r in section.get("ignoreDifferences", ()))
+
+
+def _ignore_problems(
+    rules: list[dict[str, Any]], at: tuple[str | int, ...], file: str
+) -> list[Diagnostic]:
     problems: list[Diagnostic] = []
+    for n, rule in enumerate(rules):
+        where = (*at, "ignoreDifferences", n)
+        for key, instead in (
+            ("jqPathExpressions", "name each field with a JSON pointer"),
+            ("managedFieldsManagers", "gitcops' providers record no field managers"),
+        ):
+            if key in rule:
+                problems.append(
+                    Diagnostic(
+                        f"{key} is not supported: gitcops takes jsonPointers only ({instead})",
+                        file,
+                        _WHERE,
+                        (*where, key),
+                    )
+                )
+        pointers = rule.get("jsonPointers")
+        if not pointers:
+            problems.append(
+                Diagnostic(
+                    "needs jsonPointers: the spec fields to ignore (e.g. [/spec/mode])",
+                    file,
+                    _WHERE,
+                    (*where, "jsonPointers"),
+                )
+            )
+        for k, pointer in enumerate(pointers or ()):
+            problem = pointer_problem(pointer)
+            if problem is not None:
+                problems.append(Diagnostic(problem, file, _WHERE, (*where, "jsonPointers", k)))
+    return problems
+
+
+def _semantic_problems(document: dict[str, Any], file: str) -> list[Diagnostic]:
+    problems = _ignore_problems(document["spec"].get("ignoreDifferences", []), ("spec",), file)
     seen: set[str] = set()
     for i, env in enumerate(document["spec"]["environments"]):
+        problems += _ignore_problems(
+            env.get("ignoreDifferences", []), ("spec", "environments", i), file
+        )
         if env["name"] in seen:
             problems.append(
                 Diagnostic(

@@ -3,11 +3,14 @@
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from gitcops.model.drift import RESOURCE_MODES, DriftMode
 from gitcops.model.identity import ResourceId, split_api_version
 
 DEPENDS_ON = "config.kubernetes.io/depends-on"
 PRUNE = "gitcops.io/prune"  # "disabled": left in place when its document leaves Git
 PRUNE_VALUES = ("disabled", "enabled")
+DRIFT = "gitcops.io/drift"  # overrides the environment's drift mode for this resource
+DRIFT_VALUES = RESOURCE_MODES
 
 
 class Origin(NamedTuple):
@@ -50,6 +53,12 @@ class Resource:
     @property
     def prune(self) -> bool:
         return self.annotations.get(PRUNE, "enabled") != "disabled"
+
+    @property
+    def drift_mode(self) -> DriftMode | None:
+        """The mode its gitcops.io/drift annotation names (validated); None: the environment's."""
+        value = self.annotations.get(DRIFT) if self.annotations else None
+        return DriftMode(value) if value is not None else None
 
     def to_document(self) -> dict[str, Any]:
         metadata: dict[str, Any] = {"name": self.id.name}

@@ -5,9 +5,11 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 
 from gitcops.model.canonical import canonical_json
+from gitcops.model.drift import DriftMode
 from gitcops.model.identity import ResourceId
 from gitcops.model.sensitive import FieldPath, lookup, mask, under
 from gitcops.plan.diff import DiffItem
+from gitcops.plan.ignore import respect
 
 PLAN_FORMAT = "gitcops.io/plan/v1"
 
@@ -40,10 +42,23 @@ class PlannedChange(NamedTuple):
     # (before, after) with every sensitive field replaced by its token: what may leave memory.
     protected: tuple[dict[str, Any] | None, dict[str, Any] | None] | None = None
     prune: bool = True  # False: gitcops.io/prune: disabled; recorded with the object
+    # Caused by drift (Git did not change it): the resource's effective drift mode. None: the
+    # change comes from Git (or is not a change of a managed object).
+    drift: DriftMode | None = None
+    # Document pointers (/spec/...) whose live values the change keeps (ignoreDifferences):
+    # left out of `diff`, and written back as they are. Only for an object that exists.
+    ignored: tuple[str, ...] = ()
 
     @property
     def is_change(self) -> bool:
         return self.action in _CHANGES
+
+    @property
+    def target(self) -> dict[str, Any] | None:
+        """What an update or adoption writes: `after`, with the live values of ignored fields."""
+        if self.ignored and self.after is not None:
+            return respect(self.after, self.before, self.ignored)
+        return self.after
 
     @property
     def public_before(self) -> dict[str, Any] | None:
@@ -102,6 +117,8 @@ class PlannedChange(NamedTuple):
             "address": self.address,
             "superseded": self.superseded,
             "prune": self.prune,
+            "drift": self.drift.value if self.drift is not None else None,
+            "ignored": list(self.ignored),
         }
 
     @classmethod
@@ -128,6 +145,8 @@ class PlannedChange(NamedTuple):
             if sensitive or was_sensitive
             else None,
             prune=bool(data.get("prune", True)),
+            drift=DriftMode(data["drift"]) if data.get("drift") else None,
+            ignored=tuple(str(p) for p in data.get("ignored", [])),
         )
 
 

@@ -3,10 +3,12 @@
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
+from gitcops.model.drift import DriftMode
 from gitcops.model.graph import topological_order
 from gitcops.model.identity import ResourceId
 from gitcops.model.sensitive import FieldPath
 from gitcops.plan.diff import diff, same
+from gitcops.plan.ignore import respect
 from gitcops.plan.model import ChangeAction, PlannedChange, spec_hash
 
 
@@ -21,6 +23,8 @@ class Desired(NamedTuple):
     sensitive: tuple[FieldPath, ...] = ()  # spec fields holding secrets
     digest: str = ""  # the hash the state records (secrets hashed with a key); default spec_hash
     prune: bool = True  # False: gitcops.io/prune: disabled (left in place when it leaves Git)
+    drift: DriftMode = DriftMode.DETECT  # its effective mode: its annotation's, or its env's
+    ignored: tuple[str, ...] = ()  # document pointers (/spec/...) its ignore rules name
 
     @property
     def applied_hash(self) -> str:
@@ -67,14 +71,20 @@ def _change(
     before: dict[str, Any] | None,
     reason: str = "",
     was_sensitive: tuple[FieldPath, ...] = (),
+    *,
+    target: dict[str, Any] | None = None,
+    drift: DriftMode | None = None,
 ) -> PlannedChange:
+    """`target` is what the object is compared with (the desired spec with the live values of
+    its ignored fields); the change's `after` stays the desired spec, as Git says."""
+    compared = target if target is not None else want.spec
     return PlannedChange(
         action,
         id=want.id,
         api_version=want.api_version,
         before=before,
         after=want.spec,
-        diff=tuple(diff(before, want.spec))
+        diff=tuple(diff(before, compared))
         if action is ChangeAction.UPDATE or (action is ChangeAction.ADOPT and before is not None)
         else (),
         depends_on=want.depends_on,
@@ -84,7 +94,13 @@ def _change(
         sensitive=want.sensitive,
         was_sensitive=tuple(p for p in was_sensitive if p not in want.sensitive),
         prune=want.prune,
+        drift=drift,
+        ignored=want.ignored if before is not None else (),
     )
+
+
+_DRIFTED = "drifted: changed outside gitcops"
+_DELETED = "deleted outside gitcops"
 
 
 def _desired_change(
@@ -97,27 +113,51 @@ def _desired_change(
         return _change(ChangeAction.CHECK, want, None)
     moved = applied is not None and _moved(applied, want)
     if live is None:
-        reason = "deleted outside gitcops" if applied is not None and not moved else ""
-        return _change(ChangeAction.CREATE, want, None, reason)
+        if applied is None or moved:
+            return _change(ChangeAction.CREATE, want, None)
+        if applied.spec_hash != want.applied_hash:  # Git changed it too: that is applied
+            return _change(ChangeAction.CREATE, want, None, _DELETED)
+        if want.drift is DriftMode.IGNORE:
+            reason = f"{_DELETED}; drift mode ignore: not recreated"
+            return _change(ChangeAction.NOOP, want, None, reason, drift=want.drift)
+        reason = f"{_DELETED}; drift mode {want.drift}: apply recreates it"
+        return _change(ChangeAction.CREATE, want, None, reason, drift=want.drift)
+    # Ignored fields take their live values: they never differ, and are written back as they are.
+    target = respect(want.spec, live, want.ignored) if want.ignored else want.spec
     if applied is None and previous_owner is not None:
         # Renamed in Git: the object is already managed, under the id it is leaving.
         reason = f"taken over from {previous_owner.id}"
-        if same(live, want.spec):
+        if same(live, target):
             return _change(ChangeAction.NOOP, want, live, reason)
-        return _change(ChangeAction.UPDATE, want, live, reason, previous_owner.sensitive)
+        return _change(
+            ChangeAction.UPDATE, want, live, reason, previous_owner.sensitive, target=target
+        )
     if applied is None:
         # An object that exists but was never managed: taking it over is a change of its own,
         # shown as such (and later, when its document leaves Git, it is pruned like any other).
-        if same(live, want.spec):
-            return _change(ChangeAction.ADOPT, want, live, "exists, not yet managed: adopted")
+        if same(live, target):
+            return _change(
+                ChangeAction.ADOPT, want, live, "exists, not yet managed: adopted", target=target
+            )
         return _change(
-            ChangeAction.ADOPT, want, live, "exists, not yet managed: adopted and updated"
+            ChangeAction.ADOPT,
+            want,
+            live,
+            "exists, not yet managed: adopted and updated",
+            target=target,
         )
-    if same(live, want.spec):
+    if same(live, target):
         return _change(ChangeAction.NOOP, want, live)
-    reason = "drifted: changed outside gitcops" if applied.spec_hash == want.applied_hash else ""
     # A field that held a secret when applied still holds it live, even if Git now says otherwise.
-    return _change(ChangeAction.UPDATE, want, live, reason, applied.sensitive)
+    if applied.spec_hash != want.applied_hash:  # Git changed it: applied whatever the mode
+        return _change(ChangeAction.UPDATE, want, live, "", applied.sensitive, target=target)
+    if want.drift is DriftMode.IGNORE:
+        reason = f"{_DRIFTED}; drift mode ignore: left as it is"
+        return _change(ChangeAction.NOOP, want, live, reason, drift=want.drift)
+    reason = f"{_DRIFTED}; drift mode {want.drift}: apply overwrites it"
+    return _change(
+        ChangeAction.UPDATE, want, live, reason, applied.sensitive, target=target, drift=want.drift
+    )
 
 
 def _moved(applied: Applied, want: Desired) -> bool:

@@ -730,9 +730,11 @@ class SqliteStateStore:
         ).fetchone()
         return ReconcileRecord(*row) if row else None
 
-    def append_audit(self, scope: str, run_id: int | None, actor: str, event: AuditEvent) -> None:
+    def append_audit(
+        self, scope: str, run_id: int | None, actor: str, event: AuditEvent, *more: AuditEvent
+    ) -> None:
         with self._tx("append to the audit log") as db:
-            self._append(db, scope, run_id, actor, event)
+            self._append(db, scope, run_id, actor, event, *more)
 
     def audit(self, scope: str | None = None) -> Iterator[AuditEntry]:
         query = (

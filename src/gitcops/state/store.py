@@ -75,8 +75,10 @@ class StateStore(Protocol):
     def audit(self, scope: str | None = None) -> Iterator[AuditEntry]: ...
 
     def append_audit(
-        self, scope: str, run_id: int | None, actor: str, event: AuditEvent
-    ) -> None: ...
+        self, scope: str, run_id: int | None, actor: str, event: AuditEvent, *more: AuditEvent
+    ) -> None:
+        """Extend the chain by `event` (and `more`), in one transaction."""
+        ...
 
     def audit_head(self) -> AuditHead | None:
         """The newest audit entry's sequence number and hash; None while the log is empty."""

@@ -9,7 +9,15 @@ from gitcops.model.diagnostics import Diagnostics
 from gitcops.model.graph import find_cycle
 from gitcops.model.identity import ResourceId, provider_for_group, split_api_version
 from gitcops.model.paths import PathOutsideError
-from gitcops.model.resource import DEPENDS_ON, PRUNE, PRUNE_VALUES, Origin, Resource
+from gitcops.model.resource import (
+    DEPENDS_ON,
+    DRIFT,
+    DRIFT_VALUES,
+    PRUNE,
+    PRUNE_VALUES,
+    Origin,
+    Resource,
+)
 from gitcops.model.sensitive import MARKER, FieldPath, lookup, mask, scrub, texts_at, under
 from gitcops.providers.base import (
     Declared,
@@ -100,13 +108,15 @@ def _shape_problems(doc: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]
             )
         )
     annotations = metadata.get("annotations")
-    if isinstance(annotations, dict) and annotations.get(PRUNE, "enabled") not in PRUNE_VALUES:
-        problems.append(
-            (
-                ("metadata", "annotations", PRUNE),
-                f"must be one of {', '.join(PRUNE_VALUES)}, not {annotations[PRUNE]!r}",
-            )
-        )
+    if isinstance(annotations, dict):
+        for key, values in ((PRUNE, PRUNE_VALUES), (DRIFT, DRIFT_VALUES)):
+            if key in annotations and annotations[key] not in values:
+                problems.append(
+                    (
+                        ("metadata", "annotations", key),
+                        f"must be one of {', '.join(values)}, not {annotations[key]!r}",
+                    )
+                )
     namespace = metadata.get("namespace")
     if namespace not in (None, "") and not (
         isinstance(namespace, str) and _NAMESPACE.match(namespace)

@@ -3,10 +3,15 @@
 A case file holds:
 
     description: free text
-    desired:  [{id, spec, apiVersion?, dependsOn?, stateful?, address?}]
+    desired:  [{id, spec, apiVersion?, dependsOn?, stateful?, address?, prune?, drift?,
+                ignored?}]
     live:     {id: spec | null}           (ids not listed read as absent)
-    applied:  [{id, spec, apiVersion?, dependsOn?, address?, specHash?}]
-    expect:   [{action, id, reason? | reasonContains?, forgetOnly?, diff?}]
+    applied:  [{id, spec, apiVersion?, dependsOn?, address?, specHash?, prune?}]
+    expect:   [{action, id, reason? | reasonContains?, forgetOnly?, diff?, drift?}]
+
+`drift` of a desired resource is its effective drift mode (default detect); `ignored` its
+ignoreDifferences pointers (/spec/...). `drift` of an expected change is the mode it carries
+when drift caused it; left out, the change must carry none (it comes from Git).
 
 `specHash` overrides the hash the loader computes from `spec` (to simulate Git having changed
 since the last apply, or a pending row's empty hash). Unknown keys are errors, so a typo in a
@@ -22,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from gitcops.model.drift import DriftMode
 from gitcops.model.identity import ResourceId, split_api_version
 from gitcops.plan.model import spec_hash
 from gitcops.plan.planner import Desired
@@ -29,9 +35,19 @@ from gitcops.plan.planner import Desired
 CASES_DIR = Path(__file__).parent / "cases"
 
 _TOP_KEYS = {"description", "desired", "live", "applied", "expect"}
-_DESIRED_KEYS = {"id", "spec", "apiVersion", "dependsOn", "stateful", "address", "prune"}
+_DESIRED_KEYS = {
+    "id",
+    "spec",
+    "apiVersion",
+    "dependsOn",
+    "stateful",
+    "address",
+    "prune",
+    "drift",
+    "ignored",
+}
 _APPLIED_KEYS = {"id", "spec", "apiVersion", "dependsOn", "address", "specHash", "prune"}
-_EXPECT_KEYS = {"action", "id", "reason", "reasonContains", "forgetOnly", "diff"}
+_EXPECT_KEYS = {"action", "id", "reason", "reasonContains", "forgetOnly", "diff", "drift"}
 _DIFF_KEYS = {"op", "path", "old", "new"}
 
 
@@ -61,6 +77,7 @@ class Expected:
     reason_contains: str | None
     forget_only: bool
     diff: list[dict[str, Any]] | None
+    drift: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +130,8 @@ def load_case(path: Path) -> PlannerCase:
                 stateful=bool(item.get("stateful", True)),
                 address=item.get("address"),
                 prune=bool(item.get("prune", True)),
+                drift=DriftMode(item.get("drift", "detect")),
+                ignored=tuple(item.get("ignored") or ()),
             )
         )
 
@@ -150,6 +169,7 @@ def load_case(path: Path) -> PlannerCase:
                 reason_contains=item.get("reasonContains"),
                 forget_only=bool(item.get("forgetOnly", False)),
                 diff=item.get("diff"),
+                drift=item.get("drift"),
             )
         )
 

@@ -45,6 +45,7 @@ def test_planner_case(path: Path) -> None:
         if want.reason_contains is not None:
             assert want.reason_contains in change.reason, label
         assert change.forget_only is want.forget_only, label
+        assert (change.drift.value if change.drift else None) == want.drift, label
         shown = [{k: d.as_json()[k] for k in ("op", "path", "old", "new")} for d in change.diff]
         # Compared as JSON text, so true and 1 (or 1 and 1.0) are told apart.
         assert _json(shown) == _json(want.diff or []), label
@@ -68,8 +69,10 @@ def _check_invariants(
     assert change.api_version == want.api_version
     if change.action in (ChangeAction.CREATE, ChangeAction.CHECK):
         assert change.before is None
-    else:
+    elif change.drift is None or change.action is not ChangeAction.NOOP:
         assert change.before == case.live.get(change.id)
+    # A create has nothing live to keep: only changes of existing objects keep ignored fields.
+    assert change.ignored == (want.ignored if change.before is not None else ())
 
 
 @pytest.mark.parametrize("path", CASE_PATHS, ids=[p.stem for p in CASE_PATHS])
