@@ -104,6 +104,7 @@ class Agent:
         self.environments: tuple[str, ...] = ()
         self._ready = threading.Event()
         self._head_branch: str | None = None
+        self._recorded: dict[str, frozenset[str]] = {}  # drift recorded, per environment
 
     # -- what the HTTP server and signal handlers call ----------------------------------------
 
@@ -242,6 +243,7 @@ class Agent:
                 stop=lambda: self.stopping,
                 fetched_at=self.fetcher.fetched_at,
                 source_error=self.fetcher.error,
+                recorded=self._recorded.get(env, frozenset()),
             )
         except GitcopsError as exc:  # the state itself cannot be read or written
             outcome = ReconcileOutcome(f"?/{env}", FAILED, str(exc), "", True, cause="state")
@@ -252,6 +254,7 @@ class Agent:
             )
         outcome = outcome._replace(seconds=time.monotonic() - started)
         self.last[env] = outcome
+        self._recorded[env] = outcome.recorded
         log.log(
             logging.WARNING if outcome.outcome == FAILED else logging.INFO,
             outcome.reason,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from gitcops.apply.changeset import Action
@@ -26,9 +26,11 @@ from gitcops.engine.applying import (
     apply_environment,
     rollback_environment,
 )
+from gitcops.engine.drift import DriftItem, heal_environment
 from gitcops.engine.inspect import drift_report, head_project
 from gitcops.engine.runtime import Runtime
 from gitcops.engine.workspace import project_of
+from gitcops.model.drift import DriftMode
 from gitcops.model.errors import GitcopsError, InvalidInputError, LockedError, SourceError
 from gitcops.model.project import Project
 from gitcops.plan.model import ChangeAction
@@ -48,6 +50,8 @@ class Event(NamedTuple):
     kind: str  # applied | failed | rolledBack | driftDetected | driftHealed
     message: str
     run: int | None = None
+    # The resources concerned: (id, state, field paths), never a value.
+    resources: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
 
 class ReconcileOutcome(NamedTuple):
@@ -63,6 +67,7 @@ class ReconcileOutcome(NamedTuple):
     seconds: float = 0.0
     cause: str = ""  # for a failure or a skip, one word: source, policy, invalid, apply,
     # health, locked, state, internal (metrics' label)
+    recorded: frozenset[str] = frozenset()  # drift already recorded (for the next reconcile)
 
 
 class Target(NamedTuple):
@@ -96,8 +101,10 @@ def reconcile(
     stop: Callable[[], bool],
     fetched_at: float | None = None,
     source_error: str = "",
+    recorded: frozenset[str] = frozenset(),
 ) -> ReconcileOutcome:
-    """Reconcile `env` once from the source as fetched; record what was done and why."""
+    """Reconcile `env` once from the source as fetched; record what was done and why.
+    `recorded`: the drift the previous reconcile recorded (not recorded again)."""
     source = rt.source(repo, fetch=False)
     try:
         head = source.branch_head(branch)
@@ -109,7 +116,7 @@ def reconcile(
     scope = f"{project.name}/{env}"
     store = rt.store(state)
     try:
-        outcome = _reconcile(rt, repo, env, scope, head, state, actor, stop, source_error)
+        outcome = _reconcile(rt, repo, env, scope, head, state, actor, stop, source_error, recorded)
     except LockedError:
         outcome = ReconcileOutcome(
             scope, SKIPPED, "another apply holds the environment's lock", "", True, cause="locked"
@@ -144,6 +151,7 @@ def _reconcile(
     actor: str,
     stop: Callable[[], bool],
     source_error: str,
+    recorded: frozenset[str],
 ) -> ReconcileOutcome:
     store = rt.store(state)
     control = store.control(scope)
@@ -166,20 +174,77 @@ def _reconcile(
         and status.last_run_status == "succeeded"
     )
     if current:
-        drifted = _drifted(rt, repo, env, state, status)
         why = target.why or f"{target.revision[:12]} runs as applied"
-        if drifted:
-            message = f"{drifted} resource(s) of {scope} drifted from {target.revision[:12]}"
-            return ReconcileOutcome(
-                scope,
-                DRIFTED,
-                why + offline,
-                target.revision,
-                drifted=drifted,
-                events=(Event("driftDetected", message),),
-            )
-        return ReconcileOutcome(scope, UNCHANGED, why + offline, target.revision, drifted=0)
+        return _correct_drift(rt, repo, env, scope, state, actor, stop, why + offline, recorded)
     return _apply(rt, repo, env, scope, target, state, actor, stop, offline)
+
+
+def _correct_drift(
+    rt: Runtime,
+    repo: str,
+    env: str,
+    scope: str,
+    state: str | None,
+    actor: str,
+    stop: Callable[[], bool],
+    why: str,
+    recorded: frozenset[str],
+) -> ReconcileOutcome:
+    """The environment runs its revision: compare live with it; heal what may be healed,
+    record (and for `warn`, notify) the rest."""
+    found = heal_environment(
+        rt,
+        repo,
+        env,
+        actor=actor,
+        state=state,
+        trigger="agent",
+        options=ApplyOptions(stop=stop),
+        recorded=recorded,
+    )
+    by_mode = found.by_mode
+    healed = found.healed
+    events: list[Event] = []
+    fresh = {i.fingerprint for i in found.drifted} - recorded
+    warned = [i for i in by_mode[DriftMode.WARN] if i.fingerprint in fresh]
+    if warned:
+        events.append(
+            Event(
+                "driftDetected",
+                f"{len(warned)} resource(s) of {scope} drifted from {found.revision[:12]} "
+                "(drift mode warn: not corrected)",
+                resources=_resources(warned),
+            )
+        )
+    remaining = len(by_mode[DriftMode.DETECT]) + len(by_mode[DriftMode.WARN])
+    if healed is not None:
+        items = by_mode[DriftMode.HEAL]
+        if not healed.succeeded:
+            reason = f"healing drift failed: {_first_failure(healed)}"
+            return ReconcileOutcome(
+                scope, FAILED, reason, found.revision, True, run=healed.run_id,
+                counts=healed.changeset.counts, drifted=len(found.drifted),
+                events=(*events, Event("failed", reason, healed.run_id)),
+                cause="apply", recorded=found.fingerprints,
+            )  # fmt: skip
+        message = f"healed {len(items)} drifted resource(s) of {scope}"
+        events.append(Event("driftHealed", message, healed.run_id, _resources(items)))
+        return ReconcileOutcome(
+            scope, HEALED, f"{message}; {why}", found.revision, run=healed.run_id,
+            counts=healed.changeset.counts, drifted=remaining, events=tuple(events),
+            recorded=found.fingerprints,
+        )  # fmt: skip
+    if remaining:
+        reason = f"{remaining} resource(s) drifted, not corrected (drift mode detect or warn)"
+        return ReconcileOutcome(
+            scope, DRIFTED, f"{reason}; {why}", found.revision, drifted=remaining,
+            events=tuple(events), recorded=found.fingerprints,
+        )  # fmt: skip
+    return ReconcileOutcome(scope, UNCHANGED, why, found.revision, drifted=0)
+
+
+def _resources(items: Sequence[DriftItem]) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    return tuple((i.id, i.state, tuple(d.field for d in i.diff)) for i in items)
 
 
 def _drifted(

@@ -7,7 +7,13 @@ import logging
 from typing import TYPE_CHECKING
 
 from gitcops.agent.loop import Agent, AgentConfig, Listener
-from gitcops.agent.notify import DeliveryResult, NotificationEvent, Notifier, url_resolver
+from gitcops.agent.notify import (
+    DeliveryResult,
+    NotificationEvent,
+    Notifier,
+    ResourceDetail,
+    url_resolver,
+)
 from gitcops.agent.reconcile import (
     APPLIED,
     DRIFTED,
@@ -122,6 +128,10 @@ class Notifications:
                     event.message,
                     head,
                     summary={k: v for k, v in outcome.counts.items() if v},
+                    details=tuple(
+                        ResourceDetail(resource, state, fields)
+                        for resource, state, fields in event.resources
+                    ),
                 )
             )
 
