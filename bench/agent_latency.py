@@ -30,10 +30,11 @@ import time
 from pathlib import Path
 
 import httpx
+
 from compare import REPO_ROOT, GitcopsTool, file_content
 
 sys.path.insert(0, str(REPO_ROOT / "tests" / "e2e"))
-from git_http import GitHttpServer, bare_copy  # noqa: E402 - the tests' forge, reused
+from git_http import GitHttpServer, bare_copy
 
 SECRET = "bench-webhook-secret"
 GITCOPS = REPO_ROOT / ".venv" / "bin" / "gitcops"
