@@ -287,3 +287,76 @@ def test_a_kill_mid_apply_then_a_restart_converges(
     runs = json.loads(cli("history", "--env", "dev", "-o", "json", repo=url).stdout)["runs"]
     assert runs[0]["status"] == "succeeded"
     assert "interrupted" in {r["status"] for r in runs}
+
+
+def test_sigterm_mid_apply_finishes_the_change_in_flight_and_records_the_run(
+    cli: Cli, served: tuple[Repo, GitHttpServer, str]
+) -> None:
+    repo, _, url = served
+    chain = [
+        {
+            **check(f"wait{i}", ["sleep", "0.5"]),
+            "metadata": {
+                "name": f"wait{i}",
+                "annotations": {"config.kubernetes.io/depends-on": f"local.gitcops.io/File/f{i}"},
+            },
+        }
+        for i in range(6)
+    ]
+    files = [
+        file_doc(
+            f"f{i}",
+            f"f{i}.txt",
+            f"{i}\n",
+            depends_on=[f"local.gitcops.io/HealthCheck/wait{i - 1}"] if i else [],
+        )
+        for i in range(6)
+    ]
+    push(repo, [*files, *chain])
+    agent = _agent(cli, url, "--interval", "0.3", "--env", "dev", "--listen", "off")
+    _wait(lambda: (repo.root / "f1.txt").exists(), 30)
+    stopped_at = time.monotonic()
+    agent.send_signal(signal.SIGTERM)
+    assert agent.wait(30) == 0
+    assert time.monotonic() - stopped_at < 5  # one change in flight, not the whole chain
+    assert not (repo.root / "f5.txt").exists()
+    runs = json.loads(cli("history", "--env", "dev", "-o", "json", repo=url).stdout)["runs"]
+    assert runs[0]["status"] == "failed"  # recorded, not left running
+    assert runs[0]["summary"]["skipped"] > 0
+    once(cli, url, "--env", "dev")
+    assert (repo.root / "f5.txt").read_text() == "5\n"
+
+
+def test_an_outage_is_notified_once(
+    cli: Cli, served: tuple[Repo, GitHttpServer, str], tmp_path: Path
+) -> None:
+    from conftest import PROJECT
+    from test_agent_service import Receiver
+
+    repo, server, url = served
+    receiver = Receiver()
+    try:
+        project = PROJECT.format(root=repo.root, prod_root=tmp_path / "out" / "prod")
+        project += (
+            f"  notifications:\n    - {{type: webhook, url: '{receiver.url}', "
+            "events: [sourceUnreachable]}\n"
+        )
+        repo.write("gitcops.yaml", project)
+        repo.commit("notify outages")
+        repo.git("push", "--quiet", "origin", "main")
+        agent = _agent(cli, url, "--interval", "0.3", "--env", "dev", "--listen", "off")
+        try:
+            _wait(lambda: (repo.root / "etc" / "motd").exists(), 30)
+            server.stop()
+            _wait(lambda: len(receiver.received) >= 1, 30)
+            time.sleep(1.5)  # several intervals: still one notification for the outage
+            assert len(receiver.received) == 1
+            [event] = receiver.received
+            assert event["event"] == "sourceUnreachable" and event["environment"] is None
+            assert "127.0.0.1" in event["message"]
+        finally:
+            agent.send_signal(signal.SIGTERM)
+            agent.wait(30)
+            server.start()
+    finally:
+        receiver.close()
