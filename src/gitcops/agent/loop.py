@@ -213,12 +213,14 @@ class Agent:
             failures = failures + 1 if outcome.transient else 0
             if self.stopping:
                 return
-            wait = self._delay(failures)
+            wait = self.delay_after(failures)
             event = self._wake[env]
             event.wait(wait)
             event.clear()
 
-    def _delay(self, failures: int) -> float:
+    def delay_after(self, failures: int) -> float:
+        """How long a loop waits after `failures` transient failures in a row (0: the interval,
+        jittered)."""
         interval = self.config.interval
         if failures:
             interval = min(interval, self.config.backoff_start * 2 ** (failures - 1))
