@@ -44,6 +44,31 @@ def check(name: str, argv: list[str]) -> dict[str, object]:
     }
 
 
+def slow_chain(n: int, seconds: float) -> list[dict[str, object]]:
+    """Files f0..f(n-1), each after a health check of `seconds` on the one before: an apply
+    that takes a while, one change at a time."""
+    checks = [
+        {
+            **check(f"wait{i}", ["sleep", str(seconds)]),
+            "metadata": {
+                "name": f"wait{i}",
+                "annotations": {"config.kubernetes.io/depends-on": f"local.gitcops.io/File/f{i}"},
+            },
+        }
+        for i in range(n)
+    ]
+    files = [
+        file_doc(
+            f"f{i}",
+            f"f{i}.txt",
+            f"{i}\n",
+            depends_on=[f"local.gitcops.io/HealthCheck/wait{i - 1}"] if i else [],
+        )
+        for i in range(n)
+    ]
+    return [*files, *checks]
+
+
 def once(cli: Cli, url: str, *extra: str, expect: int | None = 0) -> dict[str, dict[str, object]]:
     """`gitcops agent --once`, then the status of every environment (read through the work
     tree: the same commits, and no fetch, so it works while the forge is away)."""
@@ -257,26 +282,7 @@ def test_a_kill_mid_apply_then_a_restart_converges(
     cli: Cli, served: tuple[Repo, GitHttpServer, str]
 ) -> None:
     repo, _, url = served
-    chain = [
-        {
-            **check(f"wait{i}", ["sleep", "0.4"]),
-            "metadata": {
-                "name": f"wait{i}",
-                "annotations": {"config.kubernetes.io/depends-on": f"local.gitcops.io/File/f{i}"},
-            },
-        }
-        for i in range(5)
-    ]
-    files = [
-        file_doc(
-            f"f{i}",
-            f"f{i}.txt",
-            f"{i}\n",
-            depends_on=[f"local.gitcops.io/HealthCheck/wait{i - 1}"] if i else [],
-        )
-        for i in range(5)
-    ]
-    push(repo, [*files, *chain])
+    push(repo, slow_chain(5, 0.4))
     agent = _agent(cli, url, "--interval", "0.3", "--env", "dev")
     _wait(lambda: (repo.root / "f1.txt").exists(), 30)
     agent.kill()
@@ -293,26 +299,7 @@ def test_sigterm_mid_apply_finishes_the_change_in_flight_and_records_the_run(
     cli: Cli, served: tuple[Repo, GitHttpServer, str]
 ) -> None:
     repo, _, url = served
-    chain = [
-        {
-            **check(f"wait{i}", ["sleep", "0.5"]),
-            "metadata": {
-                "name": f"wait{i}",
-                "annotations": {"config.kubernetes.io/depends-on": f"local.gitcops.io/File/f{i}"},
-            },
-        }
-        for i in range(6)
-    ]
-    files = [
-        file_doc(
-            f"f{i}",
-            f"f{i}.txt",
-            f"{i}\n",
-            depends_on=[f"local.gitcops.io/HealthCheck/wait{i - 1}"] if i else [],
-        )
-        for i in range(6)
-    ]
-    push(repo, [*files, *chain])
+    push(repo, slow_chain(6, 0.5))
     agent = _agent(cli, url, "--interval", "0.3", "--env", "dev", "--listen", "off")
     _wait(lambda: (repo.root / "f1.txt").exists(), 30)
     stopped_at = time.monotonic()
