@@ -275,3 +275,40 @@ def desired_of(
         finally:
             ws.close()
         return specs, rt.stats
+
+
+# -- a PostgreSQL server ---------------------------------------------------------------------------
+
+from collections.abc import Iterator  # noqa: E402  (kept with the fixtures that use it)
+
+from pg_server import PostgresServer, postgres_binaries  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for this test session (one per xdist worker) on 127.0.0.1, superuser
+    `gitcops_admin`, trust authentication. Skipped without the server binaries, failed in CI."""
+    binaries = postgres_binaries()
+    if binaries is None:
+        searched = "$GITCOPS_PG_BIN, /usr/lib/postgresql/*/bin, initdb on PATH"
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL server binaries not found, and CI must have them: {searched}")
+        pytest.skip(
+            "PostgreSQL server binaries not found (install the Debian package postgresql): "
+            f"searched {searched}"
+        )
+    with PostgresServer(binaries) as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_db(postgres: PostgresServer) -> Iterator[str]:
+    """The name of a fresh, empty database on the session's server, dropped after the test.
+    Brings the server back first if an earlier test killed it and left it down."""
+    if not postgres.running:
+        postgres.start_again()
+    name = f"test_{os.urandom(6).hex()}"
+    postgres.psql(f'CREATE DATABASE "{name}"')
+    yield name
+    if postgres.running:
+        postgres.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

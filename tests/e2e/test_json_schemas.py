@@ -126,6 +126,7 @@ def test_plan_and_saved_plan_with_every_action(cli: Cli, repo: Repo, tmp_path: P
     }
     assert plan["summary"] == {
         "create": 3,
+        "replace": 0,
         "adopt": 2,
         "update": 2,
         "delete": 3,

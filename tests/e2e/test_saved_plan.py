@@ -20,6 +20,7 @@ def test_plan_json_schema(cli: Cli, repo: Repo) -> None:
     assert data["format"] == "gitcops.io/plan/v1"
     assert data["summary"] == {
         "create": 1,
+        "replace": 0,
         "adopt": 0,
         "update": 0,
         "delete": 0,

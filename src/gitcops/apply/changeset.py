@@ -1,6 +1,7 @@
 """The apply result: a change set whose entries carry one Action, shared by CLI, API and metrics."""
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -10,6 +11,7 @@ from gitcops.model.identity import ResourceId
 
 class Action(StrEnum):
     CREATED = "created"
+    REPLACED = "replaced"  # deleted and created again: a field could not change in place
     ADOPTED = "adopted"  # an existing object taken under management (updated if it differed)
     CONFIGURED = "configured"
     UNCHANGED = "unchanged"
@@ -24,6 +26,8 @@ class ChangeSetEntry(NamedTuple):
     action: Action
     message: str = ""
     duration: float = 0.0
+    # What the system assigned (an id, a version): kept in the inventory, never shown.
+    state: Mapping[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {

@@ -7,6 +7,7 @@ stages are committed together whenever nothing else is ready to run.
 """
 
 import queue
+import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple
@@ -22,9 +23,11 @@ from gitcops.providers.base import (
     DeleteRequest,
     HealthChecker,
     Provider,
+    Readiness,
     Staging,
     Syncing,
     UpdateRequest,
+    WriteResponse,
 )
 
 if TYPE_CHECKING:
@@ -41,6 +44,8 @@ class ApplyOptions(NamedTuple):
     # Asked before each change starts: True stops the run there (a shutting-down agent). The
     # changes in flight finish; those not started are skipped, and the run is recorded.
     stop: Callable[[], bool] | None = None
+    retries: int = TRANSIENT_RETRIES  # attempts of a change whose provider fails transiently
+    ready_timeout: float = 300.0  # how long a written object may take to become ready
 
 
 class _Done(NamedTuple):
@@ -56,20 +61,23 @@ def _perform(change: PlannedChange, provider: Provider, options: ApplyOptions) -
     while True:
         attempt += 1
         try:
-            entry, staged = _dispatch(change, provider)
+            entry, staged = _dispatch(change, provider, options)
         except GitcopsError as exc:
-            if getattr(exc, "transient", False) and attempt < TRANSIENT_RETRIES:
-                time.sleep(options.retry_backoff * 2 ** (attempt - 1))
+            if getattr(exc, "transient", False) and attempt < options.retries:
+                backoff = options.retry_backoff * 2 ** (attempt - 1)
+                asked = getattr(exc, "retry_after", None) or 0.0
+                time.sleep(max(asked, backoff * random.uniform(0.5, 1.0)))
                 continue
-            entry = ChangeSetEntry(change.id, Action.FAILED, str(exc))
+            tried = f" (after {attempt} attempts)" if attempt > 1 else ""
+            entry = ChangeSetEntry(change.id, Action.FAILED, f"{exc}{tried}")
         except OSError as exc:
             entry = ChangeSetEntry(change.id, Action.FAILED, f"{exc.strerror or exc}")
         except Exception as exc:  # a provider bug must fail its resource, not hang the run
             entry = ChangeSetEntry(
                 change.id, Action.FAILED, f"internal error: {type(exc).__name__}: {exc}"
             )
-        entry = ChangeSetEntry(
-            entry.id, entry.action, _scrubbed(change, entry.message), time.perf_counter() - started
+        entry = entry._replace(
+            message=_scrubbed(change, entry.message), duration=time.perf_counter() - started
         )
         return _Done(change, entry, staged)
 
@@ -83,41 +91,72 @@ def _scrubbed(change: PlannedChange, message: str) -> str:
     return message
 
 
-def _dispatch(change: PlannedChange, provider: Provider) -> tuple[ChangeSetEntry, bool]:
-    if change.action is ChangeAction.CREATE:
+def _dispatch(
+    change: PlannedChange, provider: Provider, options: ApplyOptions
+) -> tuple[ChangeSetEntry, bool]:
+    action = change.action
+    if action in (ChangeAction.CREATE, ChangeAction.REPLACE):
         assert change.after is not None
+        if action is ChangeAction.REPLACE and change.before is not None:
+            provider.delete(DeleteRequest(change.id, change.before, change.state))
         response = provider.create(CreateRequest(change.id, change.after))
-        return ChangeSetEntry(change.id, Action.CREATED, response.message), response.staged
-    if change.action is ChangeAction.UPDATE:
+        done = Action.CREATED if action is ChangeAction.CREATE else Action.REPLACED
+        return _written(change, provider, done, response, options)
+    if action is ChangeAction.UPDATE:
         # `target`: `after` with the live values of its ignored fields (ignoreDifferences).
         target = change.target
         assert target is not None
-        response = provider.update(UpdateRequest(change.id, target, change.before))
-        return ChangeSetEntry(change.id, Action.CONFIGURED, response.message), response.staged
-    if change.action is ChangeAction.ADOPT:
+        response = provider.update(UpdateRequest(change.id, target, change.before, change.state))
+        return _written(change, provider, Action.CONFIGURED, response, options)
+    if action is ChangeAction.ADOPT:
         assert change.after is not None
         if not change.diff:  # already as Git says: only the inventory changes
             return ChangeSetEntry(change.id, Action.ADOPTED, change.reason), False
         target = change.target
         assert target is not None
-        response = provider.update(UpdateRequest(change.id, target, change.before))
-        return ChangeSetEntry(change.id, Action.ADOPTED, response.message), response.staged
-    if change.action is ChangeAction.DELETE:
+        response = provider.update(UpdateRequest(change.id, target, change.before, change.state))
+        return _written(change, provider, Action.ADOPTED, response, options)
+    if action is ChangeAction.DELETE:
         if not change.forget_only and change.before is not None:
-            provider.delete(DeleteRequest(change.id, change.before))
+            provider.delete(DeleteRequest(change.id, change.before, change.state))
         return ChangeSetEntry(change.id, Action.DELETED, change.reason), False
-    if change.action is ChangeAction.CHECK:
+    if action is ChangeAction.CHECK:
         if not isinstance(provider, HealthChecker):
             entry = ChangeSetEntry(change.id, Action.FAILED, "provider cannot run health checks")
             return entry, False
         assert change.after is not None
         result = provider.check(CheckRequest(change.id, change.after))
-        action = Action.VERIFIED if result.healthy else Action.FAILED
+        verdict = Action.VERIFIED if result.healthy else Action.FAILED
         detail = f"{result.message} (attempt {result.attempts})"
         return ChangeSetEntry(
-            change.id, action, detail if not result.healthy else result.message
+            change.id, verdict, detail if not result.healthy else result.message
         ), False
     return ChangeSetEntry(change.id, Action.UNCHANGED), False
+
+
+def _written(
+    change: PlannedChange,
+    provider: Provider,
+    action: Action,
+    response: WriteResponse,
+    options: ApplyOptions,
+) -> tuple[ChangeSetEntry, bool]:
+    """A write's entry, once the object is ready (a provider that says when it is)."""
+    entry = ChangeSetEntry(change.id, action, response.message, state=response.state)
+    if response.staged or not isinstance(provider, Readiness):
+        return entry, response.staged
+    assert change.after is not None
+    deadline = time.monotonic() + options.ready_timeout
+    while True:
+        answer = provider.ready(CheckRequest(change.id, change.after))
+        if answer.ready:
+            return entry, False
+        wait = max(0.05, answer.retry_after)
+        if time.monotonic() + wait > deadline:
+            why = f"written, but not ready after {options.ready_timeout:g} s"
+            message = f"{why}: {answer.message}" if answer.message else why
+            return entry._replace(action=Action.FAILED, message=message), False
+        time.sleep(wait)
 
 
 def _run_phase(
@@ -183,8 +222,8 @@ def _run_phase(
             if change.action is ChangeAction.NOOP:
                 settle(change, ChangeSetEntry(change.id, Action.UNCHANGED, change.reason))
                 continue
-            provider = providers[change.id.provider]
-            if change.action is ChangeAction.CHECK or change.id.provider not in staging:
+            provider = providers[change.provider]
+            if change.action is ChangeAction.CHECK or change.provider not in staging:
                 submit(change, provider)
                 in_flight += 1
                 continue
@@ -207,7 +246,7 @@ def _run_phase(
 
 def _commit(staged: list[_Done], providers: Mapping[str, Provider]) -> list[_Done]:
     failures: dict[ResourceId, str] = {}
-    for name in {r.change.id.provider for r in staged}:
+    for name in {r.change.provider for r in staged}:
         provider = providers[name]
         assert isinstance(provider, Staging)
         failures.update(provider.commit())

@@ -99,7 +99,13 @@ class _Recorder:
     def __call__(self, change: PlannedChange, entry: ChangeSetEntry) -> None:
         if change.id in self.frozen:
             pass  # a change this run leaves alone: a no-op (or skipped), nothing to remember
-        elif entry.action in (Action.CREATED, Action.ADOPTED, Action.CONFIGURED, Action.UNCHANGED):
+        elif entry.action in (
+            Action.CREATED,
+            Action.REPLACED,
+            Action.ADOPTED,
+            Action.CONFIGURED,
+            Action.UNCHANGED,
+        ):
             self._remember(change, entry)
         elif entry.action is Action.DELETED and not change.superseded:
             self.removed.append(change.id)
@@ -126,8 +132,13 @@ class _Recorder:
             and old.depends_on == change.depends_on
             and old.address == change.address
             and old.prune == change.prune
+            and old.instance == change.instance
         ):
             return
+        # What the system assigned: the write's answer, else what was kept for the object.
+        state = entry.state if entry.state is not None else change.state
+        if state is None and old is not None and old.instance == change.instance:
+            state = old.state
         self.applied.append(
             InventoryEntry(
                 id=change.id,
@@ -140,6 +151,8 @@ class _Recorder:
                 revision=self.revision,
                 run_id=self.run_id,
                 prune=change.prune,
+                instance=change.instance,
+                state_json=canonical_json(state) if state else "",
             )
         )
 
@@ -182,6 +195,7 @@ def check_saved_plan(ws: Workspace, plan: Plan, store: StateStore) -> Plan:
     redactor = store_redactor(store)
     wanted = _check_plan_matches_revision(ws, plan, store, redactor)
     status = store.env_status(ws.scope)
+    inventory = store.inventory(ws.scope)
     serial = status.serial if status else 0
     if serial != plan.inventory_serial:
         raise PlanError(
@@ -194,12 +208,22 @@ def check_saved_plan(ws: Workspace, plan: Plan, store: StateStore) -> Plan:
         else c
         for c in plan.changes
     ]
+    # What the system assigned is never in a plan file: it comes from the inventory.
+    executable = [
+        c._replace(state=inventory[c.id].state) if c.id in inventory else c for c in executable
+    ]
     current = tuple(
         PlannedChange(
             c.action,
             c.id,
             c.api_version,
-            read_one(ws.providers, c.id, c.after if c.after is not None else c.before or {})
+            read_one(
+                ws.providers,
+                c.id,
+                c.after if c.after is not None else c.before or {},
+                c.instance,
+                inventory[c.id].state if c.id in inventory else None,
+            )
             if c.action is not ChangeAction.CHECK and (c.after or c.before)
             else None,
             c.after,
@@ -291,6 +315,7 @@ def _pending_entries(
             address=c.address,
             status="pending",
             prune=c.prune,
+            instance=c.instance,
         )
         for c in plan.changes
         if c.action is ChangeAction.CREATE and c.id not in inventory and c.after is not None

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 # 4: keys carry the code fingerprint and the providers as resolved; 5: documents in kubectl's
 # order, with its values (whole floats as integers, ...)
-_FORMAT = 5
+_FORMAT = 6  # 6: the provider instance and replace fields of each resource
 
 # A desired set as cached: the items, and the documents (by position) whose secrets must be
 # resolved again (never stored as values).
@@ -207,6 +207,8 @@ def _encode(item: DesiredResource, source: dict[str, Any] | None) -> list[Any]:
         item.stateful,
         item.address,
         source,
+        r.instance,
+        list(item.replace_fields),
     ]
 
 
@@ -226,6 +228,8 @@ def _decode(row: list[Any]) -> tuple[DesiredResource, dict[str, Any] | None]:
         stateful,
         addr,
         source,
+        instance,
+        replace_fields,
     ) = row
     item = DesiredResource(
         resource=Resource(
@@ -235,9 +239,11 @@ def _decode(row: list[Any]) -> tuple[DesiredResource, dict[str, Any] | None]:
             labels=labels,
             annotations=annotations,
             origin=Origin(file, index),
+            instance=instance,
         ),
         depends_on=tuple(ResourceId(*d) for d in deps),
         stateful=stateful,
         address=addr,
+        replace_fields=tuple(replace_fields),
     )
     return item, source

@@ -82,7 +82,7 @@ def drift_report(rt: Runtime, repo: str, env_name: str, state: str | None) -> Dr
             if entry.status != "applied" or mode is DriftMode.IGNORE:
                 continue
             report.checked += 1
-            live = read_one(ws.providers, rid, entry.spec)
+            live = read_one(ws.providers, rid, entry.spec, entry.instance, entry.state)
             if live is None:
                 report.items.append(DriftItem(str(rid), "missing", (), mode))
                 continue

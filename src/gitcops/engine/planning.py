@@ -17,7 +17,7 @@ from gitcops.model.resource import Resource
 from gitcops.model.sensitive import Redactor
 from gitcops.plan.model import Plan, PlannedChange, live_fingerprint, spec_hash
 from gitcops.plan.planner import Applied, Desired, plan_changes
-from gitcops.providers.base import Declared, Provider, ReadRequest
+from gitcops.providers.base import BatchReader, Declared, Provider, ReadRequest
 from gitcops.state.records import InventoryEntry
 from gitcops.state.store import StateStore
 from gitcops.validate.resources import DesiredResource
@@ -78,6 +78,8 @@ def to_desired(
             prune=i.resource.prune,
             drift=drift.mode_of(i.resource),
             ignored=drift.ignored(i.resource.id),
+            instance=i.resource.instance,
+            replace_fields=i.replace_fields,
         )
         for i in items
     ]
@@ -106,12 +108,71 @@ def protect(
 
 
 def read_one(
-    providers: Mapping[str, Provider], rid: ResourceId, spec: dict[str, Any]
+    providers: Mapping[str, Provider],
+    rid: ResourceId,
+    spec: dict[str, Any],
+    instance: str = "",
+    state: Mapping[str, Any] | None = None,
 ) -> dict[str, Any] | None:
-    provider = providers.get(rid.provider)
+    provider = providers.get(instance or rid.provider)
     if provider is None:
-        raise ProviderError(f"{rid}: provider {rid.provider!r} is not configured any more")
-    return provider.read(ReadRequest(rid, spec)).live
+        name = instance or rid.provider
+        raise ProviderError(f"{rid}: provider {name!r} is not configured any more")
+    return provider.read(ReadRequest(rid, spec, state)).live
+
+
+class ToRead(NamedTuple):
+    """One object to read: through which instance, as which spec, with what it was given."""
+
+    key: ResourceId
+    instance: str
+    spec: dict[str, Any]
+    state: Mapping[str, Any] | None = None
+
+
+def read_objects(
+    providers: Mapping[str, Provider], items: Sequence[ToRead]
+) -> list[dict[str, Any] | None]:
+    """Live state of every item, in order (one id may be read twice: a resource that moved).
+    A provider that reads in batches gets each kind's requests in one call, and those calls run
+    at once, on threads (a remote system's round trips overlap); others are read one by one,
+    here (local reads gain nothing from threads)."""
+    out: list[dict[str, Any] | None] = [None] * len(items)
+    batches: dict[tuple[str, str], list[int]] = {}
+    for n, item in enumerate(items):
+        provider = providers.get(item.instance)
+        if provider is None:
+            raise ProviderError(f"{item.key}: provider {item.instance!r} is not configured")
+        if isinstance(provider, BatchReader):
+            batches.setdefault((item.instance, item.key.kind), []).append(n)
+        else:
+            out[n] = provider.read(ReadRequest(item.key, item.spec, item.state)).live
+
+    def read_batch(positions: list[int]) -> list[dict[str, Any] | None]:
+        group = [items[n] for n in positions]
+        provider = providers[group[0].instance]
+        assert isinstance(provider, BatchReader)
+        answers = provider.read_batch([ReadRequest(i.key, i.spec, i.state) for i in group])
+        if len(answers) != len(group):
+            raise ProviderError(
+                f"provider {group[0].instance}: {len(answers)} answers for {len(group)} reads"
+            )
+        return [a.live for a in answers]
+
+    groups = list(batches.values())
+    if len(groups) == 1:
+        results = [read_batch(groups[0])]
+    elif groups:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(8, len(groups))) as pool:
+            results = list(pool.map(read_batch, groups))
+    else:
+        results = []
+    for positions, lives in zip(groups, results, strict=True):
+        for n, live in zip(positions, lives, strict=True):
+            out[n] = live
+    return out
 
 
 @dataclass
@@ -128,23 +189,33 @@ def read_live(
 ) -> LiveState:
     state = LiveState({}, {}, {})
     wanted: dict[ResourceId, Desired] = {}
+    current: list[ToRead] = []
+    previous: list[ToRead] = []
     for want in desired:
         if want.stateful:
             wanted[want.id] = want
-            state.current[want.id] = read_one(providers, want.id, want.spec)
+            old = applied.get(want.id)
+            instance = want.instance or want.id.provider
+            same = old is not None and (old.instance or old.id.provider) == instance
+            kept = old.state if old is not None and same else None
+            current.append(ToRead(want.id, instance, want.spec, kept))
     for rid, old in applied.items():
         still = wanted.get(rid)
         if still is not None and (old.address is None or old.address == still.address):
             continue
-        provider = providers.get(rid.provider)
+        instance = old.instance or rid.provider
+        provider = providers.get(instance)
         spec = old.spec
         if provider is None or (
             old.address is not None and provider.address(rid, spec) != old.address
         ):
             state.unreachable[rid] = old.address or str(rid)
             continue
-        target = state.previous if still is not None else state.current
-        target[rid] = read_one(providers, rid, spec)
+        target = previous if still is not None else current
+        target.append(ToRead(rid, instance, spec, old.state))
+    lives = read_objects(providers, [*current, *previous])
+    state.current = {i.key: live for i, live in zip(current, lives, strict=False)}
+    state.previous = {i.key: live for i, live in zip(previous, lives[len(current) :], strict=True)}
     return state
 
 
@@ -158,10 +229,10 @@ def still_needed(
     gone = [a for a in applied.values() if a.id not in wanted]
     needed: dict[ResourceId, ResourceId] = {}
     for name, provider in providers.items():
-        candidates = [Declared(a.id, a.spec) for a in gone if a.id.provider == name]
+        candidates = [Declared(a.id, a.spec) for a in gone if (a.instance or a.id.provider) == name]
         if not candidates:
             continue
-        present = [Declared(d.id, d.spec) for d in desired if d.id.provider == name]
+        present = [Declared(d.id, d.spec) for d in desired if (d.instance or d.id.provider) == name]
         for edge in provider.implicit_edges([*present, *candidates]):
             if edge.dependent in wanted and edge.dependency not in wanted:
                 needed.setdefault(edge.dependency, edge.dependent)

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gitcops.engine.runtime import Runtime
 from gitcops.model.diagnostics import Diagnostic, Diagnostics
-from gitcops.model.errors import GitcopsError, InvalidInputError
+from gitcops.model.errors import GitcopsError, InvalidInputError, SecretError
+from gitcops.model.paths import PathOutsideError, normalize
 from gitcops.model.project import Environment, Project
 from gitcops.providers.base import Provider, ProviderConfigError, ProviderContext
 from gitcops.providers.registry import load_provider
@@ -118,15 +119,88 @@ def base_dir_of(source: Source) -> Path:
     return source.workdir if source.workdir is not None else Path.cwd()
 
 
-def load_providers(project: Project, env: Environment, base_dir: Path) -> dict[str, Provider]:
+def load_providers(
+    project: Project, env: Environment, base_dir: Path, tree: SourceTree
+) -> dict[str, Provider]:
+    """The environment's provider instances, by name, their settings' references to secrets
+    (`{secretRef: {file, key}}`) and to the environment (`{env: NAME}`) resolved in memory."""
     providers: dict[str, Provider] = {}
+    problems: list[Diagnostic] = []
+    resolver = secret_resolver(tree, project, env)
     for name in sorted(project.provider_names(env)):
-        context = ProviderContext(project.provider_config(env, name), base_dir)
+        settings = dict(project.provider_config(env, name))
+        type_name = str(settings.pop("type", name))
+        found: list[tuple[tuple[str | int, ...], str]] = []
+        config = resolve_settings(settings, resolver, os.environ, found)
+        if found:
+            problems += project.provider_problems(env, name, found)
+            continue
         try:
-            providers[name] = load_provider(name, context)
+            providers[name] = load_provider(type_name, ProviderContext(config, base_dir, name))
         except ProviderConfigError as exc:
-            raise InvalidInputError(project.provider_problems(env, name, exc.problems)) from None
+            problems += project.provider_problems(env, name, exc.problems)
+    if problems:
+        raise InvalidInputError(problems)
     return providers
+
+
+def resolve_settings(
+    settings: Mapping[str, Any],
+    resolver: secretrefs.SecretResolver,
+    environ: Mapping[str, str],
+    problems: list[tuple[tuple[str | int, ...], str]],
+    at: tuple[str | int, ...] = (),
+) -> dict[str, Any]:
+    """Settings with every reference replaced by its value; each bad one a problem at its
+    path. Values never reach a message."""
+    out: dict[str, Any] = {}
+    for key, value in settings.items():
+        path = (*at, key)
+        if isinstance(value, dict) and set(value) == {"secretRef"}:
+            ref = value["secretRef"]
+            if not (
+                isinstance(ref, dict)
+                and isinstance(ref.get("file"), str)
+                and set(ref) <= {"file", "key"}
+                and isinstance(ref.get("key", ""), str)
+            ):
+                problems.append(
+                    (path, "secretRef takes `file` (a path in the repository) and `key`")
+                )
+                continue
+            try:
+                out[key] = resolver.value(
+                    secretrefs.SecretRef(normalize(ref["file"]), ref.get("key"))
+                )
+            except PathOutsideError:
+                problems.append(((*path, "secretRef", "file"), "leaves the repository"))
+            except SecretError as exc:
+                problems.append(((*path, "secretRef"), str(exc)))
+        elif isinstance(value, dict) and set(value) == {"env"}:
+            name = value["env"]
+            if not isinstance(name, str) or name not in environ:
+                problems.append(((*path, "env"), f"environment variable {name!r} is not set"))
+                continue
+            out[key] = environ[name]
+        elif isinstance(value, dict):
+            out[key] = resolve_settings(value, resolver, environ, problems, path)
+        else:
+            out[key] = value
+    return out
+
+
+def secret_resolver(
+    tree: SourceTree, project: Project, env: Environment
+) -> secretrefs.SecretResolver:
+    def identities() -> tuple[list[object], str]:
+        from gitcops.secrets.keys import load_identities
+
+        configured = project.age_key_file(env)
+        extra = [Path(configured).expanduser()] if configured else []
+        found, tried = load_identities(os.environ, extra)
+        return list(found), tried
+
+    return secretrefs.SecretResolver(tree, identities)
 
 
 def open_workspace(
@@ -136,7 +210,7 @@ def open_workspace(
     project = project_of(rt, tree)
     environment = project.environment(env_name)
     base_dir = base_dir_of(source)
-    providers = load_providers(project, environment, base_dir)
+    providers = load_providers(project, environment, base_dir, tree)
     return Workspace(rt, source, revision, tree, project, environment, providers, base_dir)
 
 
@@ -236,15 +310,7 @@ def _checked_state(ws: Workspace) -> DesiredSet:
 
 
 def _resolver(ws: Workspace) -> secretrefs.SecretResolver:
-    def identities() -> tuple[list[object], str]:
-        from gitcops.secrets.keys import load_identities
-
-        configured = ws.project.age_key_file(ws.environment)
-        extra = [Path(configured).expanduser()] if configured else []
-        found, tried = load_identities(os.environ, extra)
-        return list(found), tried
-
-    return secretrefs.SecretResolver(ws.tree, identities)
+    return secret_resolver(ws.tree, ws.project, ws.environment)
 
 
 def _with_secrets(
@@ -269,7 +335,7 @@ def _with_secrets(
             out[index] = None  # its problem is in diags
             continue
         resource, fields = prepared
-        provider = ws.providers[resource.id.provider]
+        provider = ws.providers[resource.provider]
         out[index] = cached._replace(
             resource=resource,
             address=provider.address(resource.id, resource.spec),
@@ -284,4 +350,4 @@ def _recheck_on_disk(
     """Checks that depend on the live system (symlinks escaping a root) never come from cache."""
     for item in items:
         res = item.resource
-        report_live_problems(providers[res.id.provider], res, diags)
+        report_live_problems(providers[res.provider], res, diags)

@@ -38,15 +38,23 @@ class PlanError(GitcopsError):
 
 
 class ProviderError(GitcopsError):
-    """A provider failed to read or change a resource."""
+    """A provider failed to read or change a resource: terminal (a permission refused, an
+    invalid value) unless it is a TransientProviderError. Its message is the provider's,
+    shown as it is."""
 
     transient: bool = False
+    retry_after: float | None = None
 
 
 class TransientProviderError(ProviderError):
-    """A failure worth retrying with backoff (timeouts, busy resources)."""
+    """A failure worth retrying with backoff (a connection lost, a timeout, a busy object);
+    `retry_after`: seconds the system asked to wait, at least."""
 
     transient = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class SecretError(GitcopsError):

@@ -20,8 +20,18 @@ _WHERE = "document 1 (Project)"
 _DNS_LABEL = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 _SETTINGS: dict[str, Any] = {
     "type": "object",
-    "additionalProperties": {"type": "object"},
-    "description": "provider name -> its settings",
+    "description": "provider instance name -> its settings (the type's schema checks the rest)",
+    "propertyNames": {"pattern": "^[a-z][a-z0-9-]{0,62}$"},
+    "additionalProperties": {
+        "type": "object",
+        "properties": {
+            "type": {
+                "type": "string",
+                "pattern": "^[a-z][a-z0-9-]{0,62}$",
+                "description": "the provider type (default: the instance's name)",
+            }
+        },
+    },
 }
 
 _ENABLED: dict[str, Any] = {"type": "boolean"}
@@ -355,7 +365,12 @@ class Project(NamedTuple):
         return self.spec.ignore_differences + env.ignore_differences
 
     def provider_names(self, env: Environment) -> set[str]:
+        """The provider instances configured for the environment."""
         return set(self.spec.providers) | set(env.providers)
+
+    def provider_type(self, env: Environment, instance: str) -> str:
+        """An instance's provider type: its `type`, or its own name."""
+        return str(self.provider_config(env, instance).get("type", instance))
 
     def provider_problems(
         self,

@@ -7,6 +7,7 @@ from gitcops.model.drift import RESOURCE_MODES, DriftMode
 from gitcops.model.identity import ResourceId, split_api_version
 
 DEPENDS_ON = "config.kubernetes.io/depends-on"
+PROVIDER = "gitcops.io/provider"  # the provider instance a document is for (default: its type's)
 PRUNE = "gitcops.io/prune"  # "disabled": left in place when its document leaves Git
 PRUNE_VALUES = ("disabled", "enabled")
 DRIFT = "gitcops.io/drift"  # overrides the environment's drift mode for this resource
@@ -34,6 +35,7 @@ class Resource:
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
     origin: Origin = _UNKNOWN_ORIGIN
+    instance: str = ""  # the provider instance that manages it ("": not yet resolved)
 
     @property
     def kind(self) -> str:
@@ -49,6 +51,11 @@ class Resource:
     def depends_on(self) -> list[str]:
         raw = self.annotations.get(DEPENDS_ON, "")
         return [part.strip() for part in raw.split(",") if part.strip()]
+
+    @property
+    def provider(self) -> str:
+        """The provider instance: resolved when validated, else its type's name."""
+        return self.instance or self.id.provider
 
     @property
     def prune(self) -> bool:

@@ -1,6 +1,7 @@
 """The Plan: data that can be saved, shown, checked by policy, approved, and applied exactly."""
 
 import hashlib
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, NamedTuple
 
@@ -16,6 +17,7 @@ PLAN_FORMAT = "gitcops.io/plan/v1"
 
 class ChangeAction(StrEnum):
     CREATE = "create"
+    REPLACE = "replace"  # a field that cannot change in place changed: delete, then create
     ADOPT = "adopt"  # exists, not yet managed: taken over (and updated if it differs)
     UPDATE = "update"
     DELETE = "delete"
@@ -48,6 +50,15 @@ class PlannedChange(NamedTuple):
     # Document pointers (/spec/...) whose live values the change keeps (ignoreDifferences):
     # left out of `diff`, and written back as they are. Only for an object that exists.
     ignored: tuple[str, ...] = ()
+    instance: str = ""  # the provider instance that manages it ("": its type's)
+    # What the system assigned when the object was written (an id), for the provider's
+    # update and delete: from the inventory, never saved in a plan file.
+    state: Mapping[str, Any] | None = None
+
+    @property
+    def provider(self) -> str:
+        """The provider instance to ask."""
+        return self.instance or self.id.provider
 
     @property
     def is_change(self) -> bool:
@@ -119,6 +130,7 @@ class PlannedChange(NamedTuple):
             "prune": self.prune,
             "drift": self.drift.value if self.drift is not None else None,
             "ignored": list(self.ignored),
+            "provider": self.provider,
         }
 
     @classmethod
@@ -126,9 +138,10 @@ class PlannedChange(NamedTuple):
         """A saved change: its sensitive fields hold tokens until the revision is rendered."""
         sensitive = tuple(tuple(p) for p in data.get("sensitive", []))
         was_sensitive = tuple(tuple(p) for p in data.get("wasSensitive", []))
+        rid = ResourceId.parse(data["id"])
         return cls(
             action=ChangeAction(data["action"]),
-            id=ResourceId.parse(data["id"]),
+            id=rid,
             api_version=data["apiVersion"],
             before=data.get("before"),
             after=data.get("after"),
@@ -147,16 +160,29 @@ class PlannedChange(NamedTuple):
             prune=bool(data.get("prune", True)),
             drift=DriftMode(data["drift"]) if data.get("drift") else None,
             ignored=tuple(str(p) for p in data.get("ignored", [])),
+            instance=_instance(str(data.get("provider") or ""), rid),
         )
 
 
+def _instance(name: str, rid: ResourceId) -> str:
+    # One spelling for the default instance (""), so a plan read back from JSON is equal.
+    return "" if name == rid.provider else name
+
+
 _CHANGES = frozenset(
-    {ChangeAction.CREATE, ChangeAction.ADOPT, ChangeAction.UPDATE, ChangeAction.DELETE}
+    {
+        ChangeAction.CREATE,
+        ChangeAction.REPLACE,
+        ChangeAction.ADOPT,
+        ChangeAction.UPDATE,
+        ChangeAction.DELETE,
+    }
 )
 
 
 class Summary(NamedTuple):
     create: int = 0
+    replace: int = 0
     adopt: int = 0
     update: int = 0
     delete: int = 0
@@ -165,11 +191,12 @@ class Summary(NamedTuple):
 
     @property
     def changes(self) -> int:
-        return self.create + self.adopt + self.update + self.delete
+        return self.create + self.replace + self.adopt + self.update + self.delete
 
     def as_json(self) -> dict[str, int]:
         return {
             "create": self.create,
+            "replace": self.replace,
             "adopt": self.adopt,
             "update": self.update,
             "delete": self.delete,
@@ -198,6 +225,7 @@ class Plan(NamedTuple):
             counts[change.action] += 1
         return Summary(
             create=counts[ChangeAction.CREATE],
+            replace=counts[ChangeAction.REPLACE],
             adopt=counts[ChangeAction.ADOPT],
             update=counts[ChangeAction.UPDATE],
             delete=counts[ChangeAction.DELETE],

@@ -25,6 +25,8 @@ class Desired(NamedTuple):
     prune: bool = True  # False: gitcops.io/prune: disabled (left in place when it leaves Git)
     drift: DriftMode = DriftMode.DETECT  # its effective mode: its annotation's, or its env's
     ignored: tuple[str, ...] = ()  # document pointers (/spec/...) its ignore rules name
+    instance: str = ""  # the provider instance that manages it ("": its type's)
+    replace_fields: tuple[str, ...] = ()  # spec keys its provider cannot change in place
 
     @property
     def applied_hash(self) -> str:
@@ -60,6 +62,16 @@ class Applied(Protocol):
         ...
 
     @property
+    def instance(self) -> str:
+        """The provider instance that manages it ("": its type's)."""
+        ...
+
+    @property
+    def state(self) -> Mapping[str, Any] | None:
+        """What the system assigned when it was written (an id, a version)."""
+        ...
+
+    @property
     def prune(self) -> bool:
         """False when its document said `gitcops.io/prune: disabled` when it was applied."""
         ...
@@ -74,19 +86,31 @@ def _change(
     *,
     target: dict[str, Any] | None = None,
     drift: DriftMode | None = None,
+    state: Mapping[str, Any] | None = None,
 ) -> PlannedChange:
     """`target` is what the object is compared with (the desired spec with the live values of
     its ignored fields); the change's `after` stays the desired spec, as Git says."""
     compared = target if target is not None else want.spec
+    diffs = (
+        tuple(diff(before, compared))
+        if action is ChangeAction.UPDATE or (action is ChangeAction.ADOPT and before is not None)
+        else ()
+    )
+    if action is ChangeAction.UPDATE and want.replace_fields:
+        forced = sorted(
+            {str(d.path[0]) for d in diffs if d.path and d.path[0] in want.replace_fields}
+        )
+        if forced:
+            action = ChangeAction.REPLACE
+            why = f"replaced: {', '.join(forced)} cannot change in place"
+            reason = f"{reason}; {why}" if reason else why
     return PlannedChange(
         action,
         id=want.id,
         api_version=want.api_version,
         before=before,
         after=want.spec,
-        diff=tuple(diff(before, compared))
-        if action is ChangeAction.UPDATE or (action is ChangeAction.ADOPT and before is not None)
-        else (),
+        diff=diffs,
         depends_on=want.depends_on,
         reason=reason,
         origin=want.origin,
@@ -96,6 +120,8 @@ def _change(
         prune=want.prune,
         drift=drift,
         ignored=want.ignored if before is not None else (),
+        instance=want.instance,
+        state=state,
     )
 
 
@@ -146,17 +172,27 @@ def _desired_change(
             "exists, not yet managed: adopted and updated",
             target=target,
         )
+    state = applied.state
     if same(live, target):
-        return _change(ChangeAction.NOOP, want, live)
+        return _change(ChangeAction.NOOP, want, live, state=state)
     # A field that held a secret when applied still holds it live, even if Git now says otherwise.
     if applied.spec_hash != want.applied_hash:  # Git changed it: applied whatever the mode
-        return _change(ChangeAction.UPDATE, want, live, "", applied.sensitive, target=target)
+        return _change(
+            ChangeAction.UPDATE, want, live, "", applied.sensitive, target=target, state=state
+        )
     if want.drift is DriftMode.IGNORE:
         reason = f"{_DRIFTED}; drift mode ignore: left as it is"
-        return _change(ChangeAction.NOOP, want, live, reason, drift=want.drift)
+        return _change(ChangeAction.NOOP, want, live, reason, drift=want.drift, state=state)
     reason = f"{_DRIFTED}; drift mode {want.drift}: apply overwrites it"
     return _change(
-        ChangeAction.UPDATE, want, live, reason, applied.sensitive, target=target, drift=want.drift
+        ChangeAction.UPDATE,
+        want,
+        live,
+        reason,
+        applied.sensitive,
+        target=target,
+        drift=want.drift,
+        state=state,
     )
 
 
@@ -265,4 +301,6 @@ def _removal(
         superseded=old.superseded,
         sensitive=entry.sensitive if now is not None else (),
         prune=entry.prune,
+        instance=entry.instance,
+        state=entry.state,
     )

@@ -45,13 +45,20 @@ class KindInfo(NamedTuple):
     schema: Mapping[str, Any]  # JSON Schema of `spec`
     stateful: bool = True  # False for checks (HealthCheck): nothing to diff, only to run
     sensitive_fields: tuple[str, ...] = ()
+    # Spec fields (top-level keys) the system cannot change in place: a change to one is a
+    # replacement (delete, then create), shown as `replace` in the plan.
+    replace_fields: tuple[str, ...] = ()
+    # Spec fields the system never reports (a password, a template a copy was made from): the
+    # live value is taken as the one last applied, a secret compared by its keyed hash.
+    write_only_fields: tuple[str, ...] = ()
 
 
 class ProviderContext(NamedTuple):
     """What a provider may know about where it runs."""
 
-    config: Mapping[str, Any]
+    config: Mapping[str, Any]  # its settings, references to secrets already resolved
     base_dir: Path  # relative paths in the config resolve against this
+    instance: str = ""  # its name in gitcops.yaml (spec.providers.<instance>); "": the type's
 
 
 class PrepareRequest(NamedTuple):
@@ -74,6 +81,7 @@ class ValidateResponse(NamedTuple):
 class ReadRequest(NamedTuple):
     id: ResourceId
     spec: Spec  # desired or last applied spec: says where to look and which fields are managed
+    state: Mapping[str, Any] | None = None  # what the system assigned when written (an id)
 
 
 class ReadResponse(NamedTuple):
@@ -89,16 +97,21 @@ class UpdateRequest(NamedTuple):
     id: ResourceId
     spec: Spec
     live: Spec | None
+    state: Mapping[str, Any] | None = None
 
 
 class DeleteRequest(NamedTuple):
     id: ResourceId
     spec: Spec
+    state: Mapping[str, Any] | None = None
 
 
 class WriteResponse(NamedTuple):
     message: str = ""
     staged: bool = False  # written but not yet visible: done when Staging.commit() says so
+    # What the system assigned (an id, a version, an ARN): kept in the inventory with the
+    # object and handed to later reads, updates and deletes. None: keep what was kept.
+    state: Mapping[str, Any] | None = None
 
 
 class CheckRequest(NamedTuple):
@@ -127,7 +140,11 @@ class Declared(NamedTuple):
 
 
 class Provider(Protocol):
-    name: str
+    name: str  # the provider type: local, postgres, ...
+    instance: str  # the configured instance (spec.providers.<instance> in gitcops.yaml)
+    # True for a remote system: an existing object it did not create is adopted only when
+    # asked (apply --adopt, or the gitcops.io/adopt annotation).
+    explicit_adoption: bool
 
     def kinds(self) -> Mapping[str, KindInfo]: ...
 
@@ -186,3 +203,64 @@ class Staging(Protocol):
 @runtime_checkable
 class HealthChecker(Protocol):
     def check(self, request: CheckRequest) -> CheckResponse: ...
+
+
+@runtime_checkable
+class BatchReader(Protocol):
+    """Reads many objects in one call (one catalog query instead of one per object). The
+    engine hands it the requests of one kind at a time, and reads different kinds and
+    instances at once, on threads: answers come back in the order of the requests."""
+
+    def read_batch(self, requests: Sequence[ReadRequest]) -> Sequence[ReadResponse]: ...
+
+
+class ReadyResponse(NamedTuple):
+    ready: bool
+    retry_after: float = 1.0  # seconds before asking again, when not ready
+    message: str = ""
+
+
+@runtime_checkable
+class Readiness(Protocol):
+    """An object a write left not ready yet (a database still starting, a service rolling
+    out): verification asks again until it is, within a timeout."""
+
+    def ready(self, request: CheckRequest) -> ReadyResponse: ...
+
+
+class Listed(NamedTuple):
+    """An existing object, as `gitcops import` writes it into a document."""
+
+    id: ResourceId
+    spec: Spec
+
+
+@runtime_checkable
+class Lister(Protocol):
+    """Lists existing objects of a kind (`gitcops import --all KIND`)."""
+
+    def list(self, kind: str) -> Sequence[Listed]: ...
+
+
+@runtime_checkable
+class Importer(Protocol):
+    """Finds an object named on the command line (`gitcops import ID`): the spec to read it by."""
+
+    def import_spec(self, kind: str, name: str) -> Spec: ...
+
+
+@runtime_checkable
+class Closing(Protocol):
+    """A provider holding connections: closed when the workspace is."""
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Preflight(Protocol):
+    """Checks that need the live system (does the owner role exist?): run by `plan` and
+    `apply`, never by `validate` (which must work without credentials, in CI)."""
+
+    def preflight(
+        self, resources: Sequence[Declared]
+    ) -> list[tuple[ResourceId, tuple[str | int, ...], str]]: ...

@@ -23,10 +23,19 @@ class InventoryEntry(NamedTuple):
     revision: str = ""
     run_id: int = 0
     prune: bool = True  # False: its document said gitcops.io/prune: disabled
+    instance: str = ""  # the provider instance that manages it ("": its type's)
+    state_json: str = ""  # what the system assigned when it was written (JSON); "": nothing
 
     @property
     def spec(self) -> dict[str, Any]:
         value: dict[str, Any] = json.loads(self.spec_json)
+        return value
+
+    @property
+    def state(self) -> dict[str, Any] | None:
+        if not self.state_json:
+            return None
+        value: dict[str, Any] = json.loads(self.state_json)
         return value
 
     @property

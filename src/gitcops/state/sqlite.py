@@ -35,8 +35,8 @@ from gitcops.state.records import (
 )
 
 # 1: depends_on holds [group, kind, name, namespace] lists; 2: inventory.prune; 3: controls,
-# bad revisions and the agent's reconciles
-SCHEMA_VERSION = 3
+# bad revisions and the agent's reconciles; 4: inventory.instance and .state (provider state)
+SCHEMA_VERSION = 4
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS environments (
     scope TEXT PRIMARY KEY,
@@ -60,6 +60,8 @@ CREATE TABLE IF NOT EXISTS inventory (
     revision TEXT NOT NULL,
     run_id INTEGER NOT NULL,
     prune INTEGER NOT NULL DEFAULT 1,
+    instance TEXT NOT NULL DEFAULT '',
+    state TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (scope, id)
 );
 CREATE TABLE IF NOT EXISTS runs (
@@ -267,8 +269,11 @@ class SqliteStateStore:
             try:
                 for statement in filter(str.strip, _SCHEMA.split(";")):
                     db.execute(statement)
-                if version == 1:
+                if 0 < version < 2:
                     db.execute("ALTER TABLE inventory ADD COLUMN prune INTEGER NOT NULL DEFAULT 1")
+                if 0 < version < 4:
+                    db.execute("ALTER TABLE inventory ADD COLUMN instance TEXT NOT NULL DEFAULT ''")
+                    db.execute("ALTER TABLE inventory ADD COLUMN state TEXT NOT NULL DEFAULT ''")
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 db.execute("COMMIT")
             except BaseException:
@@ -397,10 +402,23 @@ class SqliteStateStore:
         out: dict[ResourceId, InventoryEntry] = {}
         rows = self._db.execute(
             "SELECT id, api_version, spec, spec_hash, depends_on, address, status, revision, "
-            "run_id, prune FROM inventory WHERE scope=?",
+            "run_id, prune, instance, state FROM inventory WHERE scope=?",
             (scope,),
         )
-        for rid, api_version, spec, digest, deps, address, status, revision, run_id, prune in rows:
+        for (
+            rid,
+            api_version,
+            spec,
+            digest,
+            deps,
+            address,
+            status,
+            revision,
+            run_id,
+            prune,
+            instance,
+            state,
+        ) in rows:
             try:
                 key = ResourceId.parse(rid)
             except ValueError as exc:
@@ -420,6 +438,8 @@ class SqliteStateStore:
                 revision=revision,
                 run_id=run_id,
                 prune=bool(prune),
+                instance=instance,
+                state_json=state,
             )
         return out
 
@@ -428,11 +448,13 @@ class SqliteStateStore:
     ) -> None:
         db.executemany(
             "INSERT INTO inventory (scope, id, api_version, spec, spec_hash, depends_on, address, "
-            "status, revision, run_id, prune) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+            "status, revision, run_id, prune, instance, state) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT (scope, id) DO UPDATE SET api_version=excluded.api_version, "
             "spec=excluded.spec, spec_hash=excluded.spec_hash, depends_on=excluded.depends_on, "
             "address=excluded.address, status=excluded.status, revision=excluded.revision, "
-            "run_id=excluded.run_id, prune=excluded.prune",
+            "run_id=excluded.run_id, prune=excluded.prune, instance=excluded.instance, "
+            "state=excluded.state",
             [
                 (
                     scope,
@@ -446,6 +468,8 @@ class SqliteStateStore:
                     e.revision,
                     e.run_id,
                     int(e.prune),
+                    e.instance,
+                    e.state_json,
                 )
                 for e in entries
             ],
@@ -488,8 +512,8 @@ class SqliteStateStore:
             # Pending rows exist so a crash mid-create still leaves the object findable for prune.
             db.executemany(
                 "INSERT INTO inventory (scope, id, api_version, spec, spec_hash, depends_on, "
-                "address, status, revision, run_id, prune) "
-                "VALUES (?,?,?,?,?,?,?, 'pending', ?, ?, ?) ON CONFLICT (scope, id) DO NOTHING",
+                "address, status, revision, run_id, prune, instance) "
+                "VALUES (?,?,?,?,?,?,?, 'pending', ?, ?, ?, ?) ON CONFLICT (scope, id) DO NOTHING",
                 [
                     (
                         scope,
@@ -502,6 +526,7 @@ class SqliteStateStore:
                         revision,
                         run_id,
                         int(e.prune),
+                        e.instance,
                     )
                     for e in pending
                 ],

@@ -13,6 +13,7 @@ from gitcops.model.resource import (
     DEPENDS_ON,
     DRIFT,
     DRIFT_VALUES,
+    PROVIDER,
     PRUNE,
     PRUNE_VALUES,
     Origin,
@@ -44,6 +45,7 @@ class DesiredResource(NamedTuple):
     stateful: bool
     address: str | None
     sensitive: tuple[FieldPath, ...] = ()  # spec fields holding secret values
+    replace_fields: tuple[str, ...] = ()  # spec keys its provider cannot change in place
 
     @property
     def public_spec(self) -> dict[str, Any]:
@@ -130,6 +132,8 @@ def _shape_problems(doc: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]
 def _kind_problem(
     resource: Resource, providers: Mapping[str, Provider]
 ) -> tuple[tuple[str, ...], str] | None:
+    """What is wrong with the document's apiVersion, kind or provider instance; on success,
+    `resource.instance` names the instance that manages it."""
     group, version = split_api_version(resource.api_version)
     name = provider_for_group(group)
     if name not in known_providers():
@@ -137,11 +141,33 @@ def _kind_problem(
             f"unknown apiVersion {resource.api_version!r}: no provider {name!r} "
             f"(known: {', '.join(f'{p}.gitcops.io/v1' for p in known_providers())})"
         )
-    provider = providers.get(name)
-    if provider is None:
+    chosen = resource.annotations.get(PROVIDER)
+    instances = sorted(i for i, p in providers.items() if p.name == name)
+    if chosen is not None:
+        if chosen not in providers:
+            return ("metadata", "annotations", PROVIDER), (
+                f"no provider instance {chosen!r} in gitcops.yaml (instances of {name}: "
+                f"{', '.join(instances) or 'none'})"
+            )
+        if providers[chosen].name != name:
+            return ("metadata", "annotations", PROVIDER), (
+                f"provider instance {chosen!r} is of type {providers[chosen].name}, not {name}"
+            )
+    elif name in providers and providers[name].name == name:
+        chosen = name
+    elif len(instances) == 1:
+        chosen = instances[0]
+    elif instances:
+        return ("metadata", "annotations", PROVIDER), (
+            f"several instances of provider {name} ({', '.join(instances)}): name one with "
+            f"the annotation {PROVIDER}"
+        )
+    else:
         return ("apiVersion",), (
             f"provider {name!r} is not configured: add it under spec.providers in gitcops.yaml"
         )
+    provider = providers[chosen]
+    resource.instance = chosen
     if version not in SUPPORTED_VERSIONS:
         return ("apiVersion",), f"unknown apiVersion {resource.api_version!r} (known: {group}/v1)"
     if resource.kind not in provider.kinds():
@@ -228,7 +254,7 @@ def prepare_document(
     if problem is not None:
         diags.error(problem[1], path=problem[0], **where())
         return None
-    provider = providers[resource.id.provider]
+    provider = providers[resource.instance]
     info = provider.kinds()[resource.kind]
     errors = list(SchemaCache.shared().errors(info.schema, resource.spec))
     for path, message in errors:
@@ -285,9 +311,9 @@ def _remembered(
     if spec is None or not isinstance(doc.get("metadata"), dict):
         return None
     resource = Resource.from_document(doc, origin)
-    provider = providers.get(resource.id.provider)
-    if provider is None:
-        return None
+    if _kind_problem(resource, providers) is not None:
+        return None  # prepared afresh: its problem is reported there
+    provider = providers[resource.instance]
     resource.spec = spec
     report_live_problems(provider, resource, diags)
     return resource, ()
@@ -373,7 +399,7 @@ def _check_unique(
                 **where,
             )
             continue
-        address = providers[res.id.provider].address(res.id, res.spec)
+        address = providers[res.provider].address(res.id, res.spec)
         if address is None:
             continue
         owner = owners.setdefault(address, res)
@@ -412,7 +438,7 @@ def _with_edges(
                 deps[res.id].append(target)
     by_provider: dict[str, list[Declared]] = {}
     for res in resources:
-        by_provider.setdefault(res.id.provider, []).append(Declared(res.id, res.spec))
+        by_provider.setdefault(res.provider, []).append(Declared(res.id, res.spec))
     for name, declared in by_provider.items():
         provider = providers[name]
         if isinstance(provider, SetValidator):
@@ -434,13 +460,15 @@ def _with_edges(
         )
     out: list[DesiredResource] = []
     for res in resources:
-        provider = providers[res.id.provider]
+        provider = providers[res.provider]
+        info = provider.kinds()[res.kind]
         out.append(
             DesiredResource(
                 resource=res,
                 depends_on=tuple(deps[res.id]),
-                stateful=provider.kinds()[res.kind].stateful,
+                stateful=info.stateful,
                 address=provider.address(res.id, res.spec),
+                replace_fields=info.replace_fields,
             )
         )
     return out

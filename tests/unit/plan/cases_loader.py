@@ -67,6 +67,8 @@ class AppliedRecord:
     address: str | None = None
     sensitive: tuple[tuple[str | int, ...], ...] = ()
     prune: bool = True
+    instance: str = ""
+    state: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

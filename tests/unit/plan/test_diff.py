@@ -253,6 +253,7 @@ def planned_changes(draw: st.DrawFn) -> PlannedChange:
         reason=draw(st.text(max_size=20)),
         forget_only=draw(st.booleans()),
         origin=draw(st.sampled_from(["", "app/motd.yaml#1"])),
+        instance=draw(st.sampled_from(["", "second"])),
     )
 
 
@@ -287,6 +288,7 @@ def test_plan_summary_counts_actions(plan: Plan) -> None:
     summary = plan.as_json()["summary"]
     for action, key in [
         (ChangeAction.CREATE, "create"),
+        (ChangeAction.REPLACE, "replace"),
         (ChangeAction.ADOPT, "adopt"),
         (ChangeAction.UPDATE, "update"),
         (ChangeAction.DELETE, "delete"),
@@ -294,7 +296,7 @@ def test_plan_summary_counts_actions(plan: Plan) -> None:
         (ChangeAction.CHECK, "check"),
     ]:
         assert summary[key] == sum(1 for c in plan.changes if c.action is action)
-    changes = summary["create"] + summary["adopt"] + summary["update"] + summary["delete"]
+    changes = sum(summary[k] for k in ("create", "replace", "adopt", "update", "delete"))
     assert plan.has_changes == (changes > 0)
 
 

@@ -98,6 +98,7 @@ class LocalProvider:
     Tests pass ones that fail, count or wait."""
 
     name = "local"
+    explicit_adoption = False  # files under its root are adopted as before
 
     def __init__(
         self,
@@ -136,6 +137,7 @@ class LocalProvider:
         self._calls = calls
         self._syncfs = functools.cache(syncfs)
         self._names = TempNames()
+        self.instance = context.instance or self.name
 
     # -- description -------------------------------------------------------------------------
 
