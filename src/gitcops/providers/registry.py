@@ -11,6 +11,7 @@ from gitcops.providers.base import Provider, ProviderContext
 
 BUILTIN: Mapping[str, str] = {
     "local": "gitcops.providers.local.provider:LocalProvider",
+    "postgres": "gitcops.providers.postgres.provider:PostgresProvider",
 }
 
 
@@ -22,11 +23,12 @@ def known_providers() -> list[str]:
     return sorted(BUILTIN)
 
 
-def load_provider(name: str, context: ProviderContext) -> Provider:
-    target = BUILTIN.get(name)
+def load_provider(type_name: str, context: ProviderContext) -> Provider:
+    """An instance of provider type `type_name` (its name in gitcops.yaml: context.instance)."""
+    target = BUILTIN.get(type_name)
     if target is None:
         raise UnknownProviderError(
-            f"unknown provider {name!r}; known providers: {', '.join(known_providers())}"
+            f"unknown provider type {type_name!r}; known types: {', '.join(known_providers())}"
         )
     module_name, _, attr = target.partition(":")
     factory: Any = getattr(importlib.import_module(module_name), attr)

@@ -1,0 +1,1 @@
+"""The PostgreSQL provider: roles, databases, schemas, grants, default privileges, extensions."""
