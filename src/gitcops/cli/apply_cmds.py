@@ -11,6 +11,7 @@ import typer
 
 from gitcops.cli.app import app
 from gitcops.cli.common import (
+    Adopt,
     Env,
     LockTimeout,
     Namespace,
@@ -57,6 +58,7 @@ def apply(
     policy: Policy = None,
     namespace: Namespace = None,
     no_cache: NoCache = False,
+    adopt: Adopt = False,
 ) -> None:
     """Gate (policies), apply in dependency order, verify health checks, record the run."""
     from gitcops.apply.executor import ApplyOptions
@@ -82,6 +84,7 @@ def apply(
                 lock_timeout=lock_timeout,
                 confirm=_confirmation(output, yes or saved is not None, progress),
                 progress=progress.advance,
+                adopt=adopt,
             ),
             output,
         )

@@ -34,6 +34,14 @@ Worktree = Annotated[
     bool, typer.Option("--worktree", help="Read uncommitted files (pre-commit checks).")
 ]
 Output = Annotated[str, typer.Option("--output", "-o", help="text or json.")]
+Adopt = Annotated[
+    bool,
+    typer.Option(
+        "--adopt",
+        help="Take over existing objects of remote systems (PostgreSQL, ...) that the plan "
+        'shows as adopt; without it they need the annotation gitcops.io/adopt: "true".',
+    ),
+]
 NoCache = Annotated[
     bool,
     typer.Option("--no-cache", help="Use no cache (as GITCOPS_NO_CACHE=1): same answers, slower."),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,6 +19,7 @@ from gitcops.cli.common import (
     State,
     check_output,
     runtime,
+    write_atomically,
 )
 from gitcops.cli.errors import handle_errors
 from gitcops.cli.output import emit_json, err, out
@@ -216,3 +219,48 @@ def audit_log(
     for e in entries:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.ts))
         out(f"{e.seq:>6} {when} {e.scope:<20} {e.actor:<12} {e.action:<22} {e.subject}")
+
+
+@app.command("import")
+@handle_errors
+def import_(
+    env: Env,
+    ids: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Objects to import, as group/Kind/name (postgres.gitcops.io/Role/app; "
+            "per-database kinds: postgres.gitcops.io/Schema/DATABASE.NAME)."
+        ),
+    ] = None,
+    all_kinds: Annotated[
+        list[str] | None,
+        typer.Option("--all", help="Every object of this kind (repeatable): Kind or group/Kind."),
+    ] = None,
+    provider: Annotated[
+        str | None, typer.Option("--provider", help="The provider instance to read through.")
+    ] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write the documents here (default: stdout).")
+    ] = None,
+    repo: Repo = ".",
+    no_cache: NoCache = False,
+) -> None:
+    """Write documents for existing objects, ready to commit. Nothing is managed until that
+    commit is applied; each document carries gitcops.io/adopt: "true"."""
+    import yaml
+
+    from gitcops.cli.errors import fail
+    from gitcops.engine.importing import import_documents
+
+    if not ids and not all_kinds:
+        fail("name objects to import, or --all KIND")
+    with runtime(no_cache) as rt:
+        docs = import_documents(
+            rt, repo, env, ids or [], all_kinds=all_kinds or [], provider=provider
+        )
+    text = yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False)
+    if out_file is None:
+        sys.stdout.write(text)
+    else:
+        write_atomically(out_file, text.encode())
+        err(f"Wrote {len(docs)} document{'s' if len(docs) != 1 else ''} to {out_file}")

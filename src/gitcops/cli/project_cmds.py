@@ -11,6 +11,7 @@ import typer
 
 from gitcops.cli.app import app
 from gitcops.cli.common import (
+    Adopt,
     Env,
     Format,
     Namespace,
@@ -140,6 +141,7 @@ def plan(
     namespace: Namespace = None,
     report_format: Format = None,
     no_cache: NoCache = False,
+    adopt: Adopt = False,
 ) -> None:
     """Show what apply would change: desired (Git) vs live vs last applied; and what policy says."""
     from gitcops.cli.findings import emit_report, show_findings
@@ -158,8 +160,10 @@ def plan(
             state=state,
             policy=policy_options(policy, namespace),
             fingerprint=out_file is not None or output == "json",
+            adopt=adopt,
         )
-    if out_file is not None:
+    saving = out_file is not None and not report.refused  # apply PLANFILE would adopt them
+    if saving and out_file is not None:
         save_plan(out_file, report.plan)
     if report_format is not None:
         emit_report(report_format, report.findings, [], f"gitcops plan {env}")
@@ -171,13 +175,18 @@ def plan(
         if report.findings:
             out()
             show_findings(report.findings, "policy")
-        if out_file is not None:
+        if saving:
             out(f"\nSaved the plan to {out_file}: gitcops apply --env {env} {out_file}")
     if timings:
         for stage, seconds in report.timings.items():
             err(f"timing {stage}: {seconds * 1000:.1f} ms")
     if report.blocked:
         err("error: policy failures: apply would refuse this plan")
+        raise typer.Exit(1)
+    if report.refused:
+        from gitcops.engine.planning import AdoptionRefusedError
+
+        err(f"error: {AdoptionRefusedError(report.refused)}")
         raise typer.Exit(1)
     if detailed_exitcode and report.plan.has_changes:
         raise typer.Exit(2)

@@ -12,12 +12,15 @@ from gitcops.apply.changeset import Action, ChangeSet, ChangeSetEntry
 from gitcops.apply.executor import ApplyOptions, execute
 from gitcops.engine.planning import (
     DriftSettings,
+    ToRead,
+    Wanted,
+    fill_write_only,
     fingerprint,
     make_plan,
     open_checked,
     policy_findings,
     protect,
-    read_one,
+    read_objects,
     store_redactor,
 )
 from gitcops.engine.runtime import Runtime
@@ -212,25 +215,40 @@ def check_saved_plan(ws: Workspace, plan: Plan, store: StateStore) -> Plan:
     executable = [
         c._replace(state=inventory[c.id].state) if c.id in inventory else c for c in executable
     ]
+    reading = [
+        n
+        for n, c in enumerate(executable)
+        if c.action is not ChangeAction.CHECK and (c.after or c.before)
+    ]
+    lives = read_objects(
+        ws.providers,
+        [
+            ToRead(c.id, c.provider, c.after if c.after is not None else c.before or {}, c.state)
+            for c in (executable[n] for n in reading)
+        ],
+    )
+    seen: list[dict[str, Any] | None] = [None] * len(executable)
+    for n, live in zip(reading, lives, strict=True):
+        seen[n] = live
+    # Desired objects have one change each: write-only fields are filled in place.
+    fill_write_only(
+        ws.providers,
+        (Wanted(c.id, c.instance, c.after, c.sensitive) for c in executable if c.after is not None),
+        {c.id: seen[n] for n, c in enumerate(executable) if c.after is not None},
+        inventory,
+        redactor,
+    )
     current = tuple(
         PlannedChange(
             c.action,
             c.id,
             c.api_version,
-            read_one(
-                ws.providers,
-                c.id,
-                c.after if c.after is not None else c.before or {},
-                c.instance,
-                inventory[c.id].state if c.id in inventory else None,
-            )
-            if c.action is not ChangeAction.CHECK and (c.after or c.before)
-            else None,
+            seen[n],
             c.after,
             sensitive=c.sensitive,
             was_sensitive=c.was_sensitive,
         )
-        for c in executable
+        for n, c in enumerate(executable)
     )
     current = protect(current, redactor)
     if fingerprint(current) != plan.live_fingerprint:
@@ -337,8 +355,10 @@ def apply_workspace(
     gate: Callable[[Plan, int], list[str]] | None = None,
     prune_reason: str = "pruned: no longer in Git",
     select: Select | None = None,
+    adopt: bool = False,
 ) -> ApplyOutcome | None:
     """Plan (or take a saved plan) and apply it. `on_plan` may decline (returns None then).
+    `adopt`: take over existing objects of remote systems (else only those annotated).
 
     `gate(plan, inventory_size)` checks policies before anything is written: it raises to
     refuse, or returns notes (warnings, waivers) that the run records. `select(change)` says
@@ -351,7 +371,9 @@ def apply_workspace(
             plan = check_saved_plan(ws, saved_plan, store)
             inventory = store.inventory(ws.scope)
         else:
-            result = make_plan(ws, store, with_fingerprint=False, prune_reason=prune_reason)
+            result = make_plan(
+                ws, store, with_fingerprint=False, prune_reason=prune_reason, adopt=adopt
+            )
             plan = result.plan
             inventory = result.inventory if result.inventory is not None else {}
         left: frozenset[ResourceId] = frozenset()
@@ -470,6 +492,7 @@ def apply_environment(
     confirm: Callable[[Plan], bool] | None = None,
     progress: Progress | None = None,
     prune_reason: str = "pruned: no longer in Git",
+    adopt: bool = False,
 ) -> ApplyOutcome | None:
     """Render, validate, plan (or take a saved plan), gate on policy, apply in dependency
     order, verify and record: the one apply every entry point runs. `confirm(plan)` may
@@ -506,6 +529,7 @@ def apply_environment(
             on_plan=confirm,
             gate=gate,
             prune_reason=prune_reason,
+            adopt=adopt,
         )
     finally:
         ws.close()

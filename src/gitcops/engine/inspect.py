@@ -6,7 +6,13 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from gitcops.engine.drift import DriftItem, annotated_modes
-from gitcops.engine.planning import DriftSettings, make_plan, read_one, store_redactor
+from gitcops.engine.planning import (
+    DriftSettings,
+    ToRead,
+    make_plan,
+    read_objects,
+    store_redactor,
+)
 from gitcops.engine.runtime import Runtime
 from gitcops.engine.workspace import open_workspace, project_of, tree_at
 from gitcops.model.drift import DriftMode
@@ -77,12 +83,18 @@ def drift_report(rt: Runtime, repo: str, env_name: str, state: str | None) -> Dr
         modes = annotated_modes(ws)
         report = DriftReport(scope, revision, 0)
         redactor = store_redactor(store)
+        entries = []
         for rid, entry in sorted(store.inventory(scope).items(), key=lambda kv: str(kv[0])):
             mode = modes.get(rid, settings.mode)
             if entry.status != "applied" or mode is DriftMode.IGNORE:
                 continue
-            report.checked += 1
-            live = read_one(ws.providers, rid, entry.spec, entry.instance, entry.state)
+            entries.append((rid, entry, mode))
+        report.checked = len(entries)
+        lives = read_objects(
+            ws.providers,
+            [ToRead(rid, e.instance or rid.provider, e.spec, e.state) for rid, e, _ in entries],
+        )
+        for (rid, entry, mode), live in zip(entries, lives, strict=True):
             if live is None:
                 report.items.append(DriftItem(str(rid), "missing", (), mode))
                 continue
@@ -91,6 +103,11 @@ def drift_report(rt: Runtime, repo: str, env_name: str, state: str | None) -> Dr
             if sensitive:
                 live = redactor().protect(live, sensitive)
             applied = entry.spec
+            provider = ws.providers.get(entry.instance or rid.provider)
+            unread = provider.kinds()[rid.kind].write_only_fields if provider is not None else ()
+            for name in unread:  # never reported: as applied, by definition
+                if name in applied:
+                    live[name] = applied[name]
             ignored = settings.ignored(rid)
             if ignored:  # ignored fields take their live values: they never differ
                 applied = respect(applied, live, ignored)

@@ -2,22 +2,23 @@
 
 import functools
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gitcops.engine.runtime import Runtime
 from gitcops.engine.workspace import Workspace, desired_state
+from gitcops.model.diagnostics import Diagnostics
 from gitcops.model.drift import DriftMode, IgnoreRule, ignored_pointers
-from gitcops.model.errors import ProviderError
+from gitcops.model.errors import GitcopsError, ProviderError
 from gitcops.model.findings import Finding
 from gitcops.model.identity import ResourceId
 from gitcops.model.project import Environment, Project
-from gitcops.model.resource import Resource
-from gitcops.model.sensitive import Redactor
-from gitcops.plan.model import Plan, PlannedChange, live_fingerprint, spec_hash
+from gitcops.model.resource import ADOPT, Resource
+from gitcops.model.sensitive import FieldPath, Redactor
+from gitcops.plan.model import ChangeAction, Plan, PlannedChange, live_fingerprint, spec_hash
 from gitcops.plan.planner import Applied, Desired, plan_changes
-from gitcops.providers.base import BatchReader, Declared, Provider, ReadRequest
+from gitcops.providers.base import BatchReader, Declared, Preflight, Provider, ReadRequest
 from gitcops.state.records import InventoryEntry
 from gitcops.state.store import StateStore
 from gitcops.validate.resources import DesiredResource
@@ -219,6 +220,42 @@ def read_live(
     return state
 
 
+class Wanted(NamedTuple):
+    """A desired spec, as fill_write_only needs it."""
+
+    id: ResourceId
+    instance: str
+    spec: dict[str, Any]
+    sensitive: tuple[FieldPath, ...] = ()
+
+
+def fill_write_only(
+    providers: Mapping[str, Provider],
+    wanted: Iterable[Wanted],
+    live: Mapping[ResourceId, dict[str, Any] | None],
+    applied: Mapping[ResourceId, Applied],
+    redactor: Callable[[], Redactor],
+) -> None:
+    """Fields a system never reports take their last applied value; a secret's is its keyed
+    hash, so it compares equal to the desired value only while the secret is unchanged (a
+    rotated secret shows as changed; the value itself is never read back)."""
+    for want in wanted:
+        now, old = live.get(want.id), applied.get(want.id)
+        provider = providers.get(want.instance or want.id.provider)
+        if now is None or old is None or provider is None:
+            continue
+        fields = provider.kinds()[want.id.kind].write_only_fields
+        before = old.spec if fields else {}
+        for name in fields:
+            if name not in before:
+                continue
+            if (name,) in want.sensitive and name in want.spec:
+                token = redactor().protect({name: want.spec[name]}, [(name,)])[name]
+                now[name] = want.spec[name] if token == before[name] else before[name]
+            else:
+                now[name] = before[name]
+
+
 def still_needed(
     providers: Mapping[str, Provider],
     desired: list[Desired],
@@ -244,21 +281,81 @@ def fingerprint(changes: Sequence[PlannedChange]) -> str:
     return live_fingerprint([(str(c.id), c.public_before) for c in changes])
 
 
+class AdoptionRefusedError(GitcopsError):
+    """Objects of a remote system exist but were never managed: taken over only when asked."""
+
+    def __init__(self, changes: Sequence[PlannedChange]) -> None:
+        self.ids = [c.id for c in changes]
+        listed = "\n".join(f"  {c.id} (provider {c.provider})" for c in changes)
+        super().__init__(
+            f"{len(changes)} existing object(s) not managed by gitcops would be adopted:\n"
+            f"{listed}\nreview their field diff in the plan, then run again with --adopt, or "
+            'annotate the document with gitcops.io/adopt: "true"'
+        )
+
+
+def adoption_refusals(
+    providers: Mapping[str, Provider], items: Sequence[DesiredResource], plan: Plan
+) -> list[PlannedChange]:
+    """Adoptions of remote systems' objects that nobody asked for (--adopt or annotation)."""
+    asked = {i.resource.id for i in items if i.resource.annotations.get(ADOPT) == "true"}
+    refused = [
+        c
+        for c in plan.changes
+        if c.action is ChangeAction.ADOPT
+        and c.id not in asked
+        and getattr(providers.get(c.provider), "explicit_adoption", False)
+    ]
+    return refused
+
+
+def preflight(providers: Mapping[str, Provider], items: Sequence[DesiredResource]) -> None:
+    """The providers' live checks (does the owner exist?): plan and apply run them, validate
+    never does (it works without credentials)."""
+    diags = Diagnostics()
+    by_instance: dict[str, list[DesiredResource]] = {}
+    for item in items:
+        by_instance.setdefault(item.resource.provider, []).append(item)
+    for name, group in by_instance.items():
+        provider = providers.get(name)
+        if not isinstance(provider, Preflight):
+            continue
+        by_id = {i.resource.id: i.resource for i in group}
+        for rid, path, message in provider.preflight(
+            [Declared(i.resource.id, i.resource.spec) for i in group]
+        ):
+            res = by_id[rid]
+            diags.error(message, file=res.origin.file, document=res.where(), path=path)
+    diags.raise_if_errors()
+
+
 def make_plan(
     ws: Workspace,
     store: StateStore,
     *,
     with_fingerprint: bool = True,
     prune_reason: str = "pruned: no longer in Git",
+    adopt: bool | None = None,
 ) -> PlanResult:
-    """`with_fingerprint` costs a hash per object; only saved and JSON plans need it."""
+    """`with_fingerprint` costs a hash per object; only saved and JSON plans need it.
+    `adopt`: None for a look only (drift, status); else the plan is for applying: live checks
+    run first, and adopting a remote system's objects needs True or their annotation."""
     items = desired_state(ws)
     started = time.perf_counter()
+    if adopt is not None:
+        preflight(ws.providers, items)
     redactor = store_redactor(store)
     desired = to_desired(items, redactor, DriftSettings.of(ws.project, ws.environment))
     status = store.env_status(ws.scope)
     applied = store.inventory(ws.scope)
     live = read_live(ws.providers, desired, applied)
+    fill_write_only(
+        ws.providers,
+        (Wanted(d.id, d.instance, d.spec, d.sensitive) for d in desired),
+        live.current,
+        applied,
+        redactor,
+    )
     ws.timings["read live"] = time.perf_counter() - started
     changes = protect(
         plan_changes(
@@ -285,6 +382,10 @@ def make_plan(
         inventory_serial=status.serial if status else 0,
         live_fingerprint=fingerprint(changes) if with_fingerprint else "",
     )
+    if adopt is False:
+        refused = adoption_refusals(ws.providers, items, plan)
+        if refused:
+            raise AdoptionRefusedError(refused)
     return PlanResult(plan, items, len(applied), applied)
 
 
@@ -322,6 +423,8 @@ class PlanReport(NamedTuple):
     findings: list[Finding]
     inventory_size: int
     timings: dict[str, float]
+    # Adoptions apply would refuse (no --adopt, no annotation): shown, then an error.
+    refused: tuple[PlannedChange, ...] = ()
 
     @property
     def blocked(self) -> bool:
@@ -366,6 +469,7 @@ def plan_environment(
     state: str | None = None,
     policy: "PolicyOptions | None" = None,
     fingerprint: bool = True,
+    adopt: bool = False,
 ) -> PlanReport:
     """What apply would change (desired vs live vs last applied) and what policy says of it.
     `fingerprint=False` skips hashing what was read (only saved and JSON plans need it)."""
@@ -373,12 +477,17 @@ def plan_environment(
 
     ws = open_checked(rt, repo, env, rev, worktree)
     try:
-        result = make_plan(ws, rt.store(state), with_fingerprint=fingerprint)
+        result = make_plan(ws, rt.store(state), with_fingerprint=fingerprint, adopt=True)
         findings = policy_findings(
             ws, result.plan, result.inventory_size, policy or PolicyOptions()
         )
+        refused = () if adopt else adoption_refusals(ws.providers, result.desired, result.plan)
         return PlanReport(
-            with_notes(result.plan, findings), findings, result.inventory_size, dict(ws.timings)
+            with_notes(result.plan, findings),
+            findings,
+            result.inventory_size,
+            dict(ws.timings),
+            tuple(refused),
         )
     finally:
         ws.close()

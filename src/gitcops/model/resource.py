@@ -10,6 +10,7 @@ DEPENDS_ON = "config.kubernetes.io/depends-on"
 PROVIDER = "gitcops.io/provider"  # the provider instance a document is for (default: its type's)
 PRUNE = "gitcops.io/prune"  # "disabled": left in place when its document leaves Git
 PRUNE_VALUES = ("disabled", "enabled")
+ADOPT = "gitcops.io/adopt"  # "true": may take over an existing object of a remote system
 DRIFT = "gitcops.io/drift"  # overrides the environment's drift mode for this resource
 DRIFT_VALUES = RESOURCE_MODES
 

@@ -269,6 +269,16 @@ def prepare_document(
         return read_file(posixpath.normpath(posixpath.join(base_dir, path)))
 
     fields = tuple(p[1:] for p in sensitive if p[:1] == ("spec",))
+    plain = [f for f in info.sensitive_fields if f in resource.spec and (f,) not in fields]
+    for name in plain:
+        diags.error(
+            "must come from a secret, never plain text: "
+            f"{name}: {{valueFrom: {{secretRef: {{file: secrets/….sops.yaml, key: …}}}}}}",
+            path=("spec", name),
+            **where(),
+        )
+    if plain:
+        return None
     before = dict(resource.spec) if fields else {}  # _after_prepare reads it only then
     try:
         resource.spec = provider.prepare(PrepareRequest(resource.id, resource.spec, read_source))
