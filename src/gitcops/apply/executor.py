@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 
 ResultCallback = Callable[[PlannedChange, ChangeSetEntry], None]
 STOPPED = "stopped before it started: the run was asked to stop"
-TRANSIENT_RETRIES = 3
+# Attempts of a change that fails transiently: backoff 0.5, 1, 2, 4 s (jittered), so a server
+# restarting or failing over for a few seconds is ridden out.
+TRANSIENT_RETRIES = 5
 
 
 class ApplyOptions(NamedTuple):

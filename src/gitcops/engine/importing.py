@@ -94,10 +94,12 @@ def import_documents(
 
 
 def _import_one(providers: Mapping[str, Provider], text: str, chosen: str | None) -> dict[str, Any]:
-    try:
-        rid = ResourceId.parse(text)
-    except ValueError as exc:
-        raise ObjectImportError(str(exc)) from None
+    # group/Kind/name, where the name may hold slashes (a path under the local root).
+    group, _, rest = text.strip().partition("/")
+    kind, _, name = rest.partition("/")
+    if not (group and kind and name) or kind == "namespaces":
+        raise ObjectImportError(f"{text!r}: name an object as group/Kind/name")
+    rid = ResourceId(group, kind, name)
     instance = instance_for(providers, provider_for_group(rid.group), chosen)
     source = providers[instance]
     if rid.kind not in source.kinds():

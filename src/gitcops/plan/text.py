@@ -13,15 +13,17 @@ from gitcops.plan.model import ChangeAction, Plan, PlannedChange
 _MAX_VALUE = 120
 _SYMBOL = {
     ChangeAction.CREATE: "+",
+    ChangeAction.REPLACE: "-/+",
     ChangeAction.ADOPT: "&",
     ChangeAction.UPDATE: "~",
     ChangeAction.DELETE: "-",
     ChangeAction.CHECK: "?",
     ChangeAction.NOOP: " ",
 }
-_COLOUR = {"+": "32", "&": "35", "~": "33", "-": "31", "?": "36", " ": "0"}
+_COLOUR = {"+": "32", "-/+": "31", "&": "35", "~": "33", "-": "31", "?": "36", " ": "0"}
 _VERB = {
     ChangeAction.CREATE: "will be created",
+    ChangeAction.REPLACE: "will be replaced: deleted, then created again",
     ChangeAction.ADOPT: "will be adopted: gitcops takes over an existing object",
     ChangeAction.UPDATE: "will be updated in place",
     ChangeAction.DELETE: "will be deleted",
@@ -59,7 +61,7 @@ def _paint(symbol: str, text: str, colour: bool) -> str:
 
 
 def _fields(change: PlannedChange) -> Iterator[tuple[str, str]]:
-    if change.action in (ChangeAction.UPDATE, ChangeAction.ADOPT):
+    if change.action in (ChangeAction.UPDATE, ChangeAction.ADOPT, ChangeAction.REPLACE):
         for item in change.public_diff():
             if item.op is DiffOp.CHANGE and (is_token(item.old) or is_token(item.new)):
                 yield "~", f"{item.field}: {CHANGED}"
@@ -99,7 +101,8 @@ def render_plan(plan: Plan, *, colour: bool = False, show_fields: bool = True) -
                 yield _paint(field_symbol, f"      {field_symbol} {line}", colour)
         yield ""
     adopt = f"{summary.adopt} to adopt, " if summary.adopt else ""
+    replace = f"{summary.replace} to replace, " if summary.replace else ""
     yield (
-        f"Plan: {summary.create} to create, {adopt}{summary.update} to update, "
+        f"Plan: {summary.create} to create, {replace}{adopt}{summary.update} to update, "
         f"{summary.delete} to delete, {summary.noop} unchanged, {summary.check} checks."
     )

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from gitcops.model.errors import ProviderError
+from gitcops.model.errors import ProviderError, TransientProviderError
 from gitcops.model.identity import ResourceId
 from gitcops.providers.base import (
     CheckRequest,
@@ -73,6 +73,17 @@ def _config_problems(config: Mapping[str, Any]) -> list[tuple[tuple[str | int, .
     from gitcops.model.schema import SchemaCache
 
     return list(SchemaCache.shared().errors(schemas.CONFIG, dict(config)))
+
+
+# Worth another try: interrupted, busy (a file being executed, a mount point in use), or out of
+# a resource for a moment.
+_TRANSIENT_ERRNOS = frozenset({errno.EAGAIN, errno.EINTR, errno.EBUSY, errno.ETXTBSY})
+
+
+def _failure(message: str, exc: OSError) -> ProviderError:
+    if exc.errno in _TRANSIENT_ERRNOS:
+        return TransientProviderError(message)
+    return ProviderError(message)
 
 
 def _mode_text(bits: int) -> str:
@@ -348,7 +359,7 @@ class LocalProvider:
                     raise ProviderError(f"{rel} is a directory; refusing to replace it by a link")
                 atomic.write_symlink(path, str(spec["target"]), self._calls)
         except OSError as exc:
-            raise ProviderError(f"cannot write {rel}: {exc.strerror or exc}") from exc
+            raise _failure(f"cannot write {rel}: {exc.strerror or exc}", exc) from exc
         return WriteResponse()
 
     def _write_file(self, id: ResourceId, rel: str, spec: Spec) -> WriteResponse:
@@ -366,7 +377,7 @@ class LocalProvider:
                 os.makedirs(parent, exist_ok=True)
                 temp = self._put(target, data, mode)
         except OSError as exc:
-            raise ProviderError(staging.write_failure(rel, exc)) from exc
+            raise _failure(staging.write_failure(rel, exc), exc) from exc
         if temp is None:
             return WriteResponse()
         assert self._staged is not None
@@ -408,8 +419,19 @@ class LocalProvider:
                 raise ProviderError(
                     f"{rel} is not empty: it holds files gitcops does not manage"
                 ) from None
-            raise ProviderError(f"cannot delete {rel}: {exc.strerror or exc}") from exc
+            raise _failure(f"cannot delete {rel}: {exc.strerror or exc}", exc) from exc
         return WriteResponse()
+
+    def import_spec(self, kind: str, name: str) -> Spec:
+        """`gitcops import local.gitcops.io/File/etc/motd`: the name is the path under the root
+        (its mode read too)."""
+        if kind not in _PATH_KINDS:
+            raise ProviderError(f"{kind} has nothing to import: it is a check, not an object")
+        try:
+            rel = relative_path(name)
+        except PathEscapeError as exc:
+            raise ProviderError(str(exc)) from None
+        return {"path": rel} if kind == "Symlink" else {"path": rel, "mode": None}
 
     def check(self, request: CheckRequest) -> CheckResponse:
         from gitcops.providers.local.health import run_check  # urllib: only when checking

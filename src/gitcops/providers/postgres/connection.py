@@ -103,6 +103,7 @@ class Connections:
         name = database or self.default_database
         with self._lock(name):
             conn = self._open.get(name)
+            reused = conn is not None and not conn.closed
             try:
                 if conn is None or conn.closed:
                     conn = self._connect(name)
@@ -110,6 +111,17 @@ class Connections:
                 return work(conn)
             except psycopg.Error as exc:
                 if conn is not None and (conn.broken or conn.closed or _is_transient(exc)):
+                    self._drop(name)
+                if not (reused and conn is not None and conn.broken):
+                    raise classify(exc, what) from None
+            # A kept connection the server closed since (a restart, an idle timeout): the
+            # statement did not complete: once more, on a new connection.
+            try:
+                conn = self._connect(name)
+                self._open[name] = conn
+                return work(conn)
+            except psycopg.Error as exc:
+                if conn.broken or _is_transient(exc):
                     self._drop(name)
                 raise classify(exc, what) from None
 
