@@ -468,10 +468,51 @@ def test_validate_never_contacts_the_server(tmp_path: Path, cli: Cli) -> None:
     repo.write("env/kustomization.yaml", "resources:\n  - resources.yaml\n")
     repo.write("env/resources.yaml", yaml.safe_dump(doc("Role", "app", login=True)))
     repo.commit("init")
+    # Without the credential (CI has none), validate checks everything else all the same.
+    assert "1 resources rendered and checked" in cli("validate", repo=path).output
+    unset = cli("plan", "--env", "dev", repo=path, expect=1).output
+    assert "spec.providers.postgres.password.env: environment variable 'PGPW' is not set" in unset
     cli.env["PGPW"] = "not-used"
     assert "1 resources rendered and checked" in cli("validate", repo=path).output
     down = cli("plan", "--env", "dev", repo=path, expect=1).output
     assert "connection" in down.lower() and "not-used" not in down
+
+
+def test_the_provider_logs_in_with_a_password_from_a_secret(
+    tmp_path: Path, keyed: tuple[Cli, str], postgres: PostgresServer
+) -> None:
+    cli, recipient = keyed
+    p = make_project(tmp_path, cli, postgres)
+    deployer, password = p.name("deployer"), f"deploy-{p.prefix}-pw"
+    p.sql(f"CREATE ROLE \"{deployer}\" LOGIN CREATEROLE PASSWORD '{password}'")
+    hba = postgres.data_dir / "pg_hba.conf"
+    rules = hba.read_text()
+    hba.write_text(f"host all {deployer} 127.0.0.1/32 scram-sha-256\n{rules}")
+    postgres.psql("SELECT pg_reload_conf()")
+    try:
+        encrypt_values(cli, p.repo, "secrets/admin.sops.yaml", {"pg": {"pw": password}}, recipient)
+        p.repo.write(
+            "gitcops.yaml",
+            project_yaml({}).rstrip("\n")
+            + f"\n    postgres: {{host: {postgres.host}, port: {postgres.port}, "
+            + f"user: {deployer}, password: {{secretRef: {{file: secrets/admin.sops.yaml, "
+            + "key: pg.pw}}}\n",
+        )
+        p.set_docs([doc("Role", p.name("made"), login=True)])
+        outputs = [p.apply(), p.plan()]
+        assert p.one(f"SELECT rolcanlogin FROM pg_roles WHERE rolname = '{p.name('made')}'")
+        # The wrong password is a terminal error, named as PostgreSQL names it.
+        encrypt_values(cli, p.repo, "secrets/admin.sops.yaml", {"pg": {"pw": "wrong"}}, recipient)
+        p.repo.commit("wrong password")
+        refused = p.plan(expect=1)
+        assert "password authentication failed" in refused.output
+        outputs.append(refused)
+    finally:
+        hba.write_text(rules)
+        postgres.psql("SELECT pg_reload_conf()")
+        cleanup(p)
+    for result in outputs:
+        assert password not in result.output
 
 
 def test_preflight_names_what_is_missing(clean: PgProject) -> None:
@@ -494,3 +535,29 @@ def test_preflight_names_what_is_missing(clean: PgProject) -> None:
     assert f"field spec.owner: role '{p.name('nobody')}' does not exist" in failed
     assert f"field spec.role: role '{p.name('ghost')}' does not exist" in failed
     assert p.sql(f"SELECT 1 FROM pg_database WHERE datname = '{p.name('db')}'") == []
+
+
+def test_a_policy_can_forbid_replacements(clean: PgProject) -> None:
+    p = clean
+    p.repo.write(
+        "policies/plan.rego",
+        """package plan
+
+import rego.v1
+
+deny contains msg if {
+    some change in input.changes
+    change.action == "replace"
+    msg := sprintf("%s would be dropped and created again", [change.id])
+}
+""",
+    )
+    p.set_docs([doc("Database", p.name("keep"), template="template0")])
+    p.apply()
+    p.set_docs([doc("Database", p.name("keep"), template="template0", encoding="SQL_ASCII")])
+    refused = p.plan(expect=1).output
+    assert f"postgres.gitcops.io/Database/{p.name('keep')} would be dropped and created" in refused
+    assert "encoding cannot change in place" in refused
+    p.apply(expect=1)
+    keep = f"datname = '{p.name('keep')}'"
+    assert p.one(f"SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE {keep}") == "UTF8"

@@ -113,7 +113,7 @@ def render(
     from gitcops.engine.workspace import desired_state, open_workspace
 
     with runtime(no_cache) as rt:
-        ws = open_workspace(rt, rt.source(repo), env, rev, worktree)
+        ws = open_workspace(rt, rt.source(repo), env, rev, worktree, offline=True)
         try:
             docs = [item.public_document() for item in desired_state(ws)]
         finally:

@@ -69,7 +69,7 @@ def validate_revision(
     scanned = False
     for name in names:
         try:
-            ws = open_workspace(rt, source, name, rev, worktree)
+            ws = open_workspace(rt, source, name, rev, worktree, offline=True)
         except InvalidInputError as exc:
             problems.extend(exc.diagnostics)
             continue

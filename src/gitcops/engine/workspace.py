@@ -120,10 +120,13 @@ def base_dir_of(source: Source) -> Path:
 
 
 def load_providers(
-    project: Project, env: Environment, base_dir: Path, tree: SourceTree
+    project: Project, env: Environment, base_dir: Path, tree: SourceTree, offline: bool = False
 ) -> dict[str, Provider]:
     """The environment's provider instances, by name, their settings' references to secrets
-    (`{secretRef: {file, key}}`) and to the environment (`{env: NAME}`) resolved in memory."""
+    (`{secretRef: {file, key}}`) and to the environment (`{env: NAME}`) resolved in memory.
+    `offline` (validate, render: nothing is contacted): a credential that is not available
+    here (an unset variable, a secret this machine cannot decrypt) is left out, not an error,
+    so CI without credentials can check everything else."""
     providers: dict[str, Provider] = {}
     problems: list[Diagnostic] = []
     resolver = secret_resolver(tree, project, env)
@@ -131,7 +134,7 @@ def load_providers(
         settings = dict(project.provider_config(env, name))
         type_name = str(settings.pop("type", name))
         found: list[tuple[tuple[str | int, ...], str]] = []
-        config = resolve_settings(settings, resolver, os.environ, found)
+        config = resolve_settings(settings, resolver, os.environ, found, offline=offline)
         if found:
             problems += project.provider_problems(env, name, found)
             continue
@@ -150,9 +153,12 @@ def resolve_settings(
     environ: Mapping[str, str],
     problems: list[tuple[tuple[str | int, ...], str]],
     at: tuple[str | int, ...] = (),
+    *,
+    offline: bool = False,
 ) -> dict[str, Any]:
     """Settings with every reference replaced by its value; each bad one a problem at its
-    path. Values never reach a message."""
+    path (`offline`: one whose value is not available here is left out instead). Values never
+    reach a message."""
     out: dict[str, Any] = {}
     for key, value in settings.items():
         path = (*at, key)
@@ -175,15 +181,18 @@ def resolve_settings(
             except PathOutsideError:
                 problems.append(((*path, "secretRef", "file"), "leaves the repository"))
             except SecretError as exc:
-                problems.append(((*path, "secretRef"), str(exc)))
+                if not offline:
+                    problems.append(((*path, "secretRef"), str(exc)))
         elif isinstance(value, dict) and set(value) == {"env"}:
             name = value["env"]
-            if not isinstance(name, str) or name not in environ:
+            if not isinstance(name, str):
+                problems.append(((*path, "env"), "names an environment variable (a string)"))
+            elif name in environ:
+                out[key] = environ[name]
+            elif not offline:
                 problems.append(((*path, "env"), f"environment variable {name!r} is not set"))
-                continue
-            out[key] = environ[name]
         elif isinstance(value, dict):
-            out[key] = resolve_settings(value, resolver, environ, problems, path)
+            out[key] = resolve_settings(value, resolver, environ, problems, path, offline=offline)
         else:
             out[key] = value
     return out
@@ -204,13 +213,20 @@ def secret_resolver(
 
 
 def open_workspace(
-    rt: Runtime, source: Source, env_name: str, rev: str | None = None, worktree: bool = False
+    rt: Runtime,
+    source: Source,
+    env_name: str,
+    rev: str | None = None,
+    worktree: bool = False,
+    *,
+    offline: bool = False,
 ) -> Workspace:
+    """`offline`: for checks that contact no system (see load_providers)."""
     revision, tree = tree_at(source, rev, worktree)
     project = project_of(rt, tree)
     environment = project.environment(env_name)
     base_dir = base_dir_of(source)
-    providers = load_providers(project, environment, base_dir, tree)
+    providers = load_providers(project, environment, base_dir, tree, offline)
     return Workspace(rt, source, revision, tree, project, environment, providers, base_dir)
 
 
