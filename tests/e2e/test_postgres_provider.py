@@ -561,3 +561,34 @@ deny contains msg if {
     p.apply(expect=1)
     keep = f"datname = '{p.name('keep')}'"
     assert p.one(f"SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE {keep}") == "UTF8"
+
+
+def test_tables_added_after_a_grant_on_all_tables_show_as_an_update(clean: PgProject) -> None:
+    p = clean
+    reader, schema = p.name("reader"), p.name("s")
+    p.set_docs(
+        [
+            doc("Role", reader),
+            doc("Schema", schema, database="postgres"),
+            doc(
+                "Grant",
+                p.name("g"),
+                role=reader,
+                database="postgres",
+                objectType="table",
+                schema=schema,
+                privileges=["select"],
+            ),
+        ]
+    )
+    p.apply()  # an empty schema: the grant holds vacuously
+    p.sql(f'CREATE TABLE "{schema}".a (x int)')
+    p.apply()  # now on table a
+    p.sql(f'CREATE TABLE "{schema}".b (x int)')
+    plan = p.plan(expect=2).output
+    assert f"postgres.gitcops.io/Grant/{p.name('g')} will be updated in place" in plan
+    assert 'privileges: [] -> ["SELECT"]' in plan
+    p.apply()
+    assert p.one(f"SELECT has_table_privilege('{reader}', '\"{schema}\".b', 'SELECT')")
+    p.sql(f'DROP TABLE "{schema}".a, "{schema}".b')
+    p.plan()

@@ -195,7 +195,13 @@ class GrantOps:
                     # Nothing to hold a privilege: true of any set, once gitcops granted it.
                     out[i] = dict(spec) if managed[i] and oid is not None else None
                     continue
-                out[i] = _live(spec, held.get((schema, oid))) if oid is not None else None
+                some = held.get((schema, oid)) if oid is not None else None
+                if some is not None and not some and managed[i]:
+                    # Held on some objects, not on all (tables added since): incomplete, not
+                    # gone, so the plan says update, not "deleted outside gitcops".
+                    out[i] = {**spec, "privileges": [], "withGrantOption": False}
+                else:
+                    out[i] = _live(spec, some)
         return out
 
     def _empty_schemas(self, conn: Conn, kind: str, specs: Sequence[Spec]) -> set[str]:
@@ -247,15 +253,15 @@ def _common(
     out: dict[tuple[str, int], dict[str, bool]] = {}
     for key, objects in per_object.items():
         if len(objects) < counts.get(key[0], 0):
-            continue  # some object grants nothing to the role
+            out[key] = {}  # some object grants the role nothing: held on some, not on all
+            continue
         common: dict[str, bool] | None = None
         for held in objects.values():
             if common is None:
                 common = dict(held)
             else:
                 common = {p: g and held[p] for p, g in common.items() if p in held}
-        if common:
-            out[key] = common
+        out[key] = common or {}
     return out
 
 
