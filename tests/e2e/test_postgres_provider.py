@@ -506,7 +506,11 @@ def test_the_provider_logs_in_with_a_password_from_a_secret(
         p.repo.commit("wrong password")
         refused = p.plan(expect=1)
         assert "password authentication failed" in refused.output
-        outputs.append(refused)
+        p.set_docs([doc("Role", p.name("made"), login=True), doc("Role", p.name("more"))])
+        not_retried = p.apply(expect=1)
+        assert "password authentication failed" in not_retried.output
+        assert "attempts" not in not_retried.output
+        outputs += [refused, not_retried]
     finally:
         hba.write_text(rules)
         postgres.psql("SELECT pg_reload_conf()")
@@ -591,4 +595,85 @@ def test_tables_added_after_a_grant_on_all_tables_show_as_an_update(clean: PgPro
     p.apply()
     assert p.one(f"SELECT has_table_privilege('{reader}', '\"{schema}\".b', 'SELECT')")
     p.sql(f'DROP TABLE "{schema}".a, "{schema}".b')
+    p.plan()
+
+
+def test_a_dsn_with_its_own_options_and_a_literal_password_refused(
+    tmp_path: Path, cli: Cli, postgres: PostgresServer
+) -> None:
+    p = make_project(tmp_path, cli, postgres)
+    dsn = (
+        f"host={postgres.host} port={postgres.port} user={postgres.user} "
+        "application_name=ops options='-c statement_timeout=5000'"
+    )
+    p.repo.write(
+        "gitcops.yaml", project_yaml({}).rstrip("\n") + f'\n    postgres: {{dsn: "{dsn}"}}\n'
+    )
+    p.set_docs([doc("Role", p.name("via-dsn"), validUntil="2030-01-01T00:00:00+05:00")])
+    try:
+        p.apply()
+        p.plan()  # read back in UTC whatever the dsn's options
+        p.repo.write(
+            "gitcops.yaml",
+            project_yaml({}).rstrip("\n")
+            + f'\n    postgres: {{dsn: "{dsn}", password: hunter2}}\n',
+        )
+        p.repo.commit("plain password")
+        refused = p.run("validate", expect=1).output
+        assert (
+            "spec.providers.postgres.password: a credential is never written in plain text"
+            in refused
+        )
+        assert "hunter2" not in refused
+    finally:
+        cleanup(p)
+
+
+def test_adopting_an_object_that_must_be_replaced_is_refused_too(clean: PgProject) -> None:
+    p = clean
+    db = p.name("latin")
+    p.sql(f"CREATE DATABASE \"{db}\" TEMPLATE template0 ENCODING 'LATIN1'")
+    p.set_docs([doc("Database", db)])
+    plan = p.plan(expect=1)
+    assert "will be replaced" in plan.stdout and "encoding cannot change in place" in plan.stdout
+    assert f"postgres.gitcops.io/Database/{db} (provider postgres)" in plan.stderr
+    p.apply(expect=1)
+    assert (
+        p.one(f"SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = '{db}'")
+        == "LATIN1"
+    )
+    p.apply("--adopt")
+    assert (
+        p.one(f"SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = '{db}'")
+        == "UTF8"
+    )
+    p.plan()
+
+
+def test_default_privileges_equal_to_the_builtin_ones_read_back(clean: PgProject) -> None:
+    """PUBLIC may execute new functions by default: PostgreSQL stores no entry for it."""
+    p = clean
+    owner = p.name("owner")
+    p.set_docs(
+        [
+            doc("Role", owner),
+            doc(
+                "DefaultPrivileges",
+                p.name("exec"),
+                role="public",
+                owner=owner,
+                database="postgres",
+                objectType="function",
+                privileges=["execute"],
+            ),
+        ]
+    )
+    assert "2 created" in p.apply().output
+    p.plan()
+    p.sql(f'ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC')
+    assert (
+        f"missing: postgres.gitcops.io/DefaultPrivileges/{p.name('exec')}"
+        in p.run("drift", "--env", "dev", expect=2).output
+    )
+    p.apply()
     p.plan()

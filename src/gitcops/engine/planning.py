@@ -2,7 +2,7 @@
 
 import functools
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -295,14 +295,21 @@ class AdoptionRefusedError(GitcopsError):
 
 
 def adoption_refusals(
-    providers: Mapping[str, Provider], items: Sequence[DesiredResource], plan: Plan
+    providers: Mapping[str, Provider],
+    items: Sequence[DesiredResource],
+    plan: Plan,
+    managed: Collection[ResourceId],
 ) -> list[PlannedChange]:
-    """Adoptions of remote systems' objects that nobody asked for (--adopt or annotation)."""
+    """Adoptions of remote systems' objects that nobody asked for (--adopt or annotation),
+    replacements of objects never managed included."""
     asked = {i.resource.id for i in items if i.resource.annotations.get(ADOPT) == "true"}
     refused = [
         c
         for c in plan.changes
-        if c.action is ChangeAction.ADOPT
+        if (
+            c.action is ChangeAction.ADOPT
+            or (c.action is ChangeAction.REPLACE and c.id not in managed)
+        )
         and c.id not in asked
         and getattr(providers.get(c.provider), "explicit_adoption", False)
     ]
@@ -383,7 +390,7 @@ def make_plan(
         live_fingerprint=fingerprint(changes) if with_fingerprint else "",
     )
     if adopt is False:
-        refused = adoption_refusals(ws.providers, items, plan)
+        refused = adoption_refusals(ws.providers, items, plan, applied)
         if refused:
             raise AdoptionRefusedError(refused)
     return PlanResult(plan, items, len(applied), applied)
@@ -481,7 +488,13 @@ def plan_environment(
         findings = policy_findings(
             ws, result.plan, result.inventory_size, policy or PolicyOptions()
         )
-        refused = () if adopt else adoption_refusals(ws.providers, result.desired, result.plan)
+        refused = (
+            ()
+            if adopt
+            else adoption_refusals(
+                ws.providers, result.desired, result.plan, result.inventory or {}
+            )
+        )
         return PlanReport(
             with_notes(result.plan, findings),
             findings,

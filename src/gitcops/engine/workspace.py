@@ -193,9 +193,21 @@ def resolve_settings(
                 problems.append(((*path, "env"), f"environment variable {name!r} is not set"))
         elif isinstance(value, dict):
             out[key] = resolve_settings(value, resolver, environ, problems, path, offline=offline)
+        elif isinstance(value, str) and key.lower().endswith(_CREDENTIALS):
+            problems.append(
+                (
+                    path,
+                    "a credential is never written in plain text: give it as "
+                    "{secretRef: {file: ….sops.yaml, key: …}} or {env: NAME}",
+                )
+            )
         else:
             out[key] = value
     return out
+
+
+# Settings that hold credentials (password, apiToken, clientSecret, …): references only.
+_CREDENTIALS = ("password", "token", "secret")
 
 
 def secret_resolver(

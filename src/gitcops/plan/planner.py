@@ -96,7 +96,8 @@ def _change(
         if action is ChangeAction.UPDATE or (action is ChangeAction.ADOPT and before is not None)
         else ()
     )
-    if action is ChangeAction.UPDATE and want.replace_fields:
+    adopting = action is ChangeAction.ADOPT and before is not None
+    if (action is ChangeAction.UPDATE or adopting) and want.replace_fields:
         forced = sorted(
             {str(d.path[0]) for d in diffs if d.path and d.path[0] in want.replace_fields}
         )

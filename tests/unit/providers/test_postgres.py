@@ -181,3 +181,55 @@ def test_errors_are_told_apart(error: psycopg.Error, transient: bool) -> None:
     assert isinstance(made, ProviderError)
     assert isinstance(made, TransientProviderError) is transient
     assert made.args[0].startswith("creating x: ")
+
+
+def test_an_unknown_privilege_is_reported_not_dropped() -> None:
+    p = provider()
+    spec = prepare(
+        p,
+        "Grant",
+        "g",
+        {
+            "role": "r",
+            "database": "d",
+            "objectType": "table",
+            "schema": "s",
+            "privileges": ["select", "slect"],
+        },
+    )
+    assert spec["privileges"] == ["SELECT", "SLECT"]
+    problems = p.validate(ValidateRequest(ResourceId(GROUP, "Grant", "g"), spec)).problems
+    assert [path for path, _ in problems] == [("spec", "privileges")]
+    assert "SLECT" in problems[0][1]
+
+
+def test_a_bad_expiry_is_reported_at_its_field() -> None:
+    from gitcops.providers.base import PrepareError
+
+    with pytest.raises(PrepareError) as caught:
+        prepare(provider(), "Role", "app", {"validUntil": "next tuesday"})
+    assert caught.value.path == ("spec", "validUntil")
+
+
+def test_a_name_postgres_would_cut_is_refused() -> None:
+    p = provider()
+    spec = prepare(p, "Database", "d" * 64, {})
+    problems = p.validate(ValidateRequest(ResourceId(GROUP, "Database", "d" * 64), spec)).problems
+    assert problems == [(("spec", "name"), f"{'d' * 64!r} is longer than PostgreSQL's 63 bytes")]
+
+
+def test_a_password_inside_the_dsn_is_refused_without_quoting_it() -> None:
+    with pytest.raises(ProviderConfigError) as caught:
+        provider(dsn="host=db user=admin password=hunter2")
+    assert "dsn: holds a password" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+    with pytest.raises(ProviderConfigError) as bad:
+        provider(dsn="host=db password=hunter2 port")
+    assert "hunter2" not in str(bad.value)
+
+
+def test_a_refused_login_is_terminal() -> None:
+    from gitcops.providers.postgres.connection import _Refused
+
+    made = classify(_Refused('password authentication failed for user "x"'), "reading")
+    assert not isinstance(made, TransientProviderError)

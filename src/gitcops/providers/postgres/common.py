@@ -82,6 +82,14 @@ def document_name(*parts: str) -> str:
     return cleaned or "unnamed"
 
 
+def name_problems(spec: Spec) -> list[Problem]:
+    """PostgreSQL cuts identifiers at 63 bytes: a longer name would never be found again."""
+    name = str(spec.get("name", ""))
+    if len(name.encode()) > 63:
+        return [(("spec", "name"), f"{name!r} is longer than PostgreSQL's 63 bytes")]
+    return []
+
+
 def only_keys(live: Spec, spec: Spec, optional: Sequence[str]) -> Spec:
     """Fields the desired spec leaves out are not managed: the live value is not reported."""
     return {k: v for k, v in live.items() if k not in optional or k in spec}

@@ -24,6 +24,20 @@ T = TypeVar("T")
 # (53), operator intervention (57: shutdown, cannot connect now), and contention.
 _TRANSIENT_CLASSES = ("08", "53", "57")
 _TRANSIENT_CODES = frozenset({"40001", "40P01", "55P03", "55006"})
+# How libpq words a login the server refused (it gives no SQLSTATE before the session starts).
+_REFUSED = (
+    "authentication failed",
+    "no pg_hba.conf entry",
+    "does not exist",
+    "not currently accepting connections",
+    "permission denied",
+    "password is required",
+    "certificate",
+)
+
+
+class _Refused(psycopg.OperationalError):
+    """The server answered and refused the login: terminal."""
 
 
 def settings_to_params(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -55,7 +69,7 @@ def classify(exc: psycopg.Error, what: str) -> ProviderError:
     """The engine's error for a psycopg one."""
     code = exc.sqlstate or ""
     message = f"{what}: {describe(exc)}"
-    if code[:2] == "28" or isinstance(exc, pgerrors.InsufficientPrivilege):
+    if code[:2] == "28" or isinstance(exc, pgerrors.InsufficientPrivilege | _Refused):
         return ProviderError(message)  # credentials or a permission: retrying will not help
     if code in _TRANSIENT_CODES or code[:2] in _TRANSIENT_CLASSES:
         return TransientProviderError(message)
@@ -81,20 +95,24 @@ class Connections:
         host = str(self._params.get("host") or self._params.get("hostaddr") or "localhost")
         return host, str(self._params.get("port") or 5432)
 
-    @property
-    def user(self) -> str:
-        return str(self._params.get("user") or "")
-
     def _lock(self, database: str) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(database, threading.Lock())
 
     def _connect(self, database: str) -> psycopg.Connection[Any]:
-        conninfo = make_conninfo(
-            **{**self._params, "dbname": database, "options": "-c TimeZone=UTC"},
-            application_name="gitcops",
-        )
-        return psycopg.connect(conninfo, autocommit=True)
+        params = {**self._params, "dbname": database}
+        params.setdefault("application_name", "gitcops")
+        # Timestamps read back in UTC, whatever the server's or the dsn's own options say.
+        params["options"] = f"{params.get('options') or ''} -c TimeZone=UTC".strip()
+        try:
+            return psycopg.connect(make_conninfo(**params), autocommit=True)
+        except psycopg.OperationalError as exc:
+            # libpq reports a refused login without a SQLSTATE: tell it from an outage by its
+            # words, so a wrong password is reported at once rather than retried.
+            text = str(exc)
+            if any(words in text for words in _REFUSED):
+                raise _Refused(text) from exc
+            raise
 
     def run(
         self, database: str | None, what: str, work: Callable[[psycopg.Connection[Any]], T]
@@ -139,16 +157,6 @@ class Connections:
     def close(self) -> None:
         for name in list(self._open):
             self.forget(name)
-
-    def encrypt_password(self, password: str, role: str) -> str:
-        """The SCRAM verifier of a password, made here: the plain text never reaches the
-        server, its logs or pg_stat_statements."""
-
-        def verifier(conn: psycopg.Connection[Any]) -> str:
-            raw = conn.pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256")
-            return raw.decode()
-
-        return self.run(None, f"role {role}: encrypting its password", verifier)
 
 
 def _is_transient(exc: psycopg.Error) -> bool:

@@ -9,7 +9,14 @@ from psycopg import sql
 
 from gitcops.providers.base import KindInfo, Spec
 from gitcops.providers.postgres import schemas
-from gitcops.providers.postgres.common import Conn, Problem, Ref, ident, only_keys
+from gitcops.providers.postgres.common import (
+    Conn,
+    Problem,
+    Ref,
+    ident,
+    name_problems,
+    only_keys,
+)
 
 _SYSTEM_SCHEMAS = sql.SQL(
     "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp)'"
@@ -47,7 +54,7 @@ class DatabaseOps:
         return out
 
     def problems(self, spec: Spec) -> list[Problem]:
-        return []
+        return name_problems(spec)
 
     def key(self, spec: Spec) -> tuple[str, ...]:
         return (str(spec["name"]),)
@@ -129,7 +136,7 @@ class SchemaOps:
         name = str(spec.get("name", ""))
         if name.startswith("pg_") or name == "information_schema":
             return [(("spec", "name"), f"{name!r} is reserved by PostgreSQL")]
-        return []
+        return name_problems(spec)
 
     def key(self, spec: Spec) -> tuple[str, ...]:
         return (str(spec["database"]), str(spec["name"]))
@@ -196,7 +203,7 @@ class ExtensionOps:
         return {"name": name, **spec}
 
     def problems(self, spec: Spec) -> list[Problem]:
-        return []
+        return name_problems(spec)
 
     def key(self, spec: Spec) -> tuple[str, ...]:
         return (str(spec["database"]), str(spec["name"]))

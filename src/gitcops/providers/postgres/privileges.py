@@ -12,6 +12,7 @@ from typing import Any
 
 from psycopg import sql
 
+from gitcops.model.errors import ProviderError
 from gitcops.providers.base import KindInfo, Spec
 from gitcops.providers.postgres import schemas
 from gitcops.providers.postgres.common import Conn, Problem, Ref, grantee, ident
@@ -32,15 +33,17 @@ _PLURAL = {
 }
 _DEFACL_TYPE = {"table": "r", "sequence": "S", "function": "f", "type": "T", "schema": "n"}
 _DEFACL_KIND = {v: k for k, v in _DEFACL_TYPE.items()}
+_ACLDEFAULT = {"table": "r", "sequence": "s", "function": "f", "type": "T", "schema": "n"}
 
 
 def privileges(object_type: str, names: Sequence[str]) -> list[str]:
-    """Upper case, aliases resolved, ALL expanded, in PostgreSQL's order."""
+    """Upper case, aliases resolved, ALL expanded, in PostgreSQL's order; names that are not
+    privileges of the type are kept, last, for validation to report."""
     allowed = schemas.PRIVILEGES[object_type]
     wanted = {_ALIASES.get(n.upper(), n.upper()) for n in names}
     if "ALL" in wanted:
-        wanted = set(allowed)
-    return [p for p in allowed if p in wanted]
+        wanted = (wanted - {"ALL"}) | set(allowed)
+    return [p for p in allowed if p in wanted] + sorted(wanted - set(allowed))
 
 
 def _bad_privileges(object_type: str, names: Sequence[str]) -> list[str]:
@@ -80,6 +83,11 @@ def _role_oids(conn: Conn, roles: Sequence[str]) -> dict[str, int]:
 
 
 def _grant_statement(spec: Spec, target: sql.Composable, to: sql.Composable) -> sql.Composed:
+    known = schemas.PRIVILEGES[spec["objectType"]]
+    # Keywords, not identifiers: only PostgreSQL's own names ever reach the statement.
+    unknown = [p for p in spec["privileges"] if p not in known]
+    if unknown:
+        raise ProviderError(f"not privileges of a {spec['objectType']}: {', '.join(unknown)}")
     privs = sql.SQL(", ").join(sql.SQL(p) for p in spec["privileges"])
     statement = sql.SQL("GRANT {} ON {} TO {}").format(privs, target, to)
     if spec["withGrantOption"]:
@@ -312,8 +320,32 @@ class DefaultPrivilegesOps:
                 held[(str(owner), str(schema), kind, int(who))][str(privilege)] = bool(grantable)
         return held
 
+    def _builtin(
+        self,
+        conn: Conn,
+        held: dict[tuple[str, str, str, int], dict[str, bool]],
+        specs: Sequence[Spec],
+    ) -> None:
+        """Global defaults that equal PostgreSQL's own are not stored (EXECUTE on functions
+        for PUBLIC): where an owner has no entry for a type, its defaults are the built-in."""
+        stored = {(owner, schema, kind) for owner, schema, kind, _ in held}
+        for spec in specs:
+            key = (str(spec["owner"]), "", str(spec["objectType"]))
+            if "schema" in spec or key in stored:
+                continue
+            stored.add(key)
+            rows = conn.execute(
+                "SELECT a.grantee, a.privilege_type, a.is_grantable "
+                'FROM pg_roles r, aclexplode(acldefault(%s::"char", r.oid)) a '
+                "WHERE r.rolname = %s",
+                [_ACLDEFAULT[key[2]], key[0]],
+            ).fetchall()
+            for who, privilege, grantable in rows:
+                held[(*key, int(who))][str(privilege)] = bool(grantable)
+
     def read(self, conn: Conn, specs: Sequence[Spec]) -> list[Spec | None]:
         held = self._entries(conn)
+        self._builtin(conn, held, specs)
         oids = _role_oids(conn, [str(s["role"]) for s in specs])
         out: list[Spec | None] = []
         for spec in specs:

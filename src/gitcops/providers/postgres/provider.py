@@ -59,9 +59,18 @@ def config_problems(config: Mapping[str, Any]) -> list[tuple[tuple[str | int, ..
         from psycopg.conninfo import conninfo_to_dict
 
         try:
-            conninfo_to_dict(str(config["dsn"]))
+            parts = conninfo_to_dict(str(config["dsn"]))
         except ProgrammingError as exc:
-            problems.append((("dsn",), f"not a libpq connection string: {exc}"))
+            # Not the parser's words: they quote the string, which may hold a password.
+            del exc
+            problems.append(
+                (("dsn",), "not a libpq connection string (key=value pairs or postgresql://…)")
+            )
+        else:
+            if "password" in parts:
+                problems.append(
+                    (("dsn",), "holds a password: give it as password: {secretRef: …} instead")
+                )
     return problems
 
 
@@ -205,9 +214,7 @@ class PostgresProvider:
             None,
             f"looking up database {name}",
             lambda conn: (
-                conn.execute(
-                    "SELECT 1 FROM pg_database WHERE datname = %s AND datallowconn", [name]
-                ).fetchone()
+                conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
                 is not None
             ),
         )

@@ -8,9 +8,16 @@ from typing import Any
 
 from psycopg import sql
 
-from gitcops.providers.base import KindInfo, Spec
+from gitcops.providers.base import KindInfo, PrepareError, Spec
 from gitcops.providers.postgres import schemas
-from gitcops.providers.postgres.common import Conn, Problem, Ref, ident, only_keys
+from gitcops.providers.postgres.common import (
+    Conn,
+    Problem,
+    Ref,
+    ident,
+    name_problems,
+    only_keys,
+)
 
 # spec field -> (catalog column, keyword when true, keyword when false)
 _FLAGS: dict[str, tuple[str, str, str]] = {
@@ -110,16 +117,17 @@ class RoleOps:
         out["name"] = spec.get("name", name)
         out["memberOf"] = sorted(set(out["memberOf"]))
         if "validUntil" in out:
-            out["validUntil"] = valid_until(out["validUntil"])
+            try:
+                out["validUntil"] = valid_until(out["validUntil"])
+            except ValueError:
+                raise PrepareError(
+                    ("spec", "validUntil"),
+                    f"{out['validUntil']!r} is not an ISO 8601 timestamp or 'infinity'",
+                ) from None
         return out
 
     def problems(self, spec: Spec) -> list[Problem]:
-        out: list[Problem] = []
-        if spec.get("validUntil") is not None:
-            try:
-                valid_until(spec["validUntil"])
-            except ValueError:
-                out.append((("spec", "validUntil"), "not an ISO 8601 timestamp or 'infinity'"))
+        out: list[Problem] = name_problems(spec)
         name = str(spec.get("name", ""))
         if name.lower() == "public" or name.lower().startswith("pg_"):
             out.append((("spec", "name"), f"{name!r} is reserved by PostgreSQL"))

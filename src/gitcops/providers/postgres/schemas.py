@@ -74,7 +74,8 @@ DATABASE: dict[str, Any] = {
         "template": {
             "type": "string",
             "minLength": 1,
-            "description": "Copied when created; never read back (a change replaces).",
+            "description": "Copied when created; never read back, so a later change is "
+            "recorded but changes nothing.",
         },
         "connectionLimit": {"type": "integer", "minimum": -1, "default": -1},
         "allowConnections": {"type": "boolean", "default": True},
