@@ -125,17 +125,13 @@ class DatabaseOps:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(ident(spec["name"])))
 
 
-class SchemaOps:
-    info = KindInfo("Schema", schemas.SCHEMA)
-    _read = "SELECT n.nspname, pg_get_userbyid(n.nspowner) FROM pg_namespace n"
+class _InDatabase:
+    """An object named in one database: reached through a connection to it."""
 
     def normalise(self, name: str, spec: Spec) -> Spec:
         return {"name": name, **spec}
 
     def problems(self, spec: Spec) -> list[Problem]:
-        name = str(spec.get("name", ""))
-        if name.startswith("pg_") or name == "information_schema":
-            return [(("spec", "name"), f"{name!r} is reserved by PostgreSQL")]
         return name_problems(spec)
 
     def key(self, spec: Spec) -> tuple[str, ...]:
@@ -143,6 +139,17 @@ class SchemaOps:
 
     def database(self, spec: Spec) -> str | None:
         return str(spec["database"])
+
+
+class SchemaOps(_InDatabase):
+    info = KindInfo("Schema", schemas.SCHEMA)
+    _read = "SELECT n.nspname, pg_get_userbyid(n.nspowner) FROM pg_namespace n"
+
+    def problems(self, spec: Spec) -> list[Problem]:
+        name = str(spec.get("name", ""))
+        if name.startswith("pg_") or name == "information_schema":
+            return [(("spec", "name"), f"{name!r} is reserved by PostgreSQL")]
+        return super().problems(spec)
 
     def refs(self, spec: Spec) -> list[Ref]:
         refs = [Ref(("database",), "Database", (spec["database"],))]
@@ -192,24 +199,12 @@ class SchemaOps:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {}").format(ident(spec["name"])))
 
 
-class ExtensionOps:
+class ExtensionOps(_InDatabase):
     info = KindInfo("Extension", schemas.EXTENSION)
     _read = (
         "SELECT e.extname, n.nspname, e.extversion FROM pg_extension e "
         "JOIN pg_namespace n ON n.oid = e.extnamespace"
     )
-
-    def normalise(self, name: str, spec: Spec) -> Spec:
-        return {"name": name, **spec}
-
-    def problems(self, spec: Spec) -> list[Problem]:
-        return name_problems(spec)
-
-    def key(self, spec: Spec) -> tuple[str, ...]:
-        return (str(spec["database"]), str(spec["name"]))
-
-    def database(self, spec: Spec) -> str | None:
-        return str(spec["database"])
 
     def refs(self, spec: Spec) -> list[Ref]:
         refs = [Ref(("database",), "Database", (spec["database"],))]

@@ -274,19 +274,16 @@ class PostgresProvider:
             f"creating {request.id}",
             lambda conn: ops.create(conn, request.spec),
         )
-        if isinstance(ops, GrantOps | DefaultPrivilegesOps):
-            state = {"granted": True}
         return WriteResponse(state=state)
 
     def update(self, request: UpdateRequest) -> WriteResponse:
         ops = OPS[request.id.kind]
         live = request.live or {}
-        self.connections.run(
+        state = self.connections.run(
             ops.database(request.spec),
             f"updating {request.id}",
             lambda conn: ops.update(conn, request.spec, live),
         )
-        state = {"granted": True} if isinstance(ops, GrantOps | DefaultPrivilegesOps) else None
         return WriteResponse(state=state)
 
     def delete(self, request: DeleteRequest) -> WriteResponse:
