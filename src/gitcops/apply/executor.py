@@ -6,11 +6,12 @@ writes of a `Staging` provider (local files) run on the caller's thread instead,
 stages are committed together whenever nothing else is ready to run.
 """
 
+import functools
 import queue
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 from gitcops.apply.changeset import Action, ChangeSet, ChangeSetEntry
 from gitcops.model.errors import GitcopsError
@@ -136,6 +137,12 @@ def _dispatch(
     return ChangeSetEntry(change.id, Action.UNCHANGED), False
 
 
+@functools.cache
+def _readiness(cls: type) -> bool:
+    # Per class, once: isinstance against a Protocol inspects the class on every call.
+    return issubclass(cls, Readiness)
+
+
 def _written(
     change: PlannedChange,
     provider: Provider,
@@ -145,12 +152,13 @@ def _written(
 ) -> tuple[ChangeSetEntry, bool]:
     """A write's entry, once the object is ready (a provider that says when it is)."""
     entry = ChangeSetEntry(change.id, action, response.message, state=response.state)
-    if response.staged or not isinstance(provider, Readiness):
+    if response.staged or not _readiness(type(provider)):
         return entry, response.staged
     assert change.after is not None
+    waiting = cast(Readiness, provider)
     deadline = time.monotonic() + options.ready_timeout
     while True:
-        answer = provider.ready(CheckRequest(change.id, change.after))
+        answer = waiting.ready(CheckRequest(change.id, change.after))
         if answer.ready:
             return entry, False
         wait = max(0.05, answer.retry_after)

@@ -140,11 +140,13 @@ def read_objects(
     here (local reads gain nothing from threads)."""
     out: list[dict[str, Any] | None] = [None] * len(items)
     batches: dict[tuple[str, str], list[int]] = {}
+    # isinstance against a Protocol inspects the class each time: once per instance, not item.
+    batching = {name: isinstance(p, BatchReader) for name, p in providers.items()}
     for n, item in enumerate(items):
         provider = providers.get(item.instance)
         if provider is None:
             raise ProviderError(f"{item.key}: provider {item.instance!r} is not configured")
-        if isinstance(provider, BatchReader):
+        if batching[item.instance]:
             batches.setdefault((item.instance, item.key.kind), []).append(n)
         else:
             out[n] = provider.read(ReadRequest(item.key, item.spec, item.state)).live
