@@ -156,11 +156,13 @@ def test_plan_and_saved_plan_with_every_action(cli: Cli, repo: Repo, tmp_path: P
     assert moved["superseded"] is True and moved["reason"].startswith("moved: ")
     assert plan["policy"] == {"passed": True, "findings": []}
 
-    # The saved plan is the same object, without the envelope and the policy verdict.
+    assert {f["name"] for f in plan["risk"]["factors"]} >= {"deletions"}
+    # The saved plan is the same object, without the envelope, the policy verdict and the risk.
     saved = json.loads(plan_file.read_text())
     problems = _problems(plan_file_validator(), saved)
     assert not problems, f"saved plan does not match plan/v1:\n{problems}"
-    assert saved == {k: v for k, v in plan.items() if k not in ("apiVersion", "kind", "policy")}
+    envelope = ("apiVersion", "kind", "policy", "risk")
+    assert saved == {k: v for k, v in plan.items() if k not in envelope}
 
     applied = emitted(cli, "ApplyResult", "apply", "--env", "dev", str(plan_file), repo=repo.path)
     assert applied["succeeded"] is True and applied["healthy"] is True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -352,7 +352,7 @@ def apply_workspace(
     lock_timeout: float = 0.0,
     progress: Progress | None = None,
     on_plan: Callable[[Plan], bool] | None = None,
-    gate: Callable[[Plan, int], list[str]] | None = None,
+    gate: Callable[[Plan, Mapping[ResourceId, InventoryEntry]], list[str]] | None = None,
     prune_reason: str = "pruned: no longer in Git",
     select: Select | None = None,
     adopt: bool = False,
@@ -360,7 +360,7 @@ def apply_workspace(
     """Plan (or take a saved plan) and apply it. `on_plan` may decline (returns None then).
     `adopt`: take over existing objects of remote systems (else only those annotated).
 
-    `gate(plan, inventory_size)` checks policies before anything is written: it raises to
+    `gate(plan, inventory)` checks policies (and approvals) before anything is written: it raises to
     refuse, or returns notes (warnings, waivers) that the run records. `select(change)` says
     which changes to make: the others become no-ops (see `only`). A run that succeeds records
     its revision as applied all the same: select within the revision already applied (as
@@ -379,7 +379,7 @@ def apply_workspace(
         left: frozenset[ResourceId] = frozenset()
         if select is not None:
             plan, left = only(plan, select)
-        notes = gate(plan, len(inventory)) if gate is not None else []
+        notes = gate(plan, inventory) if gate is not None else []
         if on_plan is not None and not on_plan(plan):
             return None
         return execute_locked(
@@ -508,8 +508,14 @@ def apply_environment(
     options_ = policy or PolicyOptions()
     ws = open_checked(rt, repo, env, saved_plan.revision if saved_plan is not None else rev)
 
-    def gate(plan: Plan, inventory_size: int) -> list[str]:
-        findings = policy_findings(ws, plan, inventory_size, options_)
+    def gate(plan: Plan, inventory: Mapping[ResourceId, InventoryEntry]) -> list[str]:
+        from gitcops.engine.risk import assess_plan
+
+        items = desired_state(ws)
+        wanted = {i.resource.id for i in items}
+        gone = {rid: e.depends_on for rid, e in inventory.items() if rid not in wanted}
+        risk = assess_plan(ws, rt.store(state), items, plan, gone)
+        findings = policy_findings(ws, plan, len(inventory), options_, risk)
         report = PolicyReport(findings)
         if report.blocking:
             raise PolicyRefusalError(findings)

@@ -25,6 +25,7 @@ from gitcops.validate.resources import DesiredResource
 
 if TYPE_CHECKING:
     from gitcops.engine.policy_check import PolicyOptions
+    from gitcops.plan.risk import Risk
 
 LiveMap = dict[ResourceId, dict[str, Any] | None]
 
@@ -434,6 +435,7 @@ class PlanReport(NamedTuple):
     timings: dict[str, float]
     # Adoptions apply would refuse (no --adopt, no annotation): shown, then an error.
     refused: tuple[PlannedChange, ...] = ()
+    risk: "Risk | None" = None
 
     @property
     def blocked(self) -> bool:
@@ -445,19 +447,38 @@ class PlanReport(NamedTuple):
             "passed": not self.blocked,
             "findings": [f.as_json() for f in self.findings],
         }
+        if self.risk is not None:
+            document["risk"] = self.risk.as_json()
         return document
 
 
 def policy_findings(
-    ws: Workspace, plan: Plan, inventory_size: int, options: "PolicyOptions"
+    ws: Workspace,
+    plan: Plan,
+    inventory_size: int,
+    options: "PolicyOptions",
+    risk: "Risk | None" = None,
 ) -> list[Finding]:
-    """Resource policies (cached by tree), and plan policies when the plan changes something."""
+    """Resource policies (cached by tree), and plan policies when the plan changes something
+    (they see the plan's risk as input.risk)."""
     from gitcops.engine.policy_check import check_plan, check_resources
 
     findings = list(check_resources(ws, options).findings)
     if plan.has_changes:
-        findings += check_plan(ws, plan, inventory_size, options).findings
+        scored = risk.as_json() if risk is not None else None
+        findings += check_plan(ws, plan, inventory_size, options, scored).findings
     return findings
+
+
+def plan_risk(ws: Workspace, store: StateStore, result: PlanResult) -> "Risk":
+    from gitcops.engine.risk import assess_plan
+
+    gone = {
+        rid: entry.depends_on
+        for rid, entry in (result.inventory or {}).items()
+        if rid not in {d.resource.id for d in result.desired}
+    }
+    return assess_plan(ws, store, result.desired, result.plan, gone)
 
 
 def with_notes(plan: Plan, findings: list[Finding]) -> Plan:
@@ -486,9 +507,11 @@ def plan_environment(
 
     ws = open_checked(rt, repo, env, rev, worktree)
     try:
-        result = make_plan(ws, rt.store(state), with_fingerprint=fingerprint, adopt=True)
+        store = rt.store(state)
+        result = make_plan(ws, store, with_fingerprint=fingerprint, adopt=True)
+        risk = plan_risk(ws, store, result)
         findings = policy_findings(
-            ws, result.plan, result.inventory_size, policy or PolicyOptions()
+            ws, result.plan, result.inventory_size, policy or PolicyOptions(), risk
         )
         refused = (
             ()
@@ -503,6 +526,7 @@ def plan_environment(
             result.inventory_size,
             dict(ws.timings),
             tuple(refused),
+            risk,
         )
     finally:
         ws.close()

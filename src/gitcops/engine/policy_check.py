@@ -521,7 +521,11 @@ def check_resources(
 
 
 def check_plan(
-    ws: Workspace, plan: Plan, inventory_size: int, options: PolicyOptions
+    ws: Workspace,
+    plan: Plan,
+    inventory_size: int,
+    options: PolicyOptions,
+    risk: dict[str, Any] | None = None,
 ) -> PolicyReport:
     """Plan policies (and the built-in blast-radius guard) over one plan.
 
@@ -535,7 +539,7 @@ def check_plan(
     user = [ns for ns in wanted if ns in engine.namespaces]
     findings = []
     if user:
-        document = plan_input(plan, inventory_size)
+        document = plan_input(plan, inventory_size, risk=risk)
         raws = _evaluate(ws, options, [document], user)
         findings += [_to_finding(raw, "policy", None) for raw in raws]
     light = plan_input(plan, inventory_size, bodies=False, only_deletes=True)
@@ -575,9 +579,15 @@ def _waive(
 
 
 def plan_input(
-    plan: Plan, inventory_size: int, *, bodies: bool = True, only_deletes: bool = False
+    plan: Plan,
+    inventory_size: int,
+    *,
+    bodies: bool = True,
+    only_deletes: bool = False,
+    risk: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
+        "risk": risk,
         "kind": "Plan",
         "project": plan.project,
         "environment": plan.environment,

@@ -194,6 +194,58 @@ NOTIFICATIONS_SCHEMA: dict[str, Any] = {
     },
 }
 
+APPROVALS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "required": {"type": "integer", "minimum": 0},
+        "approvers": {"type": "array", "items": {"type": "string", "minLength": 1}},
+        "allowedSigners": {
+            "type": "string",
+            "minLength": 1,
+            "description": "OpenSSH allowed-signers file (in the repository): approver names "
+            "and their public keys",
+        },
+        "riskAbove": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["score", "required"],
+            "properties": {
+                "score": {"type": "integer", "minimum": 0, "maximum": 100},
+                "required": {"type": "integer", "minimum": 1},
+            },
+        },
+    },
+}
+SIGNED_COMMITS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["allowedSigners"],
+    "properties": {
+        "allowedSigners": {
+            "type": "string",
+            "minLength": 1,
+            "description": "OpenSSH allowed-signers file (in the repository) for SSH-signed "
+            "commits; GPG-signed ones are checked against gpgKeys",
+        },
+        "gpgKeys": {
+            "type": "array",
+            "items": {"type": "string", "pattern": "^[0-9A-Fa-f]{16,40}$"},
+            "description": "fingerprints (or long key ids) of the GPG keys allowed to sign",
+        },
+    },
+}
+_DURATION = "^[0-9]+(s|m|h|d)$"
+PROMOTION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["from"],
+    "properties": {
+        "from": {"type": "string", "pattern": _DNS_LABEL},
+        "soak": {"type": "string", "pattern": _DURATION, "description": "e.g. 30m, 2h, 1d"},
+    },
+}
+
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -227,14 +279,9 @@ SCHEMA: dict[str, Any] = {
                             "name": {"type": "string", "pattern": _DNS_LABEL},
                             "path": {"type": "string", "minLength": 1},
                             "drift": {"enum": list(ENVIRONMENT_MODES)},
-                            "approvals": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "properties": {
-                                    "required": {"type": "integer", "minimum": 0},
-                                    "approvers": {"type": "array", "items": {"type": "string"}},
-                                },
-                            },
+                            "approvals": APPROVALS_SCHEMA,
+                            "signedCommits": SIGNED_COMMITS_SCHEMA,
+                            "promotion": PROMOTION_SCHEMA,
                             "providers": _SETTINGS,
                             "secrets": _SECRETS,
                             "ignoreDifferences": IGNORE_DIFFERENCES,
@@ -284,8 +331,38 @@ def _surely_valid(document: dict[str, Any]) -> bool:
 
 
 class Approvals(NamedTuple):
+    """Who must approve what an environment runs (docs/approvals.md)."""
+
     required: int = 0
     approvers: tuple[str, ...] = ()
+    allowed_signers: str | None = None  # a path in the repository
+    risk_score: int | None = None  # above this risk score ...
+    risk_required: int = 0  # ... this many approvals are needed
+
+    def needed(self, risk: int) -> int:
+        if self.risk_score is not None and risk > self.risk_score:
+            return max(self.required, self.risk_required)
+        return self.required
+
+    @property
+    def gated(self) -> bool:
+        return self.required > 0 or self.risk_score is not None
+
+
+class SignedCommits(NamedTuple):
+    allowed_signers: str  # a path in the repository
+    gpg_keys: tuple[str, ...] = ()
+
+
+class Promotion(NamedTuple):
+    source: str  # the environment a revision must have run in first
+    soak: float = 0.0  # seconds it must have stayed healthy there
+
+
+def duration_seconds(text: str) -> float:
+    """'30m' -> 1800.0 (s, m, h, d)."""
+    unit = {"s": 1, "m": 60, "h": 3600, "d": 86400}[text[-1]]
+    return float(int(text[:-1]) * unit)
 
 
 class Environment(NamedTuple):
@@ -296,6 +373,19 @@ class Environment(NamedTuple):
     approvals: Approvals = Approvals()
     age_key_file: str | None = None  # overrides the project's
     ignore_differences: tuple[IgnoreRule, ...] = ()  # added to the project's
+    signed_commits: SignedCommits | None = None
+    promotion: Promotion | None = None
+
+
+def _approvals(data: dict[str, Any]) -> Approvals:
+    risk = data.get("riskAbove")
+    return Approvals(
+        int(data.get("required", 0)),
+        tuple(data.get("approvers", ())),
+        data.get("allowedSigners"),
+        int(risk["score"]) if risk else None,
+        int(risk["required"]) if risk else 0,
+    )
 
 
 class UrlRef(NamedTuple):
@@ -425,10 +515,21 @@ class Project(NamedTuple):
                 name=env["name"],
                 path=env["path"],
                 drift=DriftMode(env.get("drift", "detect")),
-                approvals=Approvals(
-                    int(env.get("approvals", {}).get("required", 0)),
-                    tuple(env.get("approvals", {}).get("approvers", ())),
-                ),
+                approvals=_approvals(env.get("approvals", {})),
+                signed_commits=SignedCommits(
+                    env["signedCommits"]["allowedSigners"],
+                    tuple(env["signedCommits"].get("gpgKeys", ())),
+                )
+                if "signedCommits" in env
+                else None,
+                promotion=Promotion(
+                    env["promotion"]["from"],
+                    duration_seconds(env["promotion"]["soak"])
+                    if "soak" in env["promotion"]
+                    else 0.0,
+                )
+                if "promotion" in env
+                else None,
                 providers=dict(env.get("providers", {})),
                 age_key_file=env.get("secrets", {}).get("ageKeyFile"),
                 ignore_differences=_rules(env),
@@ -528,7 +629,29 @@ def _semantic_problems(document: dict[str, Any], file: str) -> list[Diagnostic]:
                     ("spec", "environments", i, "path"),
                 )
             )
+        promotion = env.get("promotion")
+        if promotion is not None and promotion.get("from") not in seen - {env["name"]}:
+            problems.append(
+                Diagnostic(
+                    f"promotes from {promotion.get('from')!r}, which is not an environment "
+                    "listed before this one (the order of environments is the promotion order)",
+                    file,
+                    _WHERE,
+                    ("spec", "environments", i, "promotion", "from"),
+                )
+            )
         approvals = env.get("approvals", {})
+        if (approvals.get("required", 0) or "riskAbove" in approvals) and not approvals.get(
+            "allowedSigners"
+        ):
+            problems.append(
+                Diagnostic(
+                    "approvals need allowedSigners: the file of approvers' public keys",
+                    file,
+                    _WHERE,
+                    ("spec", "environments", i, "approvals"),
+                )
+            )
         approvers = approvals.get("approvers", [])
         if approvers and approvals.get("required", 0) > len(approvers):
             problems.append(

@@ -51,6 +51,9 @@ class KindInfo(NamedTuple):
     # Spec fields the system never reports (a password, a template a copy was made from): the
     # live value is taken as the one last applied, a secret compared by its keyed hash.
     write_only_fields: tuple[str, ...] = ()
+    # Its objects hold data that a delete or replace loses (a database): changing one is
+    # riskier (the plan's risk score).
+    holds_data: bool = False
 
 
 class ProviderContext(NamedTuple):

@@ -40,6 +40,7 @@ class DatabaseOps:
         schemas.DATABASE,
         replace_fields=("encoding",),
         write_only_fields=("template",),
+        holds_data=True,
     )
     _read = (
         "SELECT datname, pg_get_userbyid(datdba), pg_encoding_to_char(encoding), "
@@ -142,7 +143,7 @@ class _InDatabase:
 
 
 class SchemaOps(_InDatabase):
-    info = KindInfo("Schema", schemas.SCHEMA)
+    info = KindInfo("Schema", schemas.SCHEMA, holds_data=True)
     _read = "SELECT n.nspname, pg_get_userbyid(n.nspowner) FROM pg_namespace n"
 
     def problems(self, spec: Spec) -> list[Problem]:

@@ -1,0 +1,126 @@
+"""What the risk of a plan needs beyond the plan: the environment's place, the resource graph,
+the run history and what changed in the rules since the revision last applied."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+
+from gitcops.engine.workspace import Workspace, project_of, tree_at
+from gitcops.model.errors import GitcopsError
+from gitcops.model.identity import ResourceId
+from gitcops.model.project import Environment, Project
+from gitcops.plan.model import Plan
+from gitcops.plan.risk import Risk, RiskContext, assess
+from gitcops.source.tree import SourceTree
+from gitcops.state.store import StateStore
+from gitcops.validate.resources import DesiredResource
+
+HISTORY = 20  # runs a failure rate looks back on
+_WIDE = 5  # dependents beyond which the blast radius adds nothing: counting stops there
+
+
+def assess_plan(
+    ws: Workspace,
+    store: StateStore,
+    items: Sequence[DesiredResource],
+    plan: Plan,
+    edges: Mapping[ResourceId, Sequence[ResourceId]] | None = None,
+) -> Risk:
+    """The plan's risk. `edges`: dependencies of objects no longer in Git (from the
+    inventory), so a deletion's dependents count too."""
+    names = [e.name for e in ws.project.spec.environments]
+    changed = [c.id for c in plan.changes if c.is_change]
+    graph: dict[ResourceId, list[ResourceId]] = {}
+    for item in items:
+        for dep in item.depends_on:
+            graph.setdefault(dep, []).append(item.resource.id)
+    for rid, deps in (edges or {}).items():
+        for dep in deps:
+            graph.setdefault(dep, []).append(rid)
+    data_kinds = {
+        (rid.group, rid.kind)
+        for rid in changed
+        if (p := ws.providers.get(rid.provider)) is not None
+        and rid.kind in p.kinds()
+        and p.kinds()[rid.kind].holds_data
+    }
+    context = RiskContext(
+        position=names.index(ws.environment.name),
+        environments=len(names),
+        dependents={rid: _dependents(graph, rid) for rid in changed},
+        failure_rates=failure_rates(store, ws.scope, changed),
+        data_kinds=data_kinds,
+        configuration=configuration_changes(ws, store),
+    )
+    return assess(plan, context)
+
+
+def _dependents(graph: Mapping[ResourceId, Sequence[ResourceId]], start: ResourceId) -> int:
+    seen: set[ResourceId] = set()
+    queue = deque(graph.get(start, ()))
+    while queue and len(seen) < _WIDE:
+        rid = queue.popleft()
+        if rid not in seen and rid != start:
+            seen.add(rid)
+            queue.extend(graph.get(rid, ()))
+    return len(seen)
+
+
+def failure_rates(
+    store: StateStore, scope: str, ids: Iterable[ResourceId]
+) -> dict[ResourceId, float]:
+    """For each resource: in how many of the recent runs that touched it it failed."""
+    wanted = {str(rid): rid for rid in ids}
+    tried: dict[str, int] = {}
+    failed: dict[str, int] = {}
+    for run in store.runs(scope, limit=HISTORY):
+        for result in run.results:
+            key = str(result.get("id", ""))
+            if key not in wanted or result.get("action") in ("unchanged", "no-op"):
+                continue
+            tried[key] = tried.get(key, 0) + 1
+            if result.get("action") == "failed":
+                failed[key] = failed.get(key, 0) + 1
+    return {wanted[k]: failed.get(k, 0) / n for k, n in tried.items() if n}
+
+
+def rules_of(project: Project, env: Environment) -> dict[str, object]:
+    """The rules a change to which is itself risky: policy settings, approvals, promotion,
+    signed commits."""
+    return {
+        "policy settings": project.spec.policy,
+        "approval rules": env.approvals._asdict(),
+        "promotion rules": env.promotion._asdict() if env.promotion else None,
+        "commit signing rules": env.signed_commits._asdict() if env.signed_commits else None,
+    }
+
+
+def policy_sources(tree: SourceTree) -> list[tuple[str, str]]:
+    from gitcops.engine.policy_check import policy_files
+
+    return policy_files(tree, [])
+
+
+def configuration_changes(ws: Workspace, store: StateStore) -> tuple[str, ...]:
+    """What of the rules differs from the revision the environment last applied (nothing on
+    a first apply: there is nothing to compare with)."""
+    status = store.env_status(ws.scope)
+    if status is None or not status.applied_revision or ws.is_worktree:
+        return ()
+    if status.applied_revision == ws.revision.commit:
+        return ()
+    try:
+        _, before = tree_at(ws.source, status.applied_revision)
+        old_project = project_of(ws.runtime, before)
+        old_env = old_project.environment(ws.environment.name)
+    except GitcopsError:
+        return ("the project file (the applied revision cannot be read)",)
+    changed = [
+        name
+        for name, value in rules_of(ws.project, ws.environment).items()
+        if rules_of(old_project, old_env)[name] != value
+    ]
+    if policy_sources(before) != policy_sources(ws.tree):
+        changed.insert(0, "policies")
+    return tuple(changed)
