@@ -25,7 +25,7 @@ _KINDS: dict[str, SignatureKind] = {
 }
 # ssh-keygen -Y verify via git: 'Good "git" signature for alice with ED25519 key SHA256:...'.
 # Without "for NAME" the signature is sound but its key is not in the allowed signers.
-_SSH_GOOD = re.compile(r'^Good "git" signature for (?P<signer>.+) with \S+ key \S+$')
+_SSH_GOOD = re.compile(r'^Good "git" signature (?:for (?P<signer>.+) )?with \S+ key (?P<key>\S+)$')
 # gpg --status-fd lines that give the verdict, in the words to show for each; any bad one
 # outweighs a GOODSIG (a commit can carry more than one signature).
 _GPG_VERDICTS = {
@@ -44,12 +44,17 @@ class CommitSignature:
     signer: str | None  # the allowed-signers principal (ssh) or the key's user id (gpg)
     kind: SignatureKind
     message: str  # why, in words fit to show
+    # SHA256:... (ssh), or the primary key's fingerprint (gpg: what key lists name); known
+    # whenever the signature itself checks out, even for a key that is not allowed.
+    key: str | None = None
 
 
 def verify_commit(repo: Path, commit: str, allowed_signers: Path | None) -> CommitSignature:
     """How `commit` is signed and whether git accepts the signature. SSH signatures are checked
     against `allowed_signers` (None: git's own gpg.ssh.allowedSignersFile); GPG and X.509 ones
     against the user's keyring, as git does."""
+    if commit.startswith("-"):  # would read as an option
+        raise ApprovalError(f"not a commit: {commit}")
     kind = _signature_kind(repo, commit)
     if kind == "none":
         return CommitSignature(False, None, "none", "the commit is not signed")
@@ -81,12 +86,12 @@ def _signature_kind(repo: Path, commit: str) -> SignatureKind:
 def _ssh_verdict(accepted: bool, output: str) -> CommitSignature:
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     message = "; ".join(lines) or "git verify-commit failed"
-    for line in lines:
-        good = _SSH_GOOD.match(line)
-        if good and accepted:
-            return CommitSignature(True, good["signer"], "ssh", message)
+    good = next(filter(None, map(_SSH_GOOD.match, lines)), None)
+    key = good["key"] if good else None
+    if good and good["signer"] and accepted:
+        return CommitSignature(True, good["signer"], "ssh", message, key)
     # A sound signature by a key the file doesn't name still reads "Good ... signature with".
-    return CommitSignature(False, None, "ssh", f"not accepted: {message}")
+    return CommitSignature(False, None, "ssh", f"not accepted: {message}", key)
 
 
 def _gpg_verdict(accepted: bool, output: str, kind: SignatureKind) -> CommitSignature:
@@ -100,6 +105,9 @@ def _gpg_verdict(accepted: bool, output: str, kind: SignatureKind) -> CommitSign
             others.append(line.strip())
     verdict = next((word for word in _GPG_VERDICTS if word in status), None)
     signer = status["GOODSIG"].partition(" ")[2] if "GOODSIG" in status else None
+    # VALIDSIG <signing key fpr> ... <primary key fpr>: the last field is the primary's.
+    valid_sig = status.get("VALIDSIG", "").split()
+    key = valid_sig[-1] if valid_sig else None
     if verdict is None:
         return CommitSignature(False, None, kind, "; ".join(others) or "no signature verdict")
     message = _GPG_VERDICTS[verdict]
@@ -107,7 +115,7 @@ def _gpg_verdict(accepted: bool, output: str, kind: SignatureKind) -> CommitSign
         message += f" from {signer}"
         if not accepted:  # e.g. trust below gpg.minTrustLevel
             message += ", but git does not accept it: " + ("; ".join(others) or "untrusted key")
-    return CommitSignature(accepted and verdict == "GOODSIG", signer, kind, message)
+    return CommitSignature(accepted and verdict == "GOODSIG", signer, kind, message, key)
 
 
 def _git(repo: Path, args: list[str]) -> subprocess.CompletedProcess[bytes]:

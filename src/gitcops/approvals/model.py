@@ -10,9 +10,8 @@ from typing import Any
 
 from gitcops.model.errors import GitcopsError
 
-NAMESPACE = (
-    "gitcops-approval"  # the ssh-keygen -n namespace: a signature for git commits can't pass
-)
+# The ssh-keygen -n namespace: a signature made for a git commit ("git") can't pass as one.
+NAMESPACE = "gitcops-approval"
 FORMAT = "gitcops.io/approval/v1"
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")

@@ -24,14 +24,16 @@ def sign(payload: bytes, key: Path | str, namespace: str = NAMESPACE) -> str:
         if isinstance(key, str) and key.startswith(KEY_LITERAL):
             key_file = Path(private_dir) / "key.pub"
             key_file.write_text(key.removeprefix(KEY_LITERAL).strip() + "\n")
+            shown = "the key:: literal (is its private half in ssh-agent?)"
         else:
             key_file = Path(key).expanduser()
+            shown = str(key_file)
         # No file argument: ssh-keygen signs stdin and writes the signature to stdout, so the
         # payload never touches the disk and no "overwrite?" prompt can appear.
         done = _ssh_keygen(["-Y", "sign", "-f", str(key_file), "-n", namespace], payload)
     signature = done.stdout.decode("ascii", "replace")
     if done.returncode != 0 or "-----BEGIN SSH SIGNATURE-----" not in signature:
-        raise SigningError(f"ssh-keygen could not sign with {key_file}: {_stderr(done)}")
+        raise SigningError(f"ssh-keygen could not sign with {shown}: {_stderr(done)}")
     return signature
 
 

@@ -32,6 +32,8 @@ def add(repo: Path, approval: Approval) -> None:
     Not safe against a concurrent add in the same repository (git notes rewrites the ref
     without comparing its old value): one of two simultaneous appends may be lost.
     """
+    if approval.commit.startswith("-"):  # would read as an option
+        raise ApprovalError(f"not a commit: {approval.commit}")
     wanted = f"{approval.commit}^{{commit}}"
     commit = _git(
         repo, ["rev-parse", "--verify", "--quiet", wanted], f"no commit {approval.commit}"
@@ -81,8 +83,10 @@ def load_all(repo: Path) -> tuple[list[Approval], list[str]]:
 
 def merge(repo: Path, incoming: str) -> None:
     """Merge the notes ref `incoming` (fetched from elsewhere) into REF, keeping every line."""
-    merge = ["notes", "--ref", REF, "merge", "-q", "--strategy=cat_sort_uniq", incoming]
-    _git(repo, _identity(repo) + merge, f"cannot merge {incoming} into {REF}")
+    if incoming.startswith("-"):
+        raise ApprovalError(f"not a ref: {incoming}")
+    args = ["notes", "--ref", REF, "merge", "-q", "--strategy=cat_sort_uniq", incoming]
+    _git(repo, _identity(repo) + args, f"cannot merge {incoming} into {REF}")
 
 
 def _line(approval: Approval) -> str:

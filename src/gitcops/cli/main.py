@@ -16,6 +16,7 @@ import typer
 from gitcops.cli import (  # noqa: F401 - they register
     agent_cmds,
     apply_cmds,
+    change_cmds,
     inspect_cmds,
     project_cmds,
 )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from gitcops.apply.changeset import Action, ChangeSet, ChangeSetEntry
 from gitcops.apply.executor import ApplyOptions, execute
+from gitcops.engine import approving
 from gitcops.engine.planning import (
     DriftSettings,
     ToRead,
@@ -514,11 +515,16 @@ def apply_environment(
         items = desired_state(ws)
         wanted = {i.resource.id for i in items}
         gone = {rid: e.depends_on for rid, e in inventory.items() if rid not in wanted}
-        risk = assess_plan(ws, rt.store(state), items, plan, gone)
+        store = rt.store(state)
+        risk = assess_plan(ws, store, items, plan, gone)
         findings = policy_findings(ws, plan, len(inventory), options_, risk)
         report = PolicyReport(findings)
         if report.blocking:
             raise PolicyRefusalError(findings)
+        if plan.has_changes or not _applied_here(store, ws):
+            checked = approving.gate(ws, store, risk.score, actor)
+            if checked:
+                store.append_audit(ws.scope, None, actor, *checked)
         return report.notes()
 
     try:
@@ -539,6 +545,12 @@ def apply_environment(
         )
     finally:
         ws.close()
+
+
+def _applied_here(store: StateStore, ws: Workspace) -> bool:
+    """The revision is what the environment runs: re-applying it (drift) needs no new gate."""
+    status = store.env_status(ws.scope)
+    return status is not None and status.applied_revision == ws.revision.commit
 
 
 def rollback_environment(

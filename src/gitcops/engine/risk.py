@@ -22,22 +22,16 @@ _WIDE = 5  # dependents beyond which the blast radius adds nothing: counting sto
 
 def assess_plan(
     ws: Workspace,
-    store: StateStore,
+    store: StateStore | None,
     items: Sequence[DesiredResource],
     plan: Plan,
     edges: Mapping[ResourceId, Sequence[ResourceId]] | None = None,
 ) -> Risk:
     """The plan's risk. `edges`: dependencies of objects no longer in Git (from the
-    inventory), so a deletion's dependents count too."""
+    inventory), so a deletion's dependents count too. Without a state store (a preview in
+    CI) the history and the rules last applied are unknown: they add nothing."""
     names = [e.name for e in ws.project.spec.environments]
     changed = [c.id for c in plan.changes if c.is_change]
-    graph: dict[ResourceId, list[ResourceId]] = {}
-    for item in items:
-        for dep in item.depends_on:
-            graph.setdefault(dep, []).append(item.resource.id)
-    for rid, deps in (edges or {}).items():
-        for dep in deps:
-            graph.setdefault(dep, []).append(rid)
     data_kinds = {
         (rid.group, rid.kind)
         for rid in changed
@@ -48,12 +42,27 @@ def assess_plan(
     context = RiskContext(
         position=names.index(ws.environment.name),
         environments=len(names),
-        dependents={rid: _dependents(graph, rid) for rid in changed},
-        failure_rates=failure_rates(store, ws.scope, changed),
+        dependents=dependents_of(items, changed, edges),
+        failure_rates=failure_rates(store, ws.scope, changed) if store is not None else {},
         data_kinds=data_kinds,
-        configuration=configuration_changes(ws, store),
+        configuration=configuration_changes(ws, store) if store is not None else (),
     )
     return assess(plan, context)
+
+
+def dependents_of(
+    items: Sequence[DesiredResource],
+    changed: Sequence[ResourceId],
+    edges: Mapping[ResourceId, Sequence[ResourceId]] | None = None,
+) -> dict[ResourceId, int]:
+    graph: dict[ResourceId, list[ResourceId]] = {}
+    for item in items:
+        for dep in item.depends_on:
+            graph.setdefault(dep, []).append(item.resource.id)
+    for rid, deps in (edges or {}).items():
+        for dep in deps:
+            graph.setdefault(dep, []).append(rid)
+    return {rid: _dependents(graph, rid) for rid in changed}
 
 
 def _dependents(graph: Mapping[ResourceId, Sequence[ResourceId]], start: ResourceId) -> int:

@@ -33,6 +33,8 @@ OUTPUT_KINDS = (
     "History",
     "AuditVerification",
     "AuditLog",
+    "Preview",
+    "Approvals",
 )
 
 _ROOT = Path(__file__).parent

@@ -193,7 +193,12 @@ def _mirror_path(cache_dir: Path, url: str) -> Path:
 
 # Where the mirror keeps the remote's HEAD: absent when the remote's HEAD names no branch.
 _REMOTE_HEAD = "refs/remotes/origin/HEAD"
-_BRANCHES_AND_TAGS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
+# Notes too: signed approvals travel under refs/notes/gitcops-approvals (docs/approvals.md).
+_BRANCHES_AND_TAGS = (
+    "+refs/heads/*:refs/heads/*",
+    "+refs/tags/*:refs/tags/*",
+    "+refs/notes/*:refs/notes/*",
+)
 
 
 def _fetch(url: str, mirror: Path) -> None:

@@ -24,9 +24,13 @@ def git(repo: Path, *args: str, stdin: str | None = None) -> str:
     return done.stdout.strip()
 
 
+def public_file(key: Path) -> Path:
+    return key.with_name(key.name + ".pub")
+
+
 def public_line(key: Path) -> str:
     """`ssh-ed25519 AAAA...` of a key pair, without the comment."""
-    return " ".join(key.with_suffix(".pub").read_text().split()[:2])
+    return " ".join(public_file(key).read_text().split()[:2])
 
 
 def payload(revision: str, environment: str = "prod", created_at: float = 1.7e9) -> ApprovalPayload:
@@ -39,8 +43,9 @@ def _clean_git_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     empty.touch()
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for name in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
-        monkeypatch.delenv(name, raising=False)
+    for role in ("AUTHOR", "COMMITTER"):
+        monkeypatch.delenv(f"GIT_{role}_NAME", raising=False)
+        monkeypatch.delenv(f"GIT_{role}_EMAIL", raising=False)
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +54,7 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("keys")
     made = {}
     for name in (*APPROVERS, "mallory"):
-        key = folder / f"{name}.key"
+        key = folder / name
         subprocess.run(
             ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)],
             check=True,
