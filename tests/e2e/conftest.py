@@ -121,7 +121,7 @@ class Cli:
             argv += ["--repo", str(repo)]
         if (
             args
-            and args[0] not in ("init", "validate", "render", "secrets", "import")
+            and args[0] not in ("init", "validate", "render", "secrets", "import", "approve")
             and "--state" not in args
         ):
             argv += ["--state", str(self.state)]

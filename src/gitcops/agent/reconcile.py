@@ -26,6 +26,7 @@ from gitcops.engine.applying import (
     apply_environment,
     rollback_environment,
 )
+from gitcops.engine.approving import ApprovalRequiredError, UnsignedCommitError
 from gitcops.engine.drift import DriftItem, heal_environment
 from gitcops.engine.inspect import drift_report, head_project
 from gitcops.engine.runtime import Runtime
@@ -66,7 +67,7 @@ class ReconcileOutcome(NamedTuple):
     events: tuple[Event, ...] = ()
     seconds: float = 0.0
     cause: str = ""  # for a failure or a skip, one word: source, policy, invalid, apply,
-    # health, locked, state, internal (metrics' label)
+    # health, locked, state, approval, internal (metrics' label)
     recorded: frozenset[str] = frozenset()  # drift already recorded (for the next reconcile)
 
 
@@ -289,6 +290,9 @@ def _apply(
             events=(Event("failed", reason),),
             cause="policy",
         )
+    except (ApprovalRequiredError, UnsignedCommitError) as exc:
+        # Not a failure of the revision: it waits (approvals arrive with the next fetch).
+        return ReconcileOutcome(scope, SKIPPED, f"waiting: {exc}" + offline, "", cause="approval")
     except InvalidInputError as exc:
         reason = f"revision {target.revision[:12]} is invalid: {exc}"
         return ReconcileOutcome(
