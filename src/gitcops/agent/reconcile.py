@@ -29,6 +29,7 @@ from gitcops.engine.applying import (
 from gitcops.engine.approving import ApprovalRequiredError, UnsignedCommitError
 from gitcops.engine.drift import DriftItem, heal_environment
 from gitcops.engine.inspect import drift_report, head_project
+from gitcops.engine.promotion import PromotionRefusedError
 from gitcops.engine.runtime import Runtime
 from gitcops.engine.workspace import project_of
 from gitcops.model.drift import DriftMode
@@ -37,6 +38,7 @@ from gitcops.model.project import Project
 from gitcops.plan.model import ChangeAction
 from gitcops.source.git import Revision
 from gitcops.state.records import EnvControl, EnvStatus, ReconcileRecord
+from gitcops.state.store import StateStore
 
 log = logging.getLogger("gitcops.agent")
 
@@ -67,7 +69,7 @@ class ReconcileOutcome(NamedTuple):
     events: tuple[Event, ...] = ()
     seconds: float = 0.0
     cause: str = ""  # for a failure or a skip, one word: source, policy, invalid, apply,
-    # health, locked, state, approval, internal (metrics' label)
+    # health, locked, state, approval, promotion, internal (metrics' label)
     recorded: frozenset[str] = frozenset()  # drift already recorded (for the next reconcile)
 
 
@@ -166,6 +168,18 @@ def _reconcile(
         return ReconcileOutcome(scope, DRIFTED if drifted else SKIPPED, reason, "", drifted=drifted)
     target = choose(control, status, head)
     offline = f"; source unreachable, from the last fetch ({source_error})" if source_error else ""
+    waiting = ""
+    if target is not None and not control.pin:
+        target, waiting = _promoted(rt, repo, env, scope, head, store, control, target)
+    if waiting:
+        ran = (
+            status is not None and status.applied_revision and status.last_run_status == "succeeded"
+        )
+        if ran:
+            return _correct_drift(
+                rt, repo, env, scope, state, actor, stop, waiting + offline, recorded
+            )
+        return ReconcileOutcome(scope, SKIPPED, waiting + offline, "", cause="promotion")
     if target is None:
         reason = f"revision {head.short} is marked bad and nothing was applied before"
         return ReconcileOutcome(scope, SKIPPED, reason + offline, "")
@@ -178,6 +192,32 @@ def _reconcile(
         why = target.why or f"{target.revision[:12]} runs as applied"
         return _correct_drift(rt, repo, env, scope, state, actor, stop, why + offline, recorded)
     return _apply(rt, repo, env, scope, target, state, actor, stop, offline)
+
+
+def _promoted(
+    rt: Runtime,
+    repo: str,
+    env: str,
+    scope: str,
+    head: Revision,
+    store: StateStore,
+    control: EnvControl,
+    target: Target,
+) -> tuple[Target, str]:
+    """An environment promoted from another follows what that one verified and soaked, not
+    the branch head: the revision to run, or why it waits."""
+    from gitcops.engine.promotion import promotable
+
+    rule = _project_at(rt, repo, head).environment(env).promotion
+    if rule is None:
+        return target, ""
+    source = f"{scope.split('/')[0]}/{rule.source}"
+    state = promotable(store, source, rule.soak, time.time())
+    if state.why:
+        return target, f"waiting for promotion: {state.why}"
+    if state.revision in control.bad:
+        return target, f"waiting for promotion: {state.revision[:12]} is marked bad here"
+    return Target(state.revision, f"promoted from {rule.source}"), ""
 
 
 def _correct_drift(
@@ -290,7 +330,7 @@ def _apply(
             events=(Event("failed", reason),),
             cause="policy",
         )
-    except (ApprovalRequiredError, UnsignedCommitError) as exc:
+    except (ApprovalRequiredError, UnsignedCommitError, PromotionRefusedError) as exc:
         # Not a failure of the revision: it waits (approvals arrive with the next fetch).
         return ReconcileOutcome(scope, SKIPPED, f"waiting: {exc}" + offline, "", cause="approval")
     except InvalidInputError as exc:

@@ -59,8 +59,20 @@ def apply(
     namespace: Namespace = None,
     no_cache: NoCache = False,
     adopt: Adopt = False,
+    override_promotion: Annotated[
+        bool,
+        typer.Option(
+            "--override-promotion",
+            help="Apply although the promotion rule refuses it (an emergency): needs --reason "
+            "and an approval, and is recorded.",
+        ),
+    ] = False,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why the promotion rule is overridden.")
+    ] = None,
 ) -> None:
-    """Gate (policies), apply in dependency order, verify health checks, record the run."""
+    """Gate (policies, promotion, approvals), apply in dependency order, verify health checks,
+    record the run."""
     from gitcops.apply.executor import ApplyOptions
     from gitcops.cli.progress import ApplyProgress
     from gitcops.engine.applying import apply_environment
@@ -68,6 +80,8 @@ def apply(
     check_output(output)
     if plan_file is not None and rev is not None:
         fail("give either --rev or a plan file, not both")
+    if override_promotion and not (reason and reason.strip()):
+        fail("--override-promotion needs --reason TEXT: it is recorded in the audit log")
     saved = load_plan(plan_file) if plan_file is not None else None
     with runtime(no_cache) as rt, ApplyProgress.for_stderr() as progress:
         outcome = _refusing(
@@ -85,6 +99,41 @@ def apply(
                 confirm=_confirmation(output, yes or saved is not None, progress),
                 progress=progress.advance,
                 adopt=adopt,
+                override_promotion=reason.strip() if override_promotion and reason else None,
+            ),
+            output,
+        )
+    _report(outcome, output)
+
+
+@app.command()
+@handle_errors
+def promote(
+    source: Annotated[str, typer.Option("--from", help="The environment whose revision to take.")],
+    target: Annotated[str, typer.Option("--to", help="The environment to apply it to.")],
+    repo: Repo = ".",
+    state: State = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    output: Output = "text",
+    no_cache: NoCache = False,
+) -> None:
+    """Apply to --to the revision --from runs now (verified, and soaked as --to's promotion
+    rule asks), with --to's own plan and gates."""
+    from gitcops.cli.progress import ApplyProgress
+    from gitcops.engine.promotion import promote as promote_revision
+
+    check_output(output)
+    with runtime(no_cache) as rt, ApplyProgress.for_stderr() as progress:
+        outcome = _refusing(
+            lambda: promote_revision(
+                rt,
+                repo,
+                source,
+                target,
+                actor=actor(),
+                state=state,
+                confirm=_confirmation(output, yes, progress),
+                progress=progress.advance,
             ),
             output,
         )

@@ -494,6 +494,7 @@ def apply_environment(
     progress: Progress | None = None,
     prune_reason: str = "pruned: no longer in Git",
     adopt: bool = False,
+    override_promotion: str | None = None,
 ) -> ApplyOutcome | None:
     """Render, validate, plan (or take a saved plan), gate on policy, apply in dependency
     order, verify and record: the one apply every entry point runs. `confirm(plan)` may
@@ -522,7 +523,9 @@ def apply_environment(
         if report.blocking:
             raise PolicyRefusalError(findings)
         if plan.has_changes or not _applied_here(store, ws):
-            checked = approving.gate(ws, store, risk.score, actor)
+            checked = _promotion_gate(ws, store, kind, override_promotion)
+            minimum = 1 if override_promotion else 0  # an override is approved like a change
+            checked += approving.gate(ws, store, risk.score, actor, minimum)
             if checked:
                 store.append_audit(ws.scope, None, actor, *checked)
         return report.notes()
@@ -545,6 +548,22 @@ def apply_environment(
         )
     finally:
         ws.close()
+
+
+def _promotion_gate(
+    ws: Workspace, store: StateStore, kind: str, override: str | None
+) -> list[AuditEvent]:
+    """The promotion rule of the trust root; a rollback returns to what the environment ran
+    before, and is not a promotion."""
+    from gitcops.engine import promotion
+
+    rule = approving.trust_root(ws, store).environment.promotion
+    if rule is None or kind == "rollback":
+        return []
+    if override:
+        detail = {"from": rule.source, "reason": override}
+        return [AuditEvent("promotion.overridden", ws.revision.commit, detail)]
+    return [promotion.check(ws, store, rule)]
 
 
 def _applied_here(store: StateStore, ws: Workspace) -> bool:

@@ -159,14 +159,17 @@ def _git_dir(ws: Workspace) -> Path:
     return Path(ws.source.git_dir)
 
 
-def check_approvals(ws: Workspace, store: StateStore, risk: int) -> ApprovalVerdict:
-    """Every approval of this environment's rendered state, verified against the trust root."""
+def check_approvals(
+    ws: Workspace, store: StateStore, risk: int, minimum: int = 0
+) -> ApprovalVerdict:
+    """Every approval of this environment's rendered state, verified against the trust root.
+    `minimum`: approvals needed whatever the rules say (an override of promotion)."""
     from gitcops.approvals import ssh
     from gitcops.approvals import store as notes
 
     root = trust_root(ws, store)
     rules = root.environment.approvals
-    required = rules.needed(risk)
+    required = max(rules.needed(risk), minimum)
     digest = rendered_digest(ws)
     if required == 0:
         return ApprovalVerdict(0, (), (), digest, root.origin)
@@ -225,14 +228,16 @@ def check_signature(ws: Workspace, store: StateStore) -> str | None:
     )
 
 
-def gate(ws: Workspace, store: StateStore, risk: int, actor: str) -> list[AuditEvent]:
+def gate(
+    ws: Workspace, store: StateStore, risk: int, actor: str, minimum: int = 0
+) -> list[AuditEvent]:
     """Signed commits, then approvals: raises (nothing written but the refusal's audit entry)
     or returns the audit events that record what was checked."""
     events: list[AuditEvent] = []
     signer = check_signature(ws, store)
     if signer is not None:
         events.append(AuditEvent("commit.verified", ws.revision.commit, {"signer": signer}))
-    verdict = check_approvals(ws, store, risk)
+    verdict = check_approvals(ws, store, risk, minimum)
     if verdict.required == 0:
         return events
     detail = {
