@@ -99,6 +99,9 @@ def test_an_unmerged_commit_never_applied_anywhere_is_refused_in_prod(
     ).output
     assert f"prod runs only what dev verified: shop/dev never ran {unmerged[:12]}" in refused
     assert prod_motd(tmp_path) == "v1\n"
+    audit = json.loads(cli("audit", "log", "--env", "shop/prod", "-o", "json").stdout)
+    refusal = [e for e in audit["entries"] if e["action"] == "promotion.refused"][-1]
+    assert refusal["subject"] == unmerged and "never ran" in refusal["detail"]["reason"]
 
 
 def test_an_emergency_override_needs_a_reason_and_an_approval(cli: Cli, tmp_path: Path) -> None:

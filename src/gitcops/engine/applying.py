@@ -24,6 +24,7 @@ from gitcops.engine.planning import (
     read_objects,
     store_redactor,
 )
+from gitcops.engine.promotion import PromotionRefusedError
 from gitcops.engine.runtime import Runtime
 from gitcops.engine.workspace import Workspace, desired_state
 from gitcops.model.canonical import canonical_json
@@ -523,9 +524,21 @@ def apply_environment(
         if report.blocking:
             raise PolicyRefusalError(findings)
         if plan.has_changes or not _applied_here(store, ws):
-            checked = _promotion_gate(ws, store, kind, override_promotion)
-            minimum = 1 if override_promotion else 0  # an override is approved like a change
-            checked += approving.gate(ws, store, risk.score, actor, minimum)
+            try:
+                checked = _promotion_gate(ws, store, kind, override_promotion)
+                minimum = 1 if override_promotion else 0  # approved like any change
+                checked += approving.gate(ws, store, risk.score, actor, minimum)
+            except (PromotionRefusedError, approving.UnsignedCommitError) as refused:
+                action = (
+                    "promotion.refused"
+                    if isinstance(refused, PromotionRefusedError)
+                    else "commit.refused"
+                )
+                detail = {"reason": str(refused)}
+                store.append_audit(
+                    ws.scope, None, actor, AuditEvent(action, ws.revision.commit, detail)
+                )
+                raise
             if checked:
                 store.append_audit(ws.scope, None, actor, *checked)
         return report.notes()
