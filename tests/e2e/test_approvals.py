@@ -232,3 +232,22 @@ def test_only_signed_commits_are_applied_where_asked(cli: Cli, tmp_path: Path, t
     audit = cli("audit", "log", "--env", "shop/prod", "-o", "json").stdout
     verified = [e for e in json.loads(audit)["entries"] if e["action"] == "commit.verified"]
     assert verified and verified[0]["detail"]["signer"] == "alice@example.com"
+
+
+def test_a_local_trust_file_holds_the_rules_before_the_first_apply(
+    cli: Cli, tmp_path: Path, team: Team
+) -> None:
+    """A first revision that says `required: 0` cannot open its own gate."""
+    repo = make_repo(tmp_path, team, "{required: 0}")
+    trust = tmp_path / "trust"
+    trust.mkdir()
+    (trust / "gitcops.yaml").write_text(project(tmp_path / "out", RULES))
+    (trust / "keys").mkdir()
+    (trust / "keys" / "allowed_signers").write_text(team.signers("bob@example.com"))
+    cli.env["GITCOPS_TRUST"] = str(trust / "gitcops.yaml")
+    refused = apply_prod(cli, repo, 1)
+    assert f"rules from trust file {trust / 'gitcops.yaml'}" in refused
+    approve(cli, repo, team, "alice@example.com")  # not in the trusted allowed signers
+    assert "does not verify" in apply_prod(cli, repo, 1)
+    approve(cli, repo, team, "bob@example.com")
+    apply_prod(cli, repo)
