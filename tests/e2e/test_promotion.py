@@ -153,3 +153,25 @@ def test_the_agent_moves_prod_to_what_dev_verified_not_to_the_branch_head(
     else:
         assert not (tmp_path / "out" / "prod" / "etc" / "motd").exists()
     assert (tmp_path / "out" / "dev" / "etc" / "motd").read_text() == "v2\n"
+
+
+def test_a_rollback_cannot_smuggle_in_what_the_source_never_ran(cli: Cli, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    first = repo.git("rev-parse", "HEAD")
+    cli("apply", "--env", "dev", "--yes", repo=repo.path)
+    age(cli, "dev", 3600)
+    cli("promote", "--from", "dev", "--to", "prod", "--yes", repo=repo.path)
+    set_content(repo, "v2\n")
+    repo.commit("v2")
+    cli("apply", "--env", "dev", "--yes", repo=repo.path)
+    age(cli, "dev", 3600)
+    cli("promote", "--from", "dev", "--to", "prod", "--yes", repo=repo.path)
+    # Back to what prod ran before: allowed.
+    cli("rollback", "--env", "prod", "--to", first, "--yes", repo=repo.path)
+    assert prod_motd(tmp_path) == "v1\n"
+    repo.git("checkout", "--quiet", "-b", "side")
+    set_content(repo, "never reviewed\n")
+    side = repo.commit("side")
+    refused = cli("rollback", "--env", "prod", "--to", side, "--yes", repo=repo.path, expect=1)
+    assert "prod runs only what dev verified" in refused.output
+    assert prod_motd(tmp_path) == "v1\n"

@@ -566,13 +566,17 @@ def apply_environment(
 def _promotion_gate(
     ws: Workspace, store: StateStore, kind: str, override: str | None
 ) -> list[AuditEvent]:
-    """The promotion rule of the trust root; a rollback returns to what the environment ran
-    before, and is not a promotion."""
+    """The promotion rule of the trust root. A rollback to a revision the environment ran
+    healthy before is not a promotion; to any other, it is."""
     from gitcops.engine import promotion
 
     rule = approving.trust_root(ws, store).environment.promotion
-    if rule is None or kind == "rollback":
+    if rule is None:
         return []
+    if kind == "rollback" and any(
+        s.revision == ws.revision.commit for s in promotion.stretches(store, ws.scope)
+    ):
+        return []  # back to what this environment ran healthy before: not a promotion
     if override:
         detail = {"from": rule.source, "reason": override}
         return [AuditEvent("promotion.overridden", ws.revision.commit, detail)]
