@@ -11,6 +11,8 @@ import pytest
 import yaml
 from conftest import Cli, Repo, file_doc
 
+from gitcops.schemas import output_validator
+
 APPROVERS = ("alice@example.com", "bob@example.com", "tester@example.com")
 
 
@@ -112,6 +114,7 @@ def test_an_approval_of_a_branch_counts_for_its_merge_commit(
     merged = repo.git("rev-parse", "HEAD")
     assert merged != feature
     listed = json.loads(cli("approvals", "--env", "prod", "-o", "json", repo=repo.path).stdout)
+    assert not list(output_validator("Approvals").iter_errors(listed))
     assert listed["approvers"] == ["bob@example.com"] and listed["satisfied"] is True
     assert "configured" in apply_prod(cli, repo)
     audit = cli("audit", "log", "--env", "shop/prod", "-o", "json").stdout
