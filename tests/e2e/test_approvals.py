@@ -254,3 +254,33 @@ def test_a_local_trust_file_holds_the_rules_before_the_first_apply(
     assert "does not verify" in apply_prod(cli, repo, 1)
     approve(cli, repo, team, "bob@example.com")
     apply_prod(cli, repo)
+
+
+def test_changing_only_the_rules_needs_a_new_approval(cli: Cli, tmp_path: Path, team: Team) -> None:
+    """The resources render the same, but the gate is lowered: the old approval is not for it."""
+    repo = make_repo(tmp_path, team)
+    approve(cli, repo, team, "alice@example.com")
+    apply_prod(cli, repo)
+    repo.write(
+        "gitcops.yaml",
+        project(tmp_path / "out", "{required: 0, allowedSigners: keys/allowed_signers}"),
+    )
+    repo.commit("no more approvals")
+    refused = apply_prod(cli, repo, 1)
+    assert "needs 2 approval(s)" in refused and "rules from the applied revision" in refused
+    repo.write("keys/allowed_signers", team.signers(*APPROVERS, "mallory@example.com"))
+    repo.commit("and a new key")
+    assert "needs" in apply_prod(cli, repo, 1)
+
+
+def test_a_saved_plan_cannot_be_redirected(cli: Cli, tmp_path: Path, team: Team) -> None:
+    repo = make_repo(tmp_path, team)
+    approve(cli, repo, team, "alice@example.com")
+    plan_file = tmp_path / "plan.json"
+    cli("plan", "--env", "prod", "--out", str(plan_file), repo=repo.path, expect=None)
+    saved = json.loads(plan_file.read_text())
+    for change in saved["changes"]:
+        change["dependsOn"] = ["local.gitcops.io/File/zzz"]
+    plan_file.write_text(json.dumps(saved))
+    refused = cli("apply", "--env", "prod", str(plan_file), repo=repo.path, expect=1)
+    assert "is not what revision" in refused.output

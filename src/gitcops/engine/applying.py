@@ -284,6 +284,13 @@ def _check_plan_matches_revision(
             ok = change.id in inventory and (want is None) != change.superseded
         elif want is None or set(change.sensitive) != set(want.sensitive):
             ok = False
+        elif (change.provider, change.api_version, change.depends_on, change.prune) != (
+            want.resource.provider,
+            want.resource.api_version,
+            want.depends_on,
+            want.resource.prune,
+        ) or change.address != want.address:
+            ok = False  # where, in what order and how it goes is the revision's to say too
         elif change.ignored != (drift.ignored(change.id) if change.before is not None else ()):
             ok = False  # what an update keeps of the live object is the revision's to say
         elif want.sensitive:

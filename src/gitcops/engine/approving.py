@@ -40,19 +40,51 @@ class UnsignedCommitError(GitcopsError):
 
 
 def rendered_digest(ws: Workspace) -> str:
-    """What an approval binds to: every rendered resource (secrets included, hashed with the
-    rest, never stored) and the environment's provider settings (where it all goes)."""
+    """What an approval binds to: everything that decides what the environment runs and how
+    it is gated. Every rendered resource (its annotations and provider instance included), the
+    environment's provider settings, drift settings, rules (approvals, promotion, signing,
+    policy settings), the allowed-signers files, the policies, and the encrypted SOPS files
+    (a rotated secret changes the digest; no plaintext goes into it, so it tells nothing
+    about a secret)."""
+    from gitcops.engine.risk import policy_sources, rules_of
+    from gitcops.source.tree import walk_files
+
+    env, tree = ws.environment, ws.tree
+
+    def sha(data: bytes) -> str:
+        return hashlib.sha256(data).hexdigest()
+
+    def file_hash(path: str | None) -> str | None:
+        if path is None:
+            return None
+        try:
+            return sha(tree.read(path))
+        except (OSError, GitcopsError, KeyError):
+            return "missing"
+
     items = sorted(desired_state(ws), key=lambda i: str(i.resource.id))
     body = {
         "project": ws.project.name,
-        "environment": ws.environment.name,
+        "environment": env.name,
         "providers": {
-            name: ws.project.provider_config(ws.environment, name)
-            for name in sorted(ws.project.provider_names(ws.environment))
+            name: ws.project.provider_config(env, name)
+            for name in sorted(ws.project.provider_names(env))
         },
-        "resources": [[str(i.resource.id), i.resource.api_version, i.resource.spec] for i in items],
+        "drift": [env.drift.value, [repr(r) for r in ws.project.ignore_rules(env)]],
+        "rules": repr(sorted(rules_of(ws.project, env).items())),
+        "signers": [
+            file_hash(env.approvals.allowed_signers),
+            file_hash(env.signed_commits.allowed_signers) if env.signed_commits else None,
+        ],
+        "policies": [[path, sha(text.encode())] for path, text in policy_sources(tree)],
+        "secrets": [
+            [path, file_hash(path)]
+            for path in sorted(walk_files(tree))
+            if ".sops." in path.rsplit("/", 1)[-1]
+        ],
+        "resources": [[i.resource.instance, i.public_document()] for i in items],
     }
-    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+    return sha(canonical_json(body).encode())
 
 
 class TrustRoot(NamedTuple):
@@ -170,9 +202,9 @@ def check_approvals(
     root = trust_root(ws, store)
     rules = root.environment.approvals
     required = max(rules.needed(risk), minimum)
-    digest = rendered_digest(ws)
     if required == 0:
-        return ApprovalVerdict(0, (), (), digest, root.origin)
+        return ApprovalVerdict(0, (), (), "", root.origin)
+    digest = rendered_digest(ws)
     author = ws.revision.author
     found, _ = notes.load_all(_git_dir(ws))
     checked: list[ApprovalStatus] = []
@@ -311,6 +343,7 @@ def list_approvals(
             risk = plan_risk(ws, store, result).score
         except GitcopsError:
             risk = 0  # live state unreachable: the base number of approvals is shown
-        return check_approvals(ws, store, risk)
+        verdict = check_approvals(ws, store, risk)
+        return verdict if verdict.digest else verdict._replace(digest=rendered_digest(ws))
     finally:
         ws.close()
