@@ -284,3 +284,51 @@ def test_a_saved_plan_cannot_be_redirected(cli: Cli, tmp_path: Path, team: Team)
     plan_file.write_text(json.dumps(saved))
     refused = cli("apply", "--env", "prod", str(plan_file), repo=repo.path, expect=1)
     assert "is not what revision" in refused.output
+
+
+def test_an_environment_added_by_a_change_gets_the_strictest_trusted_rules(
+    cli: Cli, tmp_path: Path, team: Team
+) -> None:
+    repo = make_repo(tmp_path, team)
+    approve(cli, repo, team, "alice@example.com")
+    apply_prod(cli, repo)
+    # A new environment, ungated in the change, aimed where prod's objects are.
+    text = (
+        (repo.path / "gitcops.yaml")
+        .read_text()
+        .replace(
+            "  providers:\n    local: {root:",
+            f"    - name: prodb\n      path: env\n      providers:\n"
+            f"        local: {{root: {tmp_path / 'out'}/prod}}\n  providers:\n    local: {{root:",
+        )
+    )
+    repo.write("gitcops.yaml", text)
+    set_files(repo, ["a", "b", "c"], "sneaked in\n")
+    repo.commit("a new environment")
+    refused = cli("apply", "--env", "prodb", "--yes", repo=repo.path, expect=1).output
+    assert "needs" in refused and "rules from the revision shop/prod applied" in refused
+    assert (tmp_path / "out" / "prod" / "etc" / "a").read_text() == "x\n"
+
+
+def test_a_writer_of_any_commit_of_the_change_cannot_approve_it(
+    cli: Cli, tmp_path: Path, team: Team
+) -> None:
+    repo = make_repo(tmp_path, team)
+    approve(cli, repo, team, "alice@example.com")
+    apply_prod(cli, repo)
+    set_files(repo, ["a", "b", "c"], "alice's change\n")
+    repo.git("add", "--all")
+    repo.git(
+        "-c",
+        "user.name=Alice",
+        "-c",
+        "user.email=alice@example.com",
+        "commit",
+        "--quiet",
+        "-m",
+        "alice writes",
+    )
+    repo.git("commit", "--quiet", "--allow-empty", "-m", "someone else on top")
+    approve(cli, repo, team, "alice@example.com")
+    refused = apply_prod(cli, repo, 1)
+    assert "alice@example.com wrote the change" in refused

@@ -94,6 +94,7 @@ class TrustRoot(NamedTuple):
     tree: SourceTree | None  # files named by the rules (allowed signers) are read here
     base: Path | None  # ... or relative to this local directory (a trust file)
     origin: str  # "applied revision 3f2a…", "trust file …", "this revision (first use)"
+    revision: str | None = None  # the trusted revision, when it is one
 
     def read(self, path: str) -> bytes:
         if self.tree is not None:
@@ -107,16 +108,22 @@ def trusted_rules(ws: Workspace, store: StateStore) -> Environment:
 
 
 def trust_root(ws: Workspace, store: StateStore) -> TrustRoot:
+    """The environment's last applied revision; else the newest revision another environment
+    of the project applied (an environment it does not define gets the strictest rules it
+    has); else the GITCOPS_TRUST file; else, with nothing of the project ever applied, the
+    revision itself (trust on first use)."""
     status = store.env_status(ws.scope)
     if status is not None and status.applied_revision:
-        _, tree = tree_at(ws.source, status.applied_revision)
-        project = project_of(ws.runtime, tree)
-        return TrustRoot(
-            _environment(project, ws.environment.name),
-            tree,
-            None,
-            f"the applied revision {status.applied_revision[:12]}",
-        )
+        return _from_revision(ws, status.applied_revision, "the applied revision")
+    prefix = f"{ws.project.name}/"
+    siblings = [
+        s
+        for s in store.all_env_status()
+        if s.scope.startswith(prefix) and s.applied_revision and s.scope != ws.scope
+    ]
+    if siblings:
+        newest = max(siblings, key=lambda s: s.updated_at)
+        return _from_revision(ws, newest.applied_revision, f"the revision {newest.scope} applied")
     trust = os.environ.get(TRUST_ENV)
     if trust:
         from gitcops.render.pipeline import parse_project
@@ -126,18 +133,39 @@ def trust_root(ws: Workspace, store: StateStore) -> TrustRoot:
             project = parse_project(path.read_bytes())
         except OSError as exc:
             raise GitcopsError(f"{TRUST_ENV}={trust}: cannot read the trust file: {exc}") from None
+        if project.name != ws.project.name:
+            raise GitcopsError(
+                f"{TRUST_ENV}={trust} is for project {project.name!r}, not {ws.project.name!r}"
+            )
         return TrustRoot(
             _environment(project, ws.environment.name), None, path.parent, f"trust file {path}"
         )
     return TrustRoot(ws.environment, ws.tree, None, "this revision (first use)")
 
 
+def _from_revision(ws: Workspace, revision: str, what: str) -> TrustRoot:
+    _, tree = tree_at(ws.source, revision)
+    project = project_of(ws.runtime, tree)
+    return TrustRoot(
+        _environment(project, ws.environment.name),
+        tree,
+        None,
+        f"{what} {revision[:12]}",
+        revision,
+    )
+
+
 def _environment(project: Project, name: str) -> Environment:
+    """The trusted rules for `name`: its own, or, for an environment the trusted revision does
+    not define (one a change adds), those of its strictest gated environment."""
     try:
         return project.environment(name)
     except GitcopsError:
-        # The environment is new there: no rules of its own yet.
-        return Environment(name, "", {})
+        gated = [e for e in project.spec.environments if e.approvals.gated or e.signed_commits]
+        if not gated:
+            return Environment(name, "", {})
+        strictest = max(gated, key=lambda e: (e.approvals.required, e.signed_commits is not None))
+        return strictest._replace(name=name, promotion=None)
 
 
 @contextmanager
@@ -205,7 +233,7 @@ def check_approvals(
     if required == 0:
         return ApprovalVerdict(0, (), (), "", root.origin)
     digest = rendered_digest(ws)
-    author = ws.revision.author
+    authors = _writers(ws, root.revision)
     found, _ = notes.load_all(_git_dir(ws))
     checked: list[ApprovalStatus] = []
     with _allowed_signers(root, rules.allowed_signers) as signers:
@@ -221,7 +249,7 @@ def check_approvals(
                 problem = "the signature does not verify with the allowed signers"
             elif rules.approvers and who not in rules.approvers:
                 problem = f"{who} is not an approver of {ws.environment.name}"
-            elif _is_author(who, author):
+            elif who.lower() in authors:
                 problem = f"{who} wrote the change: authors cannot approve their own"
             checked.append(
                 ApprovalStatus(who, problem, payload.revision, payload.created_at, payload.digest)
@@ -230,11 +258,29 @@ def check_approvals(
     return ApprovalVerdict(required, counted, tuple(checked), digest, root.origin)
 
 
-def _is_author(principal: str, author: str) -> bool:
-    """`author` is git's "Name <email>": a principal naming either is the author."""
-    name, _, rest = author.partition(" <")
-    email = rest.rstrip(">")
-    return principal.lower() in {name.strip().lower(), email.lower()}
+def _writers(ws: Workspace, since: str | None) -> set[str]:
+    """Names and emails (lower case) of everyone who wrote or committed the change: the
+    commits from the trust root's revision to this one (this one alone on first use). Git
+    identities are claims anyone can make: with signedCommits they are at least signed."""
+    import subprocess
+
+    span = f"{since}..{ws.revision.commit}" if since else ws.revision.commit
+    args = ["log", "--format=%an%x00%ae%x00%cn%x00%ce", span]
+    if not since:
+        args.insert(1, "-1")
+    done = subprocess.run(
+        ["git", f"--git-dir={_git_dir(ws)}", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    people = {
+        part.strip().lower() for line in done.stdout.splitlines() for part in line.split("\0")
+    }
+    if done.returncode != 0 or not people:
+        name, _, rest = ws.revision.author.partition(" <")
+        people = {name.strip().lower(), rest.rstrip(">").lower()}
+    return people - {""}
 
 
 def check_signature(ws: Workspace, store: StateStore) -> str | None:
