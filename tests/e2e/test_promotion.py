@@ -8,7 +8,6 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 from conftest import Cli, Repo, file_doc
 
@@ -131,28 +130,37 @@ def test_an_emergency_override_needs_a_reason_and_an_approval(cli: Cli, tmp_path
     assert overridden[0]["actor"] == "tester"
 
 
-@pytest.mark.parametrize("soaked", [False, True])
 def test_the_agent_moves_prod_to_what_dev_verified_not_to_the_branch_head(
-    cli: Cli, tmp_path: Path, soaked: bool
+    cli: Cli, tmp_path: Path
 ) -> None:
     repo = make_repo(tmp_path)
     agent = ("agent", "--repo", str(repo.path), "--env", "dev", "--env", "prod", "--once")
     cli(*agent, expect=None)
     assert not (tmp_path / "out" / "prod" / "etc" / "motd").exists()  # dev has not soaked
     v1 = repo.git("rev-parse", "HEAD")
-    if soaked:
-        age(cli, "dev", 3600)
+    age(cli, "dev", 3600)
+    cli(*agent, expect=None)
+    assert prod_motd(tmp_path) == "v1\n"
     set_content(repo, "v2\n")
-    repo.commit("v2")  # the branch moves on; dev takes v2 at once, prod may only take v1
+    repo.commit("v2")  # the branch moves on: dev takes v2 at once, prod stays on v1
     cli(*agent, expect=None)
     status = json.loads(cli("status", "-o", "json", repo=repo.path).stdout)
     applied = {e["environment"]: e["appliedRevision"] for e in status["environments"]}
-    if soaked:
-        assert prod_motd(tmp_path) == "v1\n"
-        assert applied["prod"] == v1
-    else:
-        assert not (tmp_path / "out" / "prod" / "etc" / "motd").exists()
+    assert applied["prod"] == v1 and prod_motd(tmp_path) == "v1\n"
     assert (tmp_path / "out" / "dev" / "etc" / "motd").read_text() == "v2\n"
+
+
+def test_a_revision_the_source_left_is_not_promoted(cli: Cli, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    v1 = repo.git("rev-parse", "HEAD")
+    cli("apply", "--env", "dev", "--yes", repo=repo.path)
+    set_content(repo, "v2\n")
+    v2 = repo.commit("v2")
+    cli("apply", "--env", "dev", "--yes", repo=repo.path)
+    age(cli, "dev", 3600)
+    cli("rollback", "--env", "dev", "--to", v1, "--yes", repo=repo.path)  # v2 was bad
+    refused = cli("apply", "--env", "prod", "--yes", "--rev", v2, repo=repo.path, expect=1)
+    assert "ran " + v2[:12] + " but does not run it healthy now" in refused.output
 
 
 def test_a_rollback_cannot_smuggle_in_what_the_source_never_ran(cli: Cli, tmp_path: Path) -> None:

@@ -67,33 +67,35 @@ class Soaked(NamedTuple):
 
 
 def soaked(store: StateStore, scope: str, revision: str, now: float) -> Soaked:
-    """How long `scope` ran `revision` healthy (its latest stretch)."""
-    found = [s for s in stretches(store, scope) if s.revision == revision]
-    if not found:
+    """How long `scope` has run `revision` healthy: only what it runs now counts (a revision it
+    left, rolled back from or failed on is not promoted)."""
+    done = stretches(store, scope)
+    current = done[-1] if done and done[-1].end is None else None
+    if current is None or current.revision != revision:
         ran = store.env_status(scope)
-        why = (
-            f"{scope} has applied nothing yet"
-            if ran is None or not ran.applied_revision
-            else f"{scope} never ran {revision[:12]} successfully"
-        )
+        if ran is None or not ran.applied_revision:
+            why = f"{scope} has applied nothing yet"
+        elif any(s.revision == revision for s in done):
+            why = f"{scope} ran {revision[:12]} but does not run it healthy now"
+        else:
+            why = f"{scope} never ran {revision[:12]} successfully"
         return Soaked(revision, 0.0, why)
-    return Soaked(revision, found[-1].held(now), "")
+    return Soaked(revision, current.held(now), "")
 
 
 def promotable(store: StateStore, scope: str, soak: float, now: float) -> Soaked:
-    """The newest revision `scope` ran healthy for at least `soak`."""
+    """What `scope` runs now, if it has run it healthy for at least `soak`."""
     done = stretches(store, scope)
-    for stretch in reversed(done):
-        if stretch.held(now) >= soak:
-            return Soaked(stretch.revision, stretch.held(now), "")
-    if not done:
-        return Soaked("", 0.0, f"{scope} has run nothing healthy yet")
-    last = done[-1]
+    if not done or done[-1].end is not None:
+        return Soaked("", 0.0, f"{scope} runs nothing healthy now")
+    current = done[-1]
+    if current.held(now) >= soak:
+        return Soaked(current.revision, current.held(now), "")
     return Soaked(
-        last.revision,
-        last.held(now),
-        f"{last.revision[:12]} has run healthy in {scope} for {_duration(last.held(now))} of "
-        f"{_duration(soak)}",
+        current.revision,
+        current.held(now),
+        f"{current.revision[:12]} has run healthy in {scope} for {_duration(current.held(now))} "
+        f"of {_duration(soak)}",
     )
 
 

@@ -33,11 +33,12 @@ def assess_plan(
     names = [e.name for e in ws.project.spec.environments]
     changed = [c.id for c in plan.changes if c.is_change]
     data_kinds = {
-        (rid.group, rid.kind)
-        for rid in changed
-        if (p := ws.providers.get(rid.provider)) is not None
-        and rid.kind in p.kinds()
-        and p.kinds()[rid.kind].holds_data
+        (c.id.group, c.id.kind)
+        for c in plan.changes
+        if c.is_change
+        and (p := ws.providers.get(c.provider)) is not None  # the instance, not the type
+        and c.id.kind in p.kinds()
+        and p.kinds()[c.id.kind].holds_data
     }
     context = RiskContext(
         position=names.index(ws.environment.name),
