@@ -530,7 +530,8 @@ def apply_environment(
         report = PolicyReport(findings)
         if report.blocking:
             raise PolicyRefusalError(findings)
-        if plan.has_changes or not _applied_here(store, ws):
+        # What the environment runs already passed its gates: drift correction needs none.
+        if not _applied_here(store, ws):
             try:
                 checked = _promotion_gate(ws, store, kind, override_promotion)
                 minimum = 1 if override_promotion else 0  # approved like any change

@@ -209,6 +209,7 @@ class ApprovalVerdict(NamedTuple):
     checked: tuple[ApprovalStatus, ...]
     digest: str
     origin: str
+    signers_missing: bool = False  # approvals are needed, but no file says whose keys count
 
     @property
     def satisfied(self) -> bool:
@@ -255,7 +256,8 @@ def check_approvals(
                 ApprovalStatus(who, problem, payload.revision, payload.created_at, payload.digest)
             )
     counted = tuple(sorted({c.approver for c in checked if c.approver and not c.problem}))
-    return ApprovalVerdict(required, counted, tuple(checked), digest, root.origin)
+    missing = rules.allowed_signers is None
+    return ApprovalVerdict(required, counted, tuple(checked), digest, root.origin, missing)
 
 
 def _writers(ws: Workspace, since: str | None) -> set[str]:
@@ -325,6 +327,12 @@ def gate(
         "rules": verdict.origin,
         "risk": risk,
     }
+    if not verdict.satisfied and verdict.signers_missing:
+        raise ApprovalRequiredError(
+            f"{ws.scope} at {ws.revision.short} needs {verdict.required} approval(s), but its "
+            f"trusted rules (from {verdict.origin}) name no approvals.allowedSigners file to "
+            "verify them against"
+        )
     if not verdict.satisfied:
         store.append_audit(
             ws.scope, None, actor, AuditEvent("approval.refused", ws.revision.commit, detail)
