@@ -138,3 +138,26 @@ def test_without_a_state_store_the_rendered_change_is_shown(
     assert done.returncode == 0, done.stderr
     assert "_Plan against live state: no state store here (give --state)" in done.stdout
     assert "| dev | 1 added, 2 changed, 1 removed | not available |" in done.stdout
+
+
+def test_a_change_that_only_lowers_the_gate_is_shown_and_judged_by_the_old_rules(
+    tmp_path: Path, cli: Cli
+) -> None:
+    repo = make_repo(tmp_path)
+    gated = PROJECT.replace(
+        "    - {name: dev, path: env}",
+        "    - {name: dev, path: env, approvals: {required: 2, allowedSigners: signers}}",
+    )
+    repo.write("gitcops.yaml", gated)
+    repo.write("signers", "")
+    repo.write("env/resources.yaml", yaml.safe_dump(file_doc("a", "etc/a")))
+    base = repo.commit("gated")
+    repo.write("gitcops.yaml", PROJECT)
+    head = repo.commit("ungated")
+    out = cli("preview", "--base", base, "--head", head, "-o", "json", repo=repo.path).stdout
+    (env,) = json.loads(out)["environments"]
+    assert env["documents"] == [] and env["affected"] is True
+    assert env["gateChanges"] == ["approval rules", "approvers' keys"]
+    assert env["approvals"]["required"] == 2  # the base's rules, not the head's
+    text = cli("preview", "--base", base, "--head", head, repo=repo.path).stdout
+    assert "| dev | gates changed |" in text and "**Gates changed:** approval rules" in text

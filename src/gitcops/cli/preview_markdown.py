@@ -40,7 +40,7 @@ def _lines(p: Preview) -> Iterator[str]:
 
 def _documents(env: EnvironmentPreview) -> str:
     if not env.documents:
-        return "no change"
+        return "gates changed" if env.gates else "no change"
     counts = {
         s: sum(1 for d in env.documents if d.status == s) for s in ("added", "changed", "removed")
     }
@@ -75,6 +75,12 @@ def _environment(env: EnvironmentPreview) -> Iterator[str]:
     reasons = "; ".join(f"{f.name} +{f.points} ({f.why})" for f in env.risk.factors)
     yield f"**Risk {env.risk.score}**" + (f": {reasons}" if reasons else "")
     yield ""
+    if env.gates:
+        yield (
+            f"**Gates changed:** {', '.join(env.gates)}. They take effect once applied; this "
+            "change is judged by the rules in force."
+        )
+        yield ""
     if env.approvals_needed:
         who = f" from {', '.join(env.approvers)}" if env.approvers else ""
         yield (

@@ -138,7 +138,10 @@ def trust_root(ws: Workspace, store: StateStore) -> TrustRoot:
                 f"{TRUST_ENV}={trust} is for project {project.name!r}, not {ws.project.name!r}"
             )
         return TrustRoot(
-            _environment(project, ws.environment.name), None, path.parent, f"trust file {path}"
+            trusted_environment(project, ws.environment.name),
+            None,
+            path.parent,
+            f"trust file {path}",
         )
     return TrustRoot(ws.environment, ws.tree, None, "this revision (first use)")
 
@@ -147,7 +150,7 @@ def _from_revision(ws: Workspace, revision: str, what: str) -> TrustRoot:
     _, tree = tree_at(ws.source, revision)
     project = project_of(ws.runtime, tree)
     return TrustRoot(
-        _environment(project, ws.environment.name),
+        trusted_environment(project, ws.environment.name),
         tree,
         None,
         f"{what} {revision[:12]}",
@@ -155,7 +158,7 @@ def _from_revision(ws: Workspace, revision: str, what: str) -> TrustRoot:
     )
 
 
-def _environment(project: Project, name: str) -> Environment:
+def trusted_environment(project: Project, name: str) -> Environment:
     """The trusted rules for `name`: its own, or, for an environment the trusted revision does
     not define (one a change adds), those of its strictest gated environment."""
     try:

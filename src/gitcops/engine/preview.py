@@ -20,10 +20,12 @@ from gitcops.engine.workspace import Workspace, desired_state, open_workspace
 from gitcops.model.errors import GitcopsError, InvalidInputError
 from gitcops.model.findings import Finding
 from gitcops.model.identity import ResourceId
+from gitcops.model.project import Project
 from gitcops.model.sensitive import CHANGED, MARKER, Redactor, lookup
 from gitcops.plan.model import ChangeAction, Plan, PlannedChange
 from gitcops.plan.risk import Risk
 from gitcops.source.git import Revision
+from gitcops.source.tree import SourceTree
 from gitcops.validate.resources import DesiredResource
 
 
@@ -45,10 +47,17 @@ class EnvironmentPreview(NamedTuple):
     risk: Risk
     approvals_needed: int
     approvers: tuple[str, ...]
+    # What of the gates the change edits (approval, promotion or signing rules, policies,
+    # allowed signers): shown even when no document changes.
+    gates: tuple[str, ...] = ()
 
     @property
     def affected(self) -> bool:
-        return bool(self.documents) or (self.plan is not None and self.plan.has_changes)
+        return (
+            bool(self.documents)
+            or bool(self.gates)
+            or (self.plan is not None and self.plan.has_changes)
+        )
 
     @property
     def blocked(self) -> bool:
@@ -67,6 +76,7 @@ class EnvironmentPreview(NamedTuple):
             },
             "risk": self.risk.as_json(),
             "approvals": {"required": self.approvals_needed, "approvers": list(self.approvers)},
+            "gateChanges": list(self.gates),
         }
 
 
@@ -196,6 +206,11 @@ def preview(
     for name in names:
         project.environment(name)  # an unknown name is an error, named
     out = []
+    base_tree = source.tree(base_rev)
+    try:
+        base_project: Project | None = project_of(rt, base_tree)
+    except GitcopsError:
+        base_project = None
     for name in names:
         try:
             before_ws = open_workspace(rt, source, name, base_rev.commit, offline=True)
@@ -207,14 +222,64 @@ def preview(
             before = []  # the environment is new, or its base did not render: all is added
         ws = open_checked(rt, repo, name, head_rev.commit)
         try:
-            out.append(_environment(rt, ws, before, state))
+            known = _Base(base_project, base_tree) if base_project is not None else None
+            out.append(_environment(rt, ws, before, state, known))
         finally:
             ws.close()
     return Preview(project.name, base_rev, head_rev, tuple(out))
 
 
+class _Base(NamedTuple):
+    project: Project
+    tree: SourceTree
+
+
+def gate_changes(ws: Workspace, base: _Base | None) -> tuple[str, ...]:
+    """What of the environment's gates differs between the base revision and the head."""
+    from gitcops.engine.approving import trusted_environment
+    from gitcops.engine.risk import policy_sources, rules_of
+
+    if base is None:
+        return ("the project file (the base revision does not parse)",)
+    old_env = trusted_environment(base.project, ws.environment.name)
+    old_rules = rules_of(base.project, old_env)
+    changed = [n for n, v in rules_of(ws.project, ws.environment).items() if old_rules[n] != v]
+    if policy_sources(base.tree) != policy_sources(ws.tree):
+        changed.insert(0, "policies")
+    for label, now, then in (
+        (
+            "approvers' keys",
+            ws.environment.approvals.allowed_signers,
+            old_env.approvals.allowed_signers,
+        ),
+        (
+            "commit signers' keys",
+            ws.environment.signed_commits.allowed_signers
+            if ws.environment.signed_commits
+            else None,
+            old_env.signed_commits.allowed_signers if old_env.signed_commits else None,
+        ),
+    ):
+        if _read(ws.tree, now) != _read(base.tree, then):
+            changed.append(label)
+    return tuple(changed)
+
+
+def _read(tree: SourceTree, path: str | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return tree.read(path)
+    except (OSError, GitcopsError, KeyError):
+        return None
+
+
 def _environment(
-    rt: Runtime, ws: Workspace, before: Sequence[DesiredResource], state: str | None
+    rt: Runtime,
+    ws: Workspace,
+    before: Sequence[DesiredResource],
+    state: str | None,
+    base: _Base | None,
 ) -> EnvironmentPreview:
     from gitcops.engine.planning import make_plan, plan_risk, policy_findings
     from gitcops.engine.policy_check import PolicyOptions
@@ -244,11 +309,18 @@ def _environment(
     else:
         checked = plan
     findings = policy_findings(ws, checked, inventory_size, PolicyOptions(), risk)
-    rules = ws.environment.approvals
-    if store is not None:
-        from gitcops.engine.approving import trusted_rules
+    from gitcops.engine.approving import trusted_environment, trusted_rules
 
+    gates = gate_changes(ws, base)
+    # The rules that will judge the change: the trust root's; without a state store, the base
+    # revision's (what the target branch runs), never the head's own.
+    if store is not None:
         rules = trusted_rules(ws, store).approvals
+    elif base is not None:
+        rules = trusted_environment(base.project, ws.environment.name).approvals
+    else:
+        rules = ws.environment.approvals
+    touched = bool(documents) or bool(gates) or (plan is not None and plan.has_changes)
     return EnvironmentPreview(
         ws.environment.name,
         documents,
@@ -256,8 +328,9 @@ def _environment(
         note,
         tuple(findings),
         risk,
-        rules.needed(risk.score) if (documents or (plan and plan.has_changes)) else 0,
+        rules.needed(risk.score) if touched else 0,
         rules.approvers,
+        gates,
     )
 
 
