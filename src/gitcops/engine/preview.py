@@ -309,14 +309,15 @@ def _environment(
     else:
         checked = plan
     findings = policy_findings(ws, checked, inventory_size, PolicyOptions(), risk)
-    from gitcops.engine.approving import trusted_environment, trusted_rules
+    from gitcops.engine.approving import trust_root, trusted_environment
 
     gates = gate_changes(ws, base)
     # The rules that will judge the change: the trust root's; without a state store, the base
     # revision's (what the target branch runs), never the head's own.
-    if store is not None:
-        rules = trusted_rules(ws, store).approvals
-    elif base is not None:
+    root = trust_root(ws, store) if store is not None else None
+    if root is not None and (root.revision is not None or root.base is not None):
+        rules = root.environment.approvals
+    elif base is not None:  # nothing trusted yet: what the target branch says
         rules = trusted_environment(base.project, ws.environment.name).approvals
     else:
         rules = ws.environment.approvals
