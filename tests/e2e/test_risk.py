@@ -74,3 +74,17 @@ def test_changed_rules_and_failures_raise_the_risk(cli: Cli, repo: Repo) -> None
     repo.commit("b changes")
     cli("apply", "--env", "dev", "--yes", repo=repo.path, expect=1)
     assert factors(risk_of(cli, repo))["failures"] == 8  # failed in 1 of 2 runs touching it
+
+
+def test_adding_environments_after_prod_does_not_lower_its_risk(cli: Cli, repo: Repo) -> None:
+    repo.set_resources([file_doc("a", "etc/a")])
+    cli("apply", "--env", "prod", "--yes", repo=repo.path)
+    more = (repo.path / "gitcops.yaml").read_text().replace(
+        "  providers:\n    local:",
+        "    - {name: later1, path: environments/prod}\n"
+        "    - {name: later2, path: environments/prod}\n  providers:\n    local:",
+    )
+    repo.write("gitcops.yaml", more)
+    repo.write("base/resources.yaml", dump([file_doc("a", "etc/a", "changed\n")]))
+    repo.commit("two environments after prod")
+    assert factors(risk_of(cli, repo, "prod"))["environment"] == 20  # the trusted order's

@@ -95,6 +95,7 @@ class TrustRoot(NamedTuple):
     base: Path | None  # ... or relative to this local directory (a trust file)
     origin: str  # "applied revision 3f2a…", "trust file …", "this revision (first use)"
     revision: str | None = None  # the trusted revision, when it is one
+    order: tuple[str, ...] = ()  # its environments in promotion order (empty: the checked one's)
 
     def read(self, path: str) -> bytes:
         if self.tree is not None:
@@ -142,6 +143,8 @@ def trust_root(ws: Workspace, store: StateStore) -> TrustRoot:
             None,
             path.parent,
             f"trust file {path}",
+            None,
+            tuple(e.name for e in project.spec.environments),
         )
     return TrustRoot(ws.environment, ws.tree, None, "this revision (first use)")
 
@@ -155,6 +158,7 @@ def _from_revision(ws: Workspace, revision: str, what: str) -> TrustRoot:
         None,
         f"{what} {revision[:12]}",
         revision,
+        tuple(e.name for e in project.spec.environments),
     )
 
 

@@ -30,7 +30,7 @@ def assess_plan(
     """The plan's risk. `edges`: dependencies of objects no longer in Git (from the
     inventory), so a deletion's dependents count too. Without a state store (a preview in
     CI) the history and the rules last applied are unknown: they add nothing."""
-    names = [e.name for e in ws.project.spec.environments]
+    names = _order(ws, store)
     changed = [c.id for c in plan.changes if c.is_change]
     data_kinds = {
         (c.id.group, c.id.kind)
@@ -40,15 +40,32 @@ def assess_plan(
         and c.id.kind in p.kinds()
         and p.kinds()[c.id.kind].holds_data
     }
+    # An environment the trusted order does not know counts as its last (the riskiest).
+    position = names.index(ws.environment.name) if ws.environment.name in names else len(names)
     context = RiskContext(
-        position=names.index(ws.environment.name),
-        environments=len(names),
+        position=position,
+        environments=max(len(names), position + 1),
         dependents=dependents_of(items, changed, edges),
         failure_rates=failure_rates(store, ws.scope, changed) if store is not None else {},
         data_kinds=data_kinds,
         configuration=configuration_changes(ws, store) if store is not None else (),
     )
     return assess(plan, context)
+
+
+def _order(ws: Workspace, store: StateStore | None) -> list[str]:
+    """The promotion order that counts: the trust root's (a change cannot make its
+    environment look earlier by adding environments after it), else the revision's."""
+    if store is not None:
+        from gitcops.engine.approving import trust_root
+
+        try:
+            root = trust_root(ws, store)
+        except GitcopsError:
+            root = None
+        if root is not None and root.order:
+            return list(root.order)
+    return [e.name for e in ws.project.spec.environments]
 
 
 def dependents_of(
