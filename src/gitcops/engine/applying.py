@@ -520,12 +520,15 @@ def apply_environment(
 
     def gate(plan: Plan, inventory: Mapping[ResourceId, InventoryEntry]) -> list[str]:
         from gitcops.engine.risk import assess_plan
+        from gitcops.plan.risk import Risk
 
-        items = desired_state(ws)
-        wanted = {i.resource.id for i in items}
-        gone = {rid: e.depends_on for rid, e in inventory.items() if rid not in wanted}
         store = rt.store(state)
-        risk = assess_plan(ws, store, items, plan, gone)
+        risk = Risk(0, ())  # what runs already, unchanged: nothing at risk
+        if plan.has_changes or not _applied_here(store, ws):
+            items = desired_state(ws)
+            wanted = {i.resource.id for i in items}
+            gone = {rid: e.depends_on for rid, e in inventory.items() if rid not in wanted}
+            risk = assess_plan(ws, store, items, plan, gone)
         findings = policy_findings(ws, plan, len(inventory), options_, risk)
         report = PolicyReport(findings)
         if report.blocking:

@@ -472,11 +472,18 @@ def policy_findings(
 
 def plan_risk(ws: Workspace, store: StateStore, result: PlanResult) -> "Risk":
     from gitcops.engine.risk import assess_plan
+    from gitcops.plan.risk import Risk
 
+    status = store.env_status(ws.scope)
+    if not result.plan.has_changes and status is not None and (
+        status.applied_revision == ws.revision.commit
+    ):
+        return Risk(0, ())  # what runs already, unchanged: nothing at risk, nothing to look up
+    wanted = {d.resource.id for d in result.desired}
     gone = {
         rid: entry.depends_on
         for rid, entry in (result.inventory or {}).items()
-        if rid not in {d.resource.id for d in result.desired}
+        if rid not in wanted
     }
     return assess_plan(ws, store, result.desired, result.plan, gone)
 
