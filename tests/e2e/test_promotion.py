@@ -183,3 +183,23 @@ def test_a_rollback_cannot_smuggle_in_what_the_source_never_ran(cli: Cli, tmp_pa
     refused = cli("rollback", "--env", "prod", "--to", side, "--yes", repo=repo.path, expect=1)
     assert "prod runs only what dev verified" in refused.output
     assert prod_motd(tmp_path) == "v1\n"
+
+
+def test_a_head_that_drops_the_rule_does_not_lift_it(cli: Cli, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    cli("apply", "--env", "dev", "--yes", repo=repo.path)
+    age(cli, "dev", 3600)
+    cli("promote", "--from", "dev", "--to", "prod", "--yes", repo=repo.path)
+    repo.write(
+        "gitcops.yaml",
+        (repo.path / "gitcops.yaml")
+        .read_text()
+        .replace("      promotion: {from: dev, soak: 30m}\n", ""),
+    )
+    set_content(repo, "no more soak\n")
+    repo.commit("drop the promotion rule")
+    agent = ("agent", "--repo", str(repo.path), "--env", "dev", "--env", "prod", "--once")
+    cli(*agent, expect=None)
+    assert prod_motd(tmp_path) == "v1\n"  # the rule of the revision prod runs still holds
+    refused = cli("apply", "--env", "prod", "--yes", repo=repo.path, expect=1).output
+    assert "kept healthy for 30 min" in refused

@@ -79,10 +79,14 @@ def test_changed_rules_and_failures_raise_the_risk(cli: Cli, repo: Repo) -> None
 def test_adding_environments_after_prod_does_not_lower_its_risk(cli: Cli, repo: Repo) -> None:
     repo.set_resources([file_doc("a", "etc/a")])
     cli("apply", "--env", "prod", "--yes", repo=repo.path)
-    more = (repo.path / "gitcops.yaml").read_text().replace(
-        "  providers:\n    local:",
-        "    - {name: later1, path: environments/prod}\n"
-        "    - {name: later2, path: environments/prod}\n  providers:\n    local:",
+    more = (
+        (repo.path / "gitcops.yaml")
+        .read_text()
+        .replace(
+            "  providers:\n    local:",
+            "    - {name: later1, path: environments/prod}\n"
+            "    - {name: later2, path: environments/prod}\n  providers:\n    local:",
+        )
     )
     repo.write("gitcops.yaml", more)
     repo.write("base/resources.yaml", dump([file_doc("a", "etc/a", "changed\n")]))

@@ -209,6 +209,17 @@ def _promoted(
     from gitcops.engine.promotion import promotable
 
     rule = _project_at(rt, repo, head).environment(env).promotion
+    status = store.env_status(scope)
+    if status is not None and status.applied_revision:
+        # The rule the gate will apply: the revision the environment runs (its trust root),
+        # so a head that drops the rule does not make the agent chase the branch.
+        try:
+            trusted = _project_at(
+                rt, repo, rt.source(repo, fetch=False).resolve(status.applied_revision)
+            )
+            rule = trusted.environment(env).promotion
+        except GitcopsError:
+            pass
     if rule is None:
         return target, ""
     source = f"{scope.split('/')[0]}/{rule.source}"

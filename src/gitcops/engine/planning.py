@@ -475,8 +475,10 @@ def plan_risk(ws: Workspace, store: StateStore, result: PlanResult) -> "Risk":
     from gitcops.plan.risk import Risk
 
     status = store.env_status(ws.scope)
-    if not result.plan.has_changes and status is not None and (
-        status.applied_revision == ws.revision.commit
+    if (
+        not result.plan.has_changes
+        and status is not None
+        and (status.applied_revision == ws.revision.commit)
     ):
         return Risk(0, ())  # what runs already, unchanged: nothing at risk, nothing to look up
     wanted = {d.resource.id for d in result.desired}
