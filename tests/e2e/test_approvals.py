@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -332,3 +333,51 @@ def test_a_writer_of_any_commit_of_the_change_cannot_approve_it(
     approve(cli, repo, team, "alice@example.com")
     refused = apply_prod(cli, repo, 1)
     assert "alice@example.com wrote the change" in refused
+
+
+def _gpg_key(home: Path, who: str) -> str:
+    """A new signing key in the keyring at `home`; its fingerprint."""
+    env = {"GNUPGHOME": str(home), "PATH": "/usr/bin:/bin"}
+    subprocess.run(
+        ["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", "",
+         "--quick-gen-key", who, "ed25519", "sign", "never"],
+        env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    listed = subprocess.run(
+        ["gpg", "--batch", "--with-colons", "--list-secret-keys", who],
+        env=env, check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    return next(line.split(":")[9] for line in listed.splitlines() if line.startswith("fpr"))
+
+
+@pytest.mark.skipif(shutil.which("gpg") is None, reason="gpg is not installed")
+def test_gpg_signed_commits_count_only_from_listed_keys(
+    cli: Cli, tmp_path: Path, team: Team
+) -> None:
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    carol = _gpg_key(home, "Carol <carol@example.com>")
+    _gpg_key(home, "Dave <dave@example.com>")
+    cli.env["GNUPGHOME"] = str(home)
+    signing = f"signedCommits: {{allowedSigners: keys/allowed_signers, gpgKeys: [{carol}]}}"
+    rules = "{required: 0}\n      " + signing
+    repo = make_repo(tmp_path, team, rules)
+
+    def signed_commit(key: str, content: str) -> None:
+        set_files(repo, ["a"], content)
+        repo.git("add", "--all")
+        subprocess.run(
+            ["git", "-c", "gpg.format=openpgp", "-c", f"user.signingKey={key}",
+             "commit", "--quiet", "-S", "-m", content],
+            cwd=repo.path, env={**cli.env, "GNUPGHOME": str(home)}, check=True,
+        )  # fmt: skip
+
+    try:
+        signed_commit("dave@example.com", "by dave\n")
+        refused = apply_prod(cli, repo, 1)
+        assert "applies only commits signed by its allowed signers" in refused
+        signed_commit("carol@example.com", "by carol\n")
+        apply_prod(cli, repo)
+        assert (tmp_path / "out" / "prod" / "etc" / "a").read_text() == "by carol\n"
+    finally:  # the keyring's agent outlives gpg otherwise
+        subprocess.run(["gpgconf", "--kill", "all"], env={"GNUPGHOME": str(home)}, check=False)
