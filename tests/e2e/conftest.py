@@ -171,17 +171,46 @@ def cli(tmp_path: Path) -> Cli:
     return Cli(env, tmp_path / "state" / "state.db")
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Repo:
-    path = tmp_path / "repo"
-    root = tmp_path / "out" / "dev"
-    path.mkdir()
-    r = Repo(path, root)
+def new_repo(path: Path, project: str, root: Path | None = None, env_dir: str = "env") -> Repo:
+    """A fresh repository at `path` with `project` as its gitcops.yaml and `env_dir` holding a
+    kustomization of resources.yaml (not committed)."""
+    path.mkdir(parents=True)
+    r = Repo(path, root if root is not None else path / "out")
     r.git("init", "--quiet", "--initial-branch=main")
     r.git("config", "user.name", "Tester")
     r.git("config", "user.email", "tester@example.com")
-    r.write("gitcops.yaml", PROJECT.format(root=root, prod_root=tmp_path / "out" / "prod"))
-    r.write("base/kustomization.yaml", "resources:\n  - resources.yaml\n")
+    r.write("gitcops.yaml", project)
+    r.write(f"{env_dir}/kustomization.yaml", "resources:\n  - resources.yaml\n")
+    return r
+
+
+def dev_prod_project(root: Path, prod: str = "") -> str:
+    """Project shop: environments dev and prod on the same documents (env/), each with its
+    own local root under `root`; `prod`: more settings of prod (indented lines)."""
+    return f"""\
+apiVersion: gitcops.io/v1
+kind: Project
+metadata: {{name: shop}}
+spec:
+  environments:
+    - name: dev
+      path: env
+      providers:
+        local: {{root: {root}/dev}}
+    - name: prod
+      path: env
+      providers:
+        local: {{root: {root}/prod}}
+{prod}  providers:
+    local: {{root: {root}/dev}}
+"""
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repo:
+    root = tmp_path / "out" / "dev"
+    project = PROJECT.format(root=root, prod_root=tmp_path / "out" / "prod")
+    r = new_repo(tmp_path / "repo", project, root, env_dir="base")
     r.write("environments/dev/kustomization.yaml", "resources:\n  - ../../base\n")
     r.write("environments/prod/kustomization.yaml", "resources:\n  - ../../base\n")
     r.write("base/resources.yaml", dump([file_doc("motd", "etc/motd", "hello\n")]))

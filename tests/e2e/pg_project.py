@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from conftest import Cli, Repo, Result
+from conftest import Cli, Repo, Result, new_repo
 from pg_server import PostgresServer
 
 API = "postgres.gitcops.io/v1"
@@ -83,14 +83,7 @@ def make_project(
     server: PostgresServer,
     instances: dict[str, PostgresServer] | None = None,
 ) -> PgProject:
-    path = tmp_path / "repo"
-    path.mkdir()
-    repo = Repo(path, tmp_path / "unused")
-    repo.git("init", "--quiet", "--initial-branch=main")
-    repo.git("config", "user.name", "Tester")
-    repo.git("config", "user.email", "tester@example.com")
-    repo.write("gitcops.yaml", project_yaml(instances or {"postgres": server}))
-    repo.write("env/kustomization.yaml", "resources:\n  - resources.yaml\n")
+    repo = new_repo(tmp_path / "repo", project_yaml(instances or {"postgres": server}))
     repo.write("env/resources.yaml", "")
     repo.commit("initial")
     return PgProject(repo, cli, server, f"t{os.urandom(3).hex()}")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import Cli, Repo, file_doc
+from conftest import Cli, Repo, dev_prod_project, file_doc, new_repo
 
 from gitcops.schemas import output_validator
 
@@ -44,24 +44,7 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Team:
 
 
 def project(root: Path, approvals: str, extra: str = "") -> str:
-    return f"""\
-apiVersion: gitcops.io/v1
-kind: Project
-metadata: {{name: shop}}
-spec:
-  environments:
-    - name: dev
-      path: env
-      providers:
-        local: {{root: {root}/dev}}
-    - name: prod
-      path: env
-      providers:
-        local: {{root: {root}/prod}}
-      approvals: {approvals}
-{extra}  providers:
-    local: {{root: {root}/dev}}
-"""
+    return dev_prod_project(root, f"      approvals: {approvals}\n{extra}")
 
 
 RULES = (
@@ -71,15 +54,10 @@ RULES = (
 
 
 def make_repo(tmp_path: Path, team: Team, rules: str = RULES, extra: str = "") -> Repo:
-    path = tmp_path / "repo"
-    path.mkdir()
-    repo = Repo(path, tmp_path / "out" / "prod")
-    repo.git("init", "--quiet", "--initial-branch=main")
-    repo.git("config", "user.name", "Tester")
-    repo.git("config", "user.email", "tester@example.com")
-    repo.write("gitcops.yaml", project(tmp_path / "out", rules, extra))
+    repo = new_repo(
+        tmp_path / "repo", project(tmp_path / "out", rules, extra), tmp_path / "out" / "prod"
+    )
     repo.write("keys/allowed_signers", team.signers(*APPROVERS))
-    repo.write("env/kustomization.yaml", "resources:\n  - resources.yaml\n")
     set_files(repo, ["a", "b", "c"])
     repo.commit("initial")
     return repo

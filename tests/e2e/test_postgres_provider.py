@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 import yaml
-from conftest import Cli, encrypt_values, files_under, secret_ref
+from conftest import Cli, encrypt_values, files_under, new_repo, secret_ref
 from pg_project import PgProject, doc, make_project, project_yaml
 from pg_server import PostgresServer, postgres_binaries
 
@@ -452,20 +452,10 @@ def test_validate_never_contacts_the_server(tmp_path: Path, cli: Cli) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     path = tmp_path / "repo"
-    path.mkdir()
-    from conftest import Repo
-
-    repo = Repo(path, tmp_path / "unused")
-    repo.git("init", "--quiet", "--initial-branch=main")
-    repo.git("config", "user.name", "T")
-    repo.git("config", "user.email", "t@example.com")
-    repo.write(
-        "gitcops.yaml",
-        project_yaml({}).rstrip("\n")
-        + f"\n    postgres: {{host: 127.0.0.1, port: {port}, user: nobody, "
-        + "password: {env: PGPW}}\n",
+    settings = (
+        f"    postgres: {{host: 127.0.0.1, port: {port}, user: nobody, password: {{env: PGPW}}}}"
     )
-    repo.write("env/kustomization.yaml", "resources:\n  - resources.yaml\n")
+    repo = new_repo(path, project_yaml({}).rstrip("\n") + f"\n{settings}\n")
     repo.write("env/resources.yaml", yaml.safe_dump(doc("Role", "app", login=True)))
     repo.commit("init")
     # Without the credential (CI has none), validate checks everything else all the same.

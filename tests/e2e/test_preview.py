@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import yaml
-from conftest import Cli, Repo, encrypt_values, file_doc, secret_ref
+from conftest import Cli, Repo, encrypt_values, file_doc, new_repo, secret_ref
 
 from gitcops.schemas import output_validator
 
@@ -38,15 +38,7 @@ warn contains msg if {
 
 
 def make_repo(tmp_path: Path) -> Repo:
-    path = tmp_path / "repo"
-    path.mkdir()
-    repo = Repo(path, path / "out")
-    repo.git("init", "--quiet", "--initial-branch=main")
-    repo.git("config", "user.name", "Tester")
-    repo.git("config", "user.email", "tester@example.com")
-    repo.write("gitcops.yaml", PROJECT)
-    repo.write("env/kustomization.yaml", "resources:\n  - resources.yaml\n")
-    return repo
+    return new_repo(tmp_path / "repo", PROJECT)
 
 
 def docs(a: str, with_c: bool, with_d: bool) -> list[dict[str, object]]:

@@ -9,37 +9,14 @@ import subprocess
 from pathlib import Path
 
 import yaml
-from conftest import Cli, Repo, file_doc
-
-PROJECT = """\
-apiVersion: gitcops.io/v1
-kind: Project
-metadata: {{name: shop}}
-spec:
-  environments:
-    - name: dev
-      path: env
-      providers:
-        local: {{root: {root}/dev}}
-    - name: prod
-      path: env
-      providers:
-        local: {{root: {root}/prod}}
-      promotion: {{from: dev, soak: 30m}}
-{approvals}  providers:
-    local: {{root: {root}/dev}}
-"""
+from conftest import Cli, Repo, dev_prod_project, file_doc, new_repo
 
 
 def make_repo(tmp_path: Path, approvals: str = "") -> Repo:
-    path = tmp_path / "repo"
-    path.mkdir()
-    repo = Repo(path, tmp_path / "out" / "prod")
-    repo.git("init", "--quiet", "--initial-branch=main")
-    repo.git("config", "user.name", "Tester")
-    repo.git("config", "user.email", "tester@example.com")
-    repo.write("gitcops.yaml", PROJECT.format(root=tmp_path / "out", approvals=approvals))
-    repo.write("env/kustomization.yaml", "resources:\n  - resources.yaml\n")
+    prod = "      promotion: {from: dev, soak: 30m}\n" + approvals
+    repo = new_repo(
+        tmp_path / "repo", dev_prod_project(tmp_path / "out", prod), tmp_path / "out" / "prod"
+    )
     set_content(repo, "v1\n")
     repo.commit("v1")
     return repo
