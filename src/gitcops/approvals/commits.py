@@ -6,14 +6,13 @@ git does the checking (and so honours gpg.program, gpg.minTrustLevel, gpg.ssh.re
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from gitcops.approvals.model import ApprovalError
+from gitcops.approvals.tools import git
 
 SignatureKind = Literal["ssh", "gpg", "x509", "none"]
 
@@ -63,7 +62,7 @@ def verify_commit(repo: Path, commit: str, allowed_signers: Path | None) -> Comm
         if not allowed_signers.is_file():
             raise ApprovalError(f"allowed signers file not found: {allowed_signers}")
         options = ["-c", f"gpg.ssh.allowedSignersFile={allowed_signers.resolve()}"]
-    done = _git(repo, [*options, "verify-commit", "--raw", commit])
+    done = git(repo, [*options, "verify-commit", "--raw", commit])
     output = done.stderr.decode("utf-8", "replace")  # --raw prints the verdict on stderr
     if kind == "ssh":
         return _ssh_verdict(done.returncode == 0, output)
@@ -71,7 +70,7 @@ def verify_commit(repo: Path, commit: str, allowed_signers: Path | None) -> Comm
 
 
 def _signature_kind(repo: Path, commit: str) -> SignatureKind:
-    done = _git(repo, ["cat-file", "commit", commit])
+    done = git(repo, ["cat-file", "commit", commit])
     if done.returncode != 0:
         reason = done.stderr.decode("utf-8", "replace").strip() or "not a commit"
         raise ApprovalError(f"cannot read commit {commit} in {repo}: {reason}")
@@ -118,13 +117,11 @@ def _gpg_verdict(accepted: bool, output: str, kind: SignatureKind) -> CommitSign
     return CommitSignature(accepted and verdict == "GOODSIG", signer, kind, message, key)
 
 
-def _git(repo: Path, args: list[str]) -> subprocess.CompletedProcess[bytes]:
-    try:
-        return subprocess.run(
-            ["git", "-C", str(repo), *args],
-            capture_output=True,
-            check=False,
-            env={**os.environ, "LC_ALL": "C"},
-        )
-    except FileNotFoundError:
-        raise ApprovalError("git not found on PATH") from None
+def writers(repo: Path, revisions: list[str]) -> set[str]:
+    """Names and emails (lower case) of the authors and committers of the commits
+    `revisions` selects (git log arguments: `A..B`, or `-1 C`); empty when git cannot say."""
+    done = git(repo, ["log", "--format=%an%x00%ae%x00%cn%x00%ce", *revisions])
+    if done.returncode != 0:
+        return set()
+    text = done.stdout.decode("utf-8", "replace")
+    return {part.strip().lower() for line in text.splitlines() for part in line.split("\0")} - {""}

@@ -7,12 +7,12 @@ gitcops never parses a key itself. Exit status: 0 success, 255 any failure.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import tempfile
 from pathlib import Path
 
 from gitcops.approvals.model import NAMESPACE, ApprovalError, ApprovalFormatError, SigningError
+from gitcops.approvals.tools import git, run
 
 KEY_LITERAL = "key::"  # git's user.signingKey form for a public key written inline
 
@@ -70,13 +70,8 @@ def signing_key_from_git(repo: Path) -> str | None:
     """user.signingKey as git in `repo` sees it: a key file path (~ expanded) or a `key::`
     literal; None if unset. gpg.format is not consulted: a GPG key id comes back as it is,
     and sign() will then fail to load it."""
-    done = subprocess.run(
-        ["git", "-C", str(repo), "config", "--get", "user.signingKey"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    value = done.stdout.strip()
+    done = git(repo, ["config", "--get", "user.signingKey"])
+    value = done.stdout.decode("utf-8", "replace").strip()
     if done.returncode != 0 or not value:
         return None
     if value.startswith(KEY_LITERAL):
@@ -97,16 +92,7 @@ def key_fingerprint(public_key_text: str) -> str:
 
 
 def _ssh_keygen(args: list[str], stdin: bytes) -> subprocess.CompletedProcess[bytes]:
-    try:
-        return subprocess.run(
-            ["ssh-keygen", *args],
-            input=stdin,
-            capture_output=True,
-            check=False,
-            env={**os.environ, "LC_ALL": "C"},
-        )
-    except FileNotFoundError:
-        raise ApprovalError("ssh-keygen (OpenSSH) not found on PATH") from None
+    return run(["ssh-keygen", *args], stdin)
 
 
 def _stderr(done: subprocess.CompletedProcess[bytes]) -> str:

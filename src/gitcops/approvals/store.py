@@ -15,11 +15,11 @@ and push again; git's cat_sort_uniq strategy keeps every line of both sides.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
 from gitcops.approvals.model import Approval, ApprovalError, ApprovalFormatError, ApprovalPayload
+from gitcops.approvals.tools import git
 
 REF = "refs/notes/gitcops-approvals"
 _FALLBACK_IDENTITY = ["-c", "user.name=gitcops", "-c", "user.email=gitcops@localhost"]
@@ -39,7 +39,7 @@ def add(repo: Path, approval: Approval) -> None:
         repo, ["rev-parse", "--verify", "--quiet", wanted], f"no commit {approval.commit}"
     )
     line = _line(approval)
-    shown = _run(repo, ["notes", "--ref", REF, "show", commit])
+    shown = git(repo, ["notes", "--ref", REF, "show", commit])
     if shown.returncode == 0 and line in shown.stdout.decode("utf-8").split("\n"):
         return
     append = ["notes", "--ref", REF, "append", "-F", "-", commit]
@@ -57,7 +57,7 @@ def load_all(repo: Path) -> tuple[list[Approval], list[str]]:
     if not notes:
         return [], []
     blobs = "".join(f"{blob}\n" for blob, _ in notes).encode("ascii")
-    batch = _run(repo, ["cat-file", "--batch"], blobs)
+    batch = git(repo, ["cat-file", "--batch"], blobs)
     if batch.returncode != 0:
         raise ApprovalError(f"git cat-file failed in {repo}: {_stderr(batch)}")
     approvals: list[Approval] = []
@@ -121,28 +121,15 @@ def _parse_line(line: str, commit: str) -> Approval:
 
 def _identity(repo: Path) -> list[str]:
     """Nothing if git can name a committer here (config, environment), else gitcops' own."""
-    known = _run(repo, ["var", "GIT_COMMITTER_IDENT"]).returncode == 0
+    known = git(repo, ["var", "GIT_COMMITTER_IDENT"]).returncode == 0
     return [] if known else _FALLBACK_IDENTITY
 
 
 def _git(repo: Path, args: list[str], what: str, stdin: str = "") -> str:
-    done = _run(repo, args, stdin.encode("utf-8"))
+    done = git(repo, args, stdin.encode("utf-8"))
     if done.returncode != 0:
         raise ApprovalError(f"{what} in {repo}: {_stderr(done)}")
     return done.stdout.decode("utf-8").strip()
-
-
-def _run(repo: Path, args: list[str], stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-    try:
-        return subprocess.run(
-            ["git", "-C", str(repo), *args],
-            input=stdin,
-            capture_output=True,
-            check=False,
-            env={**os.environ, "LC_ALL": "C"},
-        )
-    except FileNotFoundError:
-        raise ApprovalError("git not found on PATH") from None
 
 
 def _stderr(done: subprocess.CompletedProcess[bytes]) -> str:

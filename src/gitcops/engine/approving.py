@@ -268,28 +268,17 @@ def check_approvals(
 
 
 def _writers(ws: Workspace, since: str | None) -> set[str]:
-    """Names and emails (lower case) of everyone who wrote or committed the change: the
-    commits from the trust root's revision to this one (this one alone on first use). Git
-    identities are claims anyone can make: with signedCommits they are at least signed."""
-    import subprocess
+    """Everyone who wrote or committed the change: the commits from the trust root's revision
+    to this one (this one alone on first use). Git identities are claims anyone can make:
+    with signedCommits they are at least signed."""
+    from gitcops.approvals.commits import writers
 
-    span = f"{since}..{ws.revision.commit}" if since else ws.revision.commit
-    args = ["log", "--format=%an%x00%ae%x00%cn%x00%ce", span]
-    if not since:
-        args.insert(1, "-1")
-    done = subprocess.run(
-        ["git", f"--git-dir={_git_dir(ws)}", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    people = {
-        part.strip().lower() for line in done.stdout.splitlines() for part in line.split("\0")
-    }
-    if done.returncode != 0 or not people:
+    span = [f"{since}..{ws.revision.commit}"] if since else ["-1", ws.revision.commit]
+    people = writers(_git_dir(ws), span)
+    if not people:
         name, _, rest = ws.revision.author.partition(" <")
-        people = {name.strip().lower(), rest.rstrip(">").lower()}
-    return people - {""}
+        people = {name.strip().lower(), rest.rstrip(">").lower()} - {""}
+    return people
 
 
 def check_signature(ws: Workspace, store: StateStore) -> str | None:
