@@ -104,10 +104,6 @@ class TrustRoot(NamedTuple):
         return (self.base / path).read_bytes()
 
 
-def trusted_rules(ws: Workspace, store: StateStore) -> Environment:
-    return trust_root(ws, store).environment
-
-
 def trust_root(ws: Workspace, store: StateStore) -> TrustRoot:
     """The environment's last applied revision; else the newest revision another environment
     of the project applied (an environment it does not define gets the strictest rules it

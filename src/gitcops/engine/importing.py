@@ -6,17 +6,15 @@ Nothing is recorded: the objects are managed once the commit holding the documen
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gitcops.engine.runtime import Runtime
 from gitcops.model.errors import GitcopsError
-from gitcops.model.identity import ResourceId, provider_for_group
+from gitcops.model.identity import ResourceId, document_name, provider_for_group
 from gitcops.model.resource import ADOPT, PROVIDER
 from gitcops.providers.base import Importer, Lister, Provider, ReadRequest
-
-_NAME_CHARS = re.compile(r"[^A-Za-z0-9._:-]+")
+from gitcops.providers.registry import choose_instance
 
 
 class ObjectImportError(GitcopsError):
@@ -24,32 +22,20 @@ class ObjectImportError(GitcopsError):
 
 
 def instance_for(providers: Mapping[str, Provider], type_name: str, chosen: str | None) -> str:
-    """The instance to read through: the one named, else the one named like its type, else
-    the only one of that type."""
-    if chosen is not None:
-        if chosen not in providers:
-            raise ObjectImportError(f"no provider instance {chosen!r} in this environment")
-        if providers[chosen].name != type_name:
-            raise ObjectImportError(
-                f"provider instance {chosen!r} is of type {providers[chosen].name}"
-            )
-        return chosen
-    if type_name in providers and providers[type_name].name == type_name:
-        return type_name
-    instances = sorted(n for n, p in providers.items() if p.name == type_name)
-    if len(instances) == 1:
-        return instances[0]
-    if instances:
+    """The instance to read through (choose_instance's rule)."""
+    choice = choose_instance(providers, type_name, chosen)
+    if choice.problem == "unknown":
+        raise ObjectImportError(f"no provider instance {chosen!r} in this environment")
+    if choice.problem == "other type" and chosen is not None:
+        raise ObjectImportError(f"provider instance {chosen!r} is of type {providers[chosen].name}")
+    if choice.problem == "several":
         raise ObjectImportError(
-            f"several instances of provider {type_name} ({', '.join(instances)}): "
+            f"several instances of provider {type_name} ({', '.join(choice.instances)}): "
             "choose one with --provider"
         )
-    raise ObjectImportError(f"provider {type_name!r} is not configured in this environment")
-
-
-def document_name(name: str) -> str:
-    """A metadata.name gitcops accepts for an object's own name (role app_user -> app-user)."""
-    return _NAME_CHARS.sub("-", name).strip("-._:") or "unnamed"
+    if choice.instance is None:
+        raise ObjectImportError(f"provider {type_name!r} is not configured in this environment")
+    return choice.instance
 
 
 def _document(

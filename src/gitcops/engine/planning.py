@@ -109,20 +109,6 @@ def protect(
     )
 
 
-def read_one(
-    providers: Mapping[str, Provider],
-    rid: ResourceId,
-    spec: dict[str, Any],
-    instance: str = "",
-    state: Mapping[str, Any] | None = None,
-) -> dict[str, Any] | None:
-    provider = providers.get(instance or rid.provider)
-    if provider is None:
-        name = instance or rid.provider
-        raise ProviderError(f"{rid}: provider {name!r} is not configured any more")
-    return provider.read(ReadRequest(rid, spec, state)).live
-
-
 class ToRead(NamedTuple):
     """One object to read: through which instance, as which spec, with what it was given."""
 

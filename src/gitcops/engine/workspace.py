@@ -20,7 +20,7 @@ from gitcops.model.diagnostics import Diagnostic, Diagnostics
 from gitcops.model.errors import GitcopsError, InvalidInputError, SecretError
 from gitcops.model.paths import PathOutsideError, normalize
 from gitcops.model.project import Environment, Project
-from gitcops.providers.base import Provider, ProviderConfigError, ProviderContext
+from gitcops.providers.base import Closing, Provider, ProviderConfigError, ProviderContext
 from gitcops.providers.registry import load_provider
 from gitcops.render import secretrefs
 from gitcops.render.pipeline import render_environment
@@ -74,6 +74,8 @@ class Workspace:
     timings: dict[str, float] = field(default_factory=dict)
     checked: DesiredSet | None = None
     early_scan: EarlyScan | None = None
+    # One per workspace: each SOPS file is decrypted once, for provider settings and documents.
+    resolver: secretrefs.SecretResolver | None = None
 
     @property
     def scope(self) -> str:
@@ -89,9 +91,8 @@ class Workspace:
             self.early_scan.scanner.cancel()
             self.early_scan = None
         for provider in self.providers.values():
-            close = getattr(provider, "close", None)
-            if callable(close):
-                close()
+            if isinstance(provider, Closing):
+                provider.close()
 
 
 def tree_at(source: Source, rev: str | None, worktree: bool = False) -> tuple[Revision, SourceTree]:
@@ -120,7 +121,12 @@ def base_dir_of(source: Source) -> Path:
 
 
 def load_providers(
-    project: Project, env: Environment, base_dir: Path, tree: SourceTree, offline: bool = False
+    project: Project,
+    env: Environment,
+    base_dir: Path,
+    tree: SourceTree,
+    offline: bool = False,
+    resolver: secretrefs.SecretResolver | None = None,
 ) -> dict[str, Provider]:
     """The environment's provider instances, by name, their settings' references to secrets
     (`{secretRef: {file, key}}`) and to the environment (`{env: NAME}`) resolved in memory.
@@ -129,7 +135,7 @@ def load_providers(
     so CI without credentials can check everything else."""
     providers: dict[str, Provider] = {}
     problems: list[Diagnostic] = []
-    resolver = secret_resolver(tree, project, env)
+    resolver = resolver or secret_resolver(tree, project, env)
     for name in sorted(project.provider_names(env)):
         settings = dict(project.provider_config(env, name))
         type_name = str(settings.pop("type", name))
@@ -238,8 +244,11 @@ def open_workspace(
     project = project_of(rt, tree)
     environment = project.environment(env_name)
     base_dir = base_dir_of(source)
-    providers = load_providers(project, environment, base_dir, tree, offline)
-    return Workspace(rt, source, revision, tree, project, environment, providers, base_dir)
+    resolver = secret_resolver(tree, project, environment)
+    providers = load_providers(project, environment, base_dir, tree, offline, resolver)
+    return Workspace(
+        rt, source, revision, tree, project, environment, providers, base_dir, resolver=resolver
+    )
 
 
 def provider_identity(ws: Workspace) -> list[Any]:
@@ -338,7 +347,9 @@ def _checked_state(ws: Workspace) -> DesiredSet:
 
 
 def _resolver(ws: Workspace) -> secretrefs.SecretResolver:
-    return secret_resolver(ws.tree, ws.project, ws.environment)
+    if ws.resolver is None:
+        ws.resolver = secret_resolver(ws.tree, ws.project, ws.environment)
+    return ws.resolver
 
 
 def _with_secrets(

@@ -1,9 +1,19 @@
 """Resource identity: (group, kind, namespace, name) and its text form, shared with depends-on."""
 
+import re
 from functools import cache
 from typing import NamedTuple
 
 PROVIDER_GROUP_SUFFIX = ".gitcops.io"
+# Characters a metadata.name may not hold (an id is group/Kind/name; see validate/resources).
+_NOT_IN_NAMES = re.compile(r"[^A-Za-z0-9._:-]+")
+
+
+def document_name(*parts: str) -> str:
+    """A metadata.name for an object named otherwise (role app_user.x, a path etc/motd): the
+    parts joined with dots, other characters made dashes."""
+    text = ".".join(p for p in parts if p)
+    return _NOT_IN_NAMES.sub("-", text).strip("-._:") or "unnamed"
 
 
 def split_api_version(api_version: str) -> tuple[str, str]:

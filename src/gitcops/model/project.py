@@ -458,10 +458,6 @@ class Project(NamedTuple):
         """The provider instances configured for the environment."""
         return set(self.spec.providers) | set(env.providers)
 
-    def provider_type(self, env: Environment, instance: str) -> str:
-        """An instance's provider type: its `type`, or its own name."""
-        return str(self.provider_config(env, instance).get("type", instance))
-
     def provider_problems(
         self,
         env: Environment,

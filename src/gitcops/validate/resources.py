@@ -28,7 +28,7 @@ from gitcops.providers.base import (
     SetValidator,
     ValidateRequest,
 )
-from gitcops.providers.registry import known_providers
+from gitcops.providers.registry import choose_instance, known_providers
 from gitcops.validate.prepared_memo import PreparedMemo
 
 SUPPORTED_VERSIONS = ("v1",)
@@ -142,30 +142,28 @@ def _kind_problem(
             f"(known: {', '.join(f'{p}.gitcops.io/v1' for p in known_providers())})"
         )
     chosen = resource.annotations.get(PROVIDER)
-    instances = sorted(i for i, p in providers.items() if p.name == name)
-    if chosen is not None:
-        if chosen not in providers:
-            return ("metadata", "annotations", PROVIDER), (
-                f"no provider instance {chosen!r} in gitcops.yaml (instances of {name}: "
-                f"{', '.join(instances) or 'none'})"
-            )
-        if providers[chosen].name != name:
-            return ("metadata", "annotations", PROVIDER), (
-                f"provider instance {chosen!r} is of type {providers[chosen].name}, not {name}"
-            )
-    elif name in providers and providers[name].name == name:
-        chosen = name
-    elif len(instances) == 1:
-        chosen = instances[0]
-    elif instances:
-        return ("metadata", "annotations", PROVIDER), (
-            f"several instances of provider {name} ({', '.join(instances)}): name one with "
-            f"the annotation {PROVIDER}"
+    choice = choose_instance(providers, name, chosen)
+    annotation = ("metadata", "annotations", PROVIDER)
+    if choice.problem == "unknown":
+        return annotation, (
+            f"no provider instance {chosen!r} in gitcops.yaml (instances of {name}: "
+            f"{', '.join(choice.instances) or 'none'})"
         )
-    else:
+    if choice.problem == "other type":
+        assert chosen is not None
+        return annotation, (
+            f"provider instance {chosen!r} is of type {providers[chosen].name}, not {name}"
+        )
+    if choice.problem == "several":
+        return annotation, (
+            f"several instances of provider {name} ({', '.join(choice.instances)}): name one "
+            f"with the annotation {PROVIDER}"
+        )
+    if choice.instance is None:
         return ("apiVersion",), (
             f"provider {name!r} is not configured: add it under spec.providers in gitcops.yaml"
         )
+    chosen = choice.instance
     provider = providers[chosen]
     resource.instance = chosen
     if version not in SUPPORTED_VERSIONS:

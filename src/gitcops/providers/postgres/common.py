@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
@@ -70,16 +69,6 @@ def ident(name: str) -> sql.Identifier:
 def grantee(role: str) -> sql.Composable:
     """PUBLIC is a keyword, not a role."""
     return sql.SQL("PUBLIC") if role.lower() == "public" else sql.Identifier(role)
-
-
-_BAD_NAME_CHARS = re.compile(r"[^A-Za-z0-9._:-]+")
-
-
-def document_name(*parts: str) -> str:
-    """A metadata.name for an imported object: ids allow fewer characters than PostgreSQL."""
-    text = ".".join(p for p in parts if p)
-    cleaned = _BAD_NAME_CHARS.sub("-", text).strip("-._:")
-    return cleaned or "unnamed"
 
 
 def name_problems(spec: Spec) -> list[Problem]:

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gitcops.model.errors import ProviderError
-from gitcops.model.identity import ResourceId
+from gitcops.model.identity import ResourceId, document_name
 from gitcops.providers.base import (
     CreateRequest,
     Declared,
@@ -28,7 +28,7 @@ from gitcops.providers.base import (
     WriteResponse,
 )
 from gitcops.providers.postgres import schemas
-from gitcops.providers.postgres.common import Ops, document_name
+from gitcops.providers.postgres.common import Ops
 from gitcops.providers.postgres.connection import Connections, settings_to_params
 from gitcops.providers.postgres.objects import DatabaseOps, ExtensionOps, SchemaOps
 from gitcops.providers.postgres.privileges import DefaultPrivilegesOps, GrantOps
