@@ -13,7 +13,6 @@ import sys
 import time
 from typing import Any, TextIO
 
-LOGGER = "gitcops.agent"
 FIELDS = ("event", "environment", "revision", "run", "resource", "forge", "outcome", "reason")
 
 

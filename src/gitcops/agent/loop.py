@@ -174,8 +174,9 @@ class Agent:
 
     def environments_of_project(self) -> tuple[str, ...]:
         if self.config.environments:
+            project = head_project(self.rt, self.config.repo)
             for env in self.config.environments:
-                head_project(self.rt, self.config.repo, env)  # exists, or say so
+                project.environment(env)  # exists, or say so
             return self.config.environments
         source = self.rt.source(self.config.repo, fetch=False)
         head = source.branch_head(self.config.branch)

@@ -170,7 +170,7 @@ def _reconcile(
     offline = f"; source unreachable, from the last fetch ({source_error})" if source_error else ""
     waiting = ""
     if target is not None and not control.pin:
-        target, waiting = _promoted(rt, repo, env, scope, head, store, control, target)
+        target, waiting = _promoted(rt, repo, env, scope, head, store, control, status, target)
     if waiting:
         ran = (
             status is not None and status.applied_revision and status.last_run_status == "succeeded"
@@ -202,6 +202,7 @@ def _promoted(
     head: Revision,
     store: StateStore,
     control: EnvControl,
+    status: EnvStatus | None,
     target: Target,
 ) -> tuple[Target, str]:
     """An environment promoted from another follows what that one verified and soaked, not
@@ -209,7 +210,6 @@ def _promoted(
     from gitcops.engine.promotion import promotable
 
     rule = _project_at(rt, repo, head).environment(env).promotion
-    status = store.env_status(scope)
     if status is not None and status.applied_revision:
         # The rule the gate will apply: the revision the environment runs (its trust root),
         # so a head that drops the rule does not make the agent chase the branch.

@@ -13,10 +13,6 @@ def _scope(rt: Runtime, repo: str, env: str) -> str:
     return f"{head_project(rt, repo, env).name}/{env}"
 
 
-def control_of(rt: Runtime, repo: str, env: str, state: str | None) -> EnvControl:
-    return rt.store(state).control(_scope(rt, repo, env))
-
-
 def suspend(
     rt: Runtime, repo: str, env: str, *, state: str | None, actor: str, reason: str = ""
 ) -> EnvControl:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from gitcops.engine.drift import DriftItem, annotated_modes
 from gitcops.engine.planning import (
     DriftSettings,
     ToRead,
+    Wanted,
+    fill_write_only,
     make_plan,
     read_objects,
     store_redactor,
@@ -31,6 +32,9 @@ from gitcops.state.records import (
     RunRecord,
 )
 from gitcops.state.store import StateStore
+
+if TYPE_CHECKING:
+    from gitcops.engine.drift import DriftItem  # applying, approvals: not for status
 
 
 @dataclass
@@ -80,11 +84,14 @@ def drift_report(rt: Runtime, repo: str, env_name: str, state: str | None) -> Dr
     ws = open_workspace(rt, source, env_name, revision)
     try:
         settings = DriftSettings.of(ws.project, ws.environment)
+        from gitcops.engine.drift import DriftItem, annotated_modes
+
         modes = annotated_modes(ws)
         report = DriftReport(scope, revision, 0)
         redactor = store_redactor(store)
+        inventory = store.inventory(scope)
         entries = []
-        for rid, entry in sorted(store.inventory(scope).items(), key=lambda kv: str(kv[0])):
+        for rid, entry in sorted(inventory.items(), key=lambda kv: str(kv[0])):
             mode = modes.get(rid, settings.mode)
             if entry.status != "applied" or mode is DriftMode.IGNORE:
                 continue
@@ -94,20 +101,25 @@ def drift_report(rt: Runtime, repo: str, env_name: str, state: str | None) -> Dr
             ws.providers,
             [ToRead(rid, e.instance or rid.provider, e.spec, e.state) for rid, e, _ in entries],
         )
-        for (rid, entry, mode), live in zip(entries, lives, strict=True):
+        # Secrets were stored as keyed hashes: hash what is live the same way to compare.
+        seen = {
+            rid: redactor().protect(live, e.sensitive) if live and e.sensitive else live
+            for (rid, e, _), live in zip(entries, lives, strict=True)
+        }
+        # Fields never reported are as applied, by definition.
+        fill_write_only(
+            ws.providers,
+            (Wanted(rid, e.instance, e.spec) for rid, e, _ in entries),
+            seen,
+            inventory,
+            redactor,
+        )
+        for rid, entry, mode in entries:
+            live = seen[rid]
             if live is None:
                 report.items.append(DriftItem(str(rid), "missing", (), mode))
                 continue
-            # Secrets were stored as keyed hashes: hash what is live the same way to compare.
-            sensitive = entry.sensitive
-            if sensitive:
-                live = redactor().protect(live, sensitive)
             applied = entry.spec
-            provider = ws.providers.get(entry.instance or rid.provider)
-            unread = provider.kinds()[rid.kind].write_only_fields if provider is not None else ()
-            for name in unread:  # never reported: as applied, by definition
-                if name in applied:
-                    live[name] = applied[name]
             ignored = settings.ignored(rid)
             if ignored:  # ignored fields take their live values: they never differ
                 applied = respect(applied, live, ignored)
@@ -292,11 +304,6 @@ def rollback_target(rt: Runtime, repo: str, env_name: str, state: str | None) ->
 def verify_audit(rt: Runtime, state: str | None, head: AuditHead | None = None) -> AuditVerdict:
     """The audit chain recomputed; with `head` (kept elsewhere), the log must still hold it."""
     return rt.store(state).verify_audit(head)
-
-
-def audit_head(rt: Runtime, state: str | None) -> AuditHead | None:
-    """The newest audit entry (sequence number and hash), for notifications and metrics."""
-    return rt.store(state).audit_head()
 
 
 def audit_verdict_as_json(verdict: AuditVerdict, checked: AuditHead | None) -> dict[str, Any]:
