@@ -15,6 +15,7 @@ from gitcops.engine.planning import (
     DriftSettings,
     ToRead,
     Wanted,
+    applied_here,
     fill_write_only,
     fingerprint,
     make_plan,
@@ -22,6 +23,7 @@ from gitcops.engine.planning import (
     policy_findings,
     protect,
     read_objects,
+    risk_of,
     store_redactor,
 )
 from gitcops.engine.promotion import PromotionRefusedError
@@ -519,26 +521,20 @@ def apply_environment(
     ws = open_checked(rt, repo, env, saved_plan.revision if saved_plan is not None else rev)
 
     def gate(plan: Plan, inventory: Mapping[ResourceId, InventoryEntry]) -> list[str]:
-        from gitcops.engine.risk import assess_plan
-        from gitcops.plan.risk import Risk
-
         store = rt.store(state)
-        risk = Risk(0, ())  # what runs already, unchanged: nothing at risk
-        if plan.has_changes or not _applied_here(store, ws):
-            items = desired_state(ws)
-            wanted = {i.resource.id for i in items}
-            gone = {rid: e.depends_on for rid, e in inventory.items() if rid not in wanted}
-            risk = assess_plan(ws, store, items, plan, gone)
+        # What the environment runs already passed its gates: drift correction needs none.
+        gated = not applied_here(store, ws)
+        root = approving.trust_root(ws, store) if gated else None
+        risk = risk_of(ws, store, plan, desired_state(ws), inventory, root)
         findings = policy_findings(ws, plan, len(inventory), options_, risk)
         report = PolicyReport(findings)
         if report.blocking:
             raise PolicyRefusalError(findings)
-        # What the environment runs already passed its gates: drift correction needs none.
-        if not _applied_here(store, ws):
+        if root is not None:
             try:
-                checked = _promotion_gate(ws, store, kind, override_promotion)
+                checked = _promotion_gate(ws, store, kind, override_promotion, root)
                 minimum = 1 if override_promotion else 0  # approved like any change
-                checked += approving.gate(ws, store, risk.score, actor, minimum)
+                checked += approving.gate(ws, store, risk.score, actor, minimum, root)
             except (PromotionRefusedError, approving.UnsignedCommitError) as refused:
                 action = (
                     "promotion.refused"
@@ -575,13 +571,17 @@ def apply_environment(
 
 
 def _promotion_gate(
-    ws: Workspace, store: StateStore, kind: str, override: str | None
+    ws: Workspace,
+    store: StateStore,
+    kind: str,
+    override: str | None,
+    root: approving.TrustRoot,
 ) -> list[AuditEvent]:
     """The promotion rule of the trust root. A rollback to a revision the environment ran
     healthy before is not a promotion; to any other, it is."""
     from gitcops.engine import promotion
 
-    rule = approving.trust_root(ws, store).environment.promotion
+    rule = root.environment.promotion
     if rule is None:
         return []
     if kind == "rollback" and any(
@@ -592,12 +592,6 @@ def _promotion_gate(
         detail = {"from": rule.source, "reason": override}
         return [AuditEvent("promotion.overridden", ws.revision.commit, detail)]
     return [promotion.check(ws, store, rule)]
-
-
-def _applied_here(store: StateStore, ws: Workspace) -> bool:
-    """The revision is what the environment runs: re-applying it (drift) needs no new gate."""
-    status = store.env_status(ws.scope)
-    return status is not None and status.applied_revision == ws.revision.commit
 
 
 def rollback_environment(

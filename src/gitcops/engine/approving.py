@@ -46,7 +46,8 @@ def rendered_digest(ws: Workspace) -> str:
     policy settings), the allowed-signers files, the policies, and the encrypted SOPS files
     (a rotated secret changes the digest; no plaintext goes into it, so it tells nothing
     about a secret)."""
-    from gitcops.engine.risk import policy_sources, rules_of
+    from gitcops.engine.policy_check import policy_files
+    from gitcops.engine.risk import rules_of
     from gitcops.source.tree import walk_files
 
     env, tree = ws.environment, ws.tree
@@ -76,7 +77,7 @@ def rendered_digest(ws: Workspace) -> str:
             file_hash(env.approvals.allowed_signers),
             file_hash(env.signed_commits.allowed_signers) if env.signed_commits else None,
         ],
-        "policies": [[path, sha(text.encode())] for path, text in policy_sources(tree)],
+        "policies": [[path, sha(text.encode())] for path, text in policy_files(tree, [])],
         "secrets": [
             [path, file_hash(path)]
             for path in sorted(walk_files(tree))
@@ -95,7 +96,7 @@ class TrustRoot(NamedTuple):
     base: Path | None  # ... or relative to this local directory (a trust file)
     origin: str  # "applied revision 3f2a…", "trust file …", "this revision (first use)"
     revision: str | None = None  # the trusted revision, when it is one
-    order: tuple[str, ...] = ()  # its environments in promotion order (empty: the checked one's)
+    project: Project | None = None  # the trusted project (None: the checked revision's)
 
     def read(self, path: str) -> bytes:
         if self.tree is not None:
@@ -140,7 +141,7 @@ def trust_root(ws: Workspace, store: StateStore) -> TrustRoot:
             path.parent,
             f"trust file {path}",
             None,
-            tuple(e.name for e in project.spec.environments),
+            project,
         )
     return TrustRoot(ws.environment, ws.tree, None, "this revision (first use)")
 
@@ -154,7 +155,7 @@ def _from_revision(ws: Workspace, revision: str, what: str) -> TrustRoot:
         None,
         f"{what} {revision[:12]}",
         revision,
-        tuple(e.name for e in project.spec.environments),
+        project,
     )
 
 
@@ -219,26 +220,26 @@ class ApprovalVerdict(NamedTuple):
         return len(self.approvers) >= self.required
 
 
-def _git_dir(ws: Workspace) -> Path:
-    return Path(ws.source.git_dir)
-
-
 def check_approvals(
-    ws: Workspace, store: StateStore, risk: int, minimum: int = 0
+    ws: Workspace,
+    store: StateStore,
+    risk: int,
+    minimum: int = 0,
+    root: TrustRoot | None = None,
 ) -> ApprovalVerdict:
     """Every approval of this environment's rendered state, verified against the trust root.
     `minimum`: approvals needed whatever the rules say (an override of promotion)."""
     from gitcops.approvals import ssh
     from gitcops.approvals import store as notes
 
-    root = trust_root(ws, store)
+    root = root or trust_root(ws, store)
     rules = root.environment.approvals
     required = max(rules.needed(risk), minimum)
     if required == 0:
         return ApprovalVerdict(0, (), (), "", root.origin)
     digest = rendered_digest(ws)
     authors = _writers(ws, root.revision)
-    found, _ = notes.load_all(_git_dir(ws))
+    found, _ = notes.load_all(ws.source.git_dir)
     checked: list[ApprovalStatus] = []
     with _allowed_signers(root, rules.allowed_signers) as signers:
         for approval in found:
@@ -270,24 +271,24 @@ def _writers(ws: Workspace, since: str | None) -> set[str]:
     from gitcops.approvals.commits import writers
 
     span = [f"{since}..{ws.revision.commit}"] if since else ["-1", ws.revision.commit]
-    people = writers(_git_dir(ws), span)
+    people = writers(ws.source.git_dir, span)
     if not people:
         name, _, rest = ws.revision.author.partition(" <")
         people = {name.strip().lower(), rest.rstrip(">").lower()} - {""}
     return people
 
 
-def check_signature(ws: Workspace, store: StateStore) -> str | None:
+def check_signature(ws: Workspace, store: StateStore, root: TrustRoot | None = None) -> str | None:
     """The signer of the revision, where the environment (as the trust root says) applies
     only signed commits; None where it does not ask. Raises UnsignedCommitError."""
     from gitcops.approvals.commits import verify_commit
 
-    root = trust_root(ws, store)
+    root = root or trust_root(ws, store)
     rule = root.environment.signed_commits
     if rule is None:
         return None
     with _allowed_signers(root, rule.allowed_signers) as signers:
-        verdict = verify_commit(_git_dir(ws), ws.revision.commit, signers)
+        verdict = verify_commit(ws.source.git_dir, ws.revision.commit, signers)
     allowed_gpg = {k.upper()[-16:] for k in rule.gpg_keys}
     if verdict.valid and verdict.kind == "ssh":
         return verdict.signer
@@ -301,15 +302,21 @@ def check_signature(ws: Workspace, store: StateStore) -> str | None:
 
 
 def gate(
-    ws: Workspace, store: StateStore, risk: int, actor: str, minimum: int = 0
+    ws: Workspace,
+    store: StateStore,
+    risk: int,
+    actor: str,
+    minimum: int = 0,
+    root: TrustRoot | None = None,
 ) -> list[AuditEvent]:
     """Signed commits, then approvals: raises (nothing written but the refusal's audit entry)
     or returns the audit events that record what was checked."""
+    root = root or trust_root(ws, store)
     events: list[AuditEvent] = []
-    signer = check_signature(ws, store)
+    signer = check_signature(ws, store, root)
     if signer is not None:
         events.append(AuditEvent("commit.verified", ws.revision.commit, {"signer": signer}))
-    verdict = check_approvals(ws, store, risk, minimum)
+    verdict = check_approvals(ws, store, risk, minimum, root)
     if verdict.required == 0:
         return events
     detail = {
@@ -360,7 +367,7 @@ def approve(rt: Runtime, repo: str, env: str, rev: str | None, key: str | None) 
                 "approve signs in a local clone (--repo PATH), whose notes you then push: "
                 "git push origin refs/notes/gitcops-approvals"
             )
-        chosen = key or ssh.signing_key_from_git(_git_dir(ws))
+        chosen = key or ssh.signing_key_from_git(ws.source.git_dir)
         if not chosen:
             raise GitcopsError(
                 "no signing key: pass --key PRIVATE_KEY or set git's user.signingKey"
@@ -368,7 +375,7 @@ def approve(rt: Runtime, repo: str, env: str, rev: str | None, key: str | None) 
         digest = rendered_digest(ws)
         payload = ApprovalPayload(ws.project.name, env, digest, ws.revision.commit, time.time())
         signature = ssh.sign(payload.canonical(), chosen)
-        notes.add(_git_dir(ws), Approval(payload, signature, ws.revision.commit))
+        notes.add(ws.source.git_dir, Approval(payload, signature, ws.revision.commit))
         return ws.revision.commit, digest
     finally:
         ws.close()

@@ -24,6 +24,7 @@ from gitcops.state.store import StateStore
 from gitcops.validate.resources import DesiredResource
 
 if TYPE_CHECKING:
+    from gitcops.engine.approving import TrustRoot
     from gitcops.engine.policy_check import PolicyOptions
     from gitcops.plan.risk import Risk
 
@@ -457,23 +458,32 @@ def policy_findings(
 
 
 def plan_risk(ws: Workspace, store: StateStore, result: PlanResult) -> "Risk":
+    return risk_of(ws, store, result.plan, result.desired, result.inventory or {})
+
+
+def applied_here(store: StateStore, ws: Workspace) -> bool:
+    """The workspace's revision is what the environment runs (and passed its gates)."""
+    status = store.env_status(ws.scope)
+    return status is not None and status.applied_revision == ws.revision.commit
+
+
+def risk_of(
+    ws: Workspace,
+    store: StateStore,
+    plan: Plan,
+    desired: Sequence[DesiredResource],
+    inventory: Mapping[ResourceId, InventoryEntry],
+    root: "TrustRoot | None" = None,
+) -> "Risk":
+    """The plan's risk; for what runs already, unchanged, none (and nothing looked up)."""
     from gitcops.engine.risk import assess_plan
     from gitcops.plan.risk import Risk
 
-    status = store.env_status(ws.scope)
-    if (
-        not result.plan.has_changes
-        and status is not None
-        and (status.applied_revision == ws.revision.commit)
-    ):
-        return Risk(0, ())  # what runs already, unchanged: nothing at risk, nothing to look up
-    wanted = {d.resource.id for d in result.desired}
-    gone = {
-        rid: entry.depends_on
-        for rid, entry in (result.inventory or {}).items()
-        if rid not in wanted
-    }
-    return assess_plan(ws, store, result.desired, result.plan, gone)
+    if not plan.has_changes and applied_here(store, ws):
+        return Risk(0, ())
+    wanted = {d.resource.id for d in desired}
+    gone = {rid: e.depends_on for rid, e in inventory.items() if rid not in wanted}
+    return assess_plan(ws, store, desired, plan, gone, root)
 
 
 def with_notes(plan: Plan, findings: list[Finding]) -> Plan:

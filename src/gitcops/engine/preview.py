@@ -237,15 +237,12 @@ class _Base(NamedTuple):
 def gate_changes(ws: Workspace, base: _Base | None) -> tuple[str, ...]:
     """What of the environment's gates differs between the base revision and the head."""
     from gitcops.engine.approving import trusted_environment
-    from gitcops.engine.risk import policy_sources, rules_of
+    from gitcops.engine.risk import rule_changes
 
     if base is None:
         return ("the project file (the base revision does not parse)",)
     old_env = trusted_environment(base.project, ws.environment.name)
-    old_rules = rules_of(base.project, old_env)
-    changed = [n for n, v in rules_of(ws.project, ws.environment).items() if old_rules[n] != v]
-    if policy_sources(base.tree) != policy_sources(ws.tree):
-        changed.insert(0, "policies")
+    changed = rule_changes(base.project, old_env, base.tree, ws)
     for label, now, then in (
         (
             "approvers' keys",
@@ -321,18 +318,11 @@ def _environment(
         rules = trusted_environment(base.project, ws.environment.name).approvals
     else:
         rules = ws.environment.approvals
-    touched = bool(documents) or bool(gates) or (plan is not None and plan.has_changes)
-    return EnvironmentPreview(
-        ws.environment.name,
-        documents,
-        plan,
-        note,
-        tuple(findings),
-        risk,
-        rules.needed(risk.score) if touched else 0,
-        rules.approvers,
-        gates,
+    shown = EnvironmentPreview(
+        ws.environment.name, documents, plan, note, tuple(findings), risk, 0, rules.approvers, gates
     )
+    # Approvals are needed only where the change touches the environment.
+    return shown._replace(approvals_needed=rules.needed(risk.score)) if shown.affected else shown
 
 
 def _default_state_exists() -> bool:

@@ -66,11 +66,16 @@ class Soaked(NamedTuple):
     why: str  # why not, when it never did
 
 
+def _current(done: list[Stretch]) -> Stretch | None:
+    """The stretch still going on: what the environment runs healthy now."""
+    return done[-1] if done and done[-1].end is None else None
+
+
 def soaked(store: StateStore, scope: str, revision: str, now: float) -> Soaked:
     """How long `scope` has run `revision` healthy: only what it runs now counts (a revision it
     left, rolled back from or failed on is not promoted)."""
     done = stretches(store, scope)
-    current = done[-1] if done and done[-1].end is None else None
+    current = _current(done)
     if current is None or current.revision != revision:
         ran = store.env_status(scope)
         if ran is None or not ran.applied_revision:
@@ -85,10 +90,9 @@ def soaked(store: StateStore, scope: str, revision: str, now: float) -> Soaked:
 
 def promotable(store: StateStore, scope: str, soak: float, now: float) -> Soaked:
     """What `scope` runs now, if it has run it healthy for at least `soak`."""
-    done = stretches(store, scope)
-    if not done or done[-1].end is not None:
+    current = _current(stretches(store, scope))
+    if current is None:
         return Soaked("", 0.0, f"{scope} runs nothing healthy now")
-    current = done[-1]
     if current.held(now) >= soak:
         return Soaked(current.revision, current.held(now), "")
     return Soaked(
@@ -140,7 +144,6 @@ def promote(
     state: str | None = None,
     confirm: Callable[[Plan], bool] | None = None,
     progress: Progress | None = None,
-    override: str | None = None,
 ) -> ApplyOutcome | None:
     """Apply to `target` the revision `source` runs now, with `target`'s own plan and gates
     (policy, promotion rule and soak, approvals). Recorded in the audit log."""
@@ -168,7 +171,6 @@ def promote(
         state=state,
         confirm=confirm,
         progress=progress,
-        override_promotion=override,
     )
     if outcome is not None:
         store.append_audit(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from gitcops.engine.workspace import Workspace, project_of, tree_at
 from gitcops.model.errors import GitcopsError
@@ -16,6 +17,9 @@ from gitcops.source.tree import SourceTree
 from gitcops.state.store import StateStore
 from gitcops.validate.resources import DesiredResource
 
+if TYPE_CHECKING:
+    from gitcops.engine.approving import TrustRoot
+
 HISTORY = 20  # runs a failure rate looks back on
 _WIDE = 5  # dependents beyond which the blast radius adds nothing: counting stops there
 
@@ -26,11 +30,15 @@ def assess_plan(
     items: Sequence[DesiredResource],
     plan: Plan,
     edges: Mapping[ResourceId, Sequence[ResourceId]] | None = None,
+    root: TrustRoot | None = None,
 ) -> Risk:
     """The plan's risk. `edges`: dependencies of objects no longer in Git (from the
     inventory), so a deletion's dependents count too. Without a state store (a preview in
     CI) the history and the rules last applied are unknown: they add nothing."""
-    names = _order(ws, store)
+    root = root or _trusted(ws, store)
+    names = [
+        e.name for e in (root.project if root and root.project else ws.project).spec.environments
+    ]
     changed = [c.id for c in plan.changes if c.is_change]
     data_kinds = {
         (c.id.group, c.id.kind)
@@ -48,24 +56,22 @@ def assess_plan(
         dependents=dependents_of(items, changed, edges),
         failure_rates=failure_rates(store, ws.scope, changed) if store is not None else {},
         data_kinds=data_kinds,
-        configuration=configuration_changes(ws, store) if store is not None else (),
+        configuration=configuration_changes(ws, store, root) if store is not None else (),
     )
     return assess(plan, context)
 
 
-def _order(ws: Workspace, store: StateStore | None) -> list[str]:
-    """The promotion order that counts: the trust root's (a change cannot make its
-    environment look earlier by adding environments after it), else the revision's."""
-    if store is not None:
-        from gitcops.engine.approving import trust_root
+def _trusted(ws: Workspace, store: StateStore | None) -> TrustRoot | None:
+    """The trust root, whose promotion order counts (a change cannot make its environment
+    look earlier by adding environments after it) and whose rules a change is compared with."""
+    if store is None:
+        return None
+    from gitcops.engine.approving import trust_root
 
-        try:
-            root = trust_root(ws, store)
-        except GitcopsError:
-            root = None
-        if root is not None and root.order:
-            return list(root.order)
-    return [e.name for e in ws.project.spec.environments]
+    try:
+        return trust_root(ws, store)
+    except GitcopsError:
+        return None
 
 
 def dependents_of(
@@ -123,31 +129,42 @@ def rules_of(project: Project, env: Environment) -> dict[str, object]:
     }
 
 
-def policy_sources(tree: SourceTree) -> list[tuple[str, str]]:
-    from gitcops.engine.policy_check import policy_files
-
-    return policy_files(tree, [])
-
-
-def configuration_changes(ws: Workspace, store: StateStore) -> tuple[str, ...]:
+def configuration_changes(
+    ws: Workspace, store: StateStore, root: TrustRoot | None = None
+) -> tuple[str, ...]:
     """What of the rules differs from the revision the environment last applied (nothing on
-    a first apply: there is nothing to compare with)."""
+    a first apply: there is nothing to compare with). `root`: the trust root, when known,
+    read for that revision already."""
     status = store.env_status(ws.scope)
     if status is None or not status.applied_revision or ws.is_worktree:
         return ()
     if status.applied_revision == ws.revision.commit:
         return ()
+    if root is not None and root.revision == status.applied_revision and root.project:
+        before, old_project = root.tree, root.project
+    else:
+        try:
+            _, before = tree_at(ws.source, status.applied_revision)
+            old_project = project_of(ws.runtime, before)
+        except GitcopsError:
+            return ("the project file (the applied revision cannot be read)",)
     try:
-        _, before = tree_at(ws.source, status.applied_revision)
-        old_project = project_of(ws.runtime, before)
         old_env = old_project.environment(ws.environment.name)
     except GitcopsError:
         return ("the project file (the applied revision cannot be read)",)
-    changed = [
-        name
-        for name, value in rules_of(ws.project, ws.environment).items()
-        if rules_of(old_project, old_env)[name] != value
-    ]
-    if policy_sources(before) != policy_sources(ws.tree):
+    assert before is not None
+    return tuple(rule_changes(old_project, old_env, before, ws))
+
+
+def rule_changes(
+    old_project: Project, old_env: Environment, old_tree: SourceTree, ws: Workspace
+) -> list[str]:
+    """The rules (and policy files) that differ between an old revision and the workspace's,
+    policies first."""
+    from gitcops.engine.policy_check import policy_files
+
+    old = rules_of(old_project, old_env)
+    changed = [n for n, v in rules_of(ws.project, ws.environment).items() if old[n] != v]
+    if policy_files(old_tree, []) != policy_files(ws.tree, []):
         changed.insert(0, "policies")
-    return tuple(changed)
+    return changed
