@@ -47,8 +47,9 @@ class Ops(Protocol):
 
     def refs(self, spec: Spec) -> list[Ref]: ...
 
-    def read(self, conn: Conn, specs: Sequence[Spec]) -> list[Spec | None]:
-        """Every spec's live state in one catalog query (all in one database)."""
+    def read(self, conn: Conn, specs: Sequence[Spec], managed: Sequence[bool]) -> list[Spec | None]:
+        """Every spec's live state in one catalog query (all in one database); `managed[i]`:
+        gitcops applied spec i before (some kinds read an object differently then)."""
         ...
 
     def create(self, conn: Conn, spec: Spec) -> Mapping[str, Any] | None: ...
@@ -69,6 +70,12 @@ def ident(name: str) -> sql.Identifier:
 def grantee(role: str) -> sql.Composable:
     """PUBLIC is a keyword, not a role."""
     return sql.SQL("PUBLIC") if role.lower() == "public" else sql.Identifier(role)
+
+
+def oid_of(conn: Conn, query: str, name: str) -> Mapping[str, Any] | None:
+    """The provider state of an object just made: its oid, by `query` on its name."""
+    row = conn.execute(query, [name]).fetchone()
+    return {"oid": int(row[0])} if row else None
 
 
 def name_problems(spec: Spec) -> list[Problem]:

@@ -15,6 +15,7 @@ from gitcops.providers.postgres.common import (
     Ref,
     ident,
     name_problems,
+    oid_of,
     only_keys,
 )
 
@@ -27,11 +28,6 @@ def encoding(value: Any) -> str:
     """PostgreSQL's spelling of an encoding name (utf-8 -> UTF8)."""
     text = str(value).upper()
     return "UTF8" if text in ("UTF-8", "UTF_8") else text
-
-
-def _oid(conn: Conn, query: str, name: str) -> Mapping[str, Any] | None:
-    row = conn.execute(query, [name]).fetchone()
-    return {"oid": int(row[0])} if row else None
 
 
 class DatabaseOps:
@@ -76,7 +72,7 @@ class DatabaseOps:
             "allowConnections": bool(row[4]),
         }
 
-    def read(self, conn: Conn, specs: Sequence[Spec]) -> list[Spec | None]:
+    def read(self, conn: Conn, specs: Sequence[Spec], managed: Sequence[bool]) -> list[Spec | None]:
         names = [str(s["name"]) for s in specs]
         rows = conn.execute(self._read + " WHERE datname = ANY(%s)", [names]).fetchall()
         found = {row[0]: self._spec(row) for row in rows}
@@ -100,7 +96,7 @@ class DatabaseOps:
         conn.execute(
             sql.SQL("CREATE DATABASE {} {}").format(ident(spec["name"]), sql.SQL(" ").join(parts))
         )
-        return _oid(conn, "SELECT oid FROM pg_database WHERE datname = %s", spec["name"])
+        return oid_of(conn, "SELECT oid FROM pg_database WHERE datname = %s", spec["name"])
 
     def update(self, conn: Conn, spec: Spec, live: Spec) -> Mapping[str, Any] | None:
         name = ident(spec["name"])
@@ -158,7 +154,7 @@ class SchemaOps(_InDatabase):
             refs.append(Ref(("owner",), "Role", (spec["owner"],)))
         return refs
 
-    def read(self, conn: Conn, specs: Sequence[Spec]) -> list[Spec | None]:
+    def read(self, conn: Conn, specs: Sequence[Spec], managed: Sequence[bool]) -> list[Spec | None]:
         names = [str(s["name"]) for s in specs]
         rows = conn.execute(self._read + " WHERE n.nspname = ANY(%s)", [names]).fetchall()
         found = {row[0]: row[1] for row in rows}
@@ -184,7 +180,7 @@ class SchemaOps(_InDatabase):
         if "owner" in spec:
             statement += sql.SQL(" AUTHORIZATION {}").format(ident(spec["owner"]))
         conn.execute(statement)
-        return _oid(conn, "SELECT oid FROM pg_namespace WHERE nspname = %s", spec["name"])
+        return oid_of(conn, "SELECT oid FROM pg_namespace WHERE nspname = %s", spec["name"])
 
     def update(self, conn: Conn, spec: Spec, live: Spec) -> Mapping[str, Any] | None:
         if "owner" in spec and spec["owner"] != live.get("owner"):
@@ -213,7 +209,7 @@ class ExtensionOps(_InDatabase):
             refs.append(Ref(("schema",), "Schema", (spec["database"], spec["schema"])))
         return refs
 
-    def read(self, conn: Conn, specs: Sequence[Spec]) -> list[Spec | None]:
+    def read(self, conn: Conn, specs: Sequence[Spec], managed: Sequence[bool]) -> list[Spec | None]:
         names = [str(s["name"]) for s in specs]
         rows = conn.execute(self._read + " WHERE e.extname = ANY(%s)", [names]).fetchall()
         found = {row[0]: row for row in rows}
@@ -243,7 +239,7 @@ class ExtensionOps(_InDatabase):
         if "version" in spec:
             statement += sql.SQL(" VERSION {}").format(sql.Literal(spec["version"]))
         conn.execute(statement)
-        return _oid(conn, "SELECT oid FROM pg_extension WHERE extname = %s", spec["name"])
+        return oid_of(conn, "SELECT oid FROM pg_extension WHERE extname = %s", spec["name"])
 
     def update(self, conn: Conn, spec: Spec, live: Spec) -> Mapping[str, Any] | None:
         name = ident(spec["name"])

@@ -118,8 +118,17 @@ class _PrivilegeSet:
         return {"granted": True}
 
     def update(self, conn: Conn, spec: Spec, live: Spec) -> Mapping[str, Any] | None:
-        self._write(conn, spec)
-        return {"granted": True}
+        return self.create(conn, spec)  # the whole set is written either way
+
+    def refs(self, spec: Spec) -> list[Ref]:
+        """The grantee (PUBLIC is none), the database, the schema if any."""
+        refs = []
+        if spec["role"].lower() != "public":
+            refs.append(Ref(("role",), "Role", (spec["role"],)))
+        refs.append(Ref(("database",), "Database", (spec["database"],)))
+        if "schema" in spec:
+            refs.append(Ref(("schema",), "Schema", (spec["database"], spec["schema"])))
+        return refs
 
     def _write(self, conn: Conn, spec: Spec) -> None:
         raise NotImplementedError
@@ -135,14 +144,6 @@ class GrantOps(_PrivilegeSet):
             str(spec.get("schema", "")),
             str(spec["role"]),
         )
-
-    def refs(self, spec: Spec) -> list[Ref]:
-        refs = [Ref(("database",), "Database", (spec["database"],))]
-        if spec["role"].lower() != "public":
-            refs.insert(0, Ref(("role",), "Role", (spec["role"],)))
-        if "schema" in spec:
-            refs.append(Ref(("schema",), "Schema", (spec["database"], spec["schema"])))
-        return refs
 
     def _target(self, spec: Spec) -> sql.Composable:
         kind = spec["objectType"]
@@ -198,12 +199,7 @@ class GrantOps(_PrivilegeSet):
         counts = {str(n): int(c) for n, c in conn.execute(counted, [schemas_]).fetchall()}
         return _common(rows, counts)
 
-    def read(self, conn: Conn, specs: Sequence[Spec]) -> list[Spec | None]:
-        return self.read_managed(conn, specs, [False] * len(specs))
-
-    def read_managed(
-        self, conn: Conn, specs: Sequence[Spec], managed: Sequence[bool]
-    ) -> list[Spec | None]:
+    def read(self, conn: Conn, specs: Sequence[Spec], managed: Sequence[bool]) -> list[Spec | None]:
         oids = _role_oids(conn, [str(s["role"]) for s in specs])
         by_kind: dict[str, list[int]] = defaultdict(list)
         for i, spec in enumerate(specs):
@@ -296,13 +292,7 @@ class DefaultPrivilegesOps(_PrivilegeSet):
         )
 
     def refs(self, spec: Spec) -> list[Ref]:
-        refs = [Ref(("owner",), "Role", (spec["owner"],))]
-        if spec["role"].lower() != "public":
-            refs.append(Ref(("role",), "Role", (spec["role"],)))
-        refs.append(Ref(("database",), "Database", (spec["database"],)))
-        if "schema" in spec:
-            refs.append(Ref(("schema",), "Schema", (spec["database"], spec["schema"])))
-        return refs
+        return [Ref(("owner",), "Role", (spec["owner"],)), *super().refs(spec)]
 
     _read = (
         "SELECT pg_get_userbyid(d.defaclrole), coalesce(n.nspname, ''), d.defaclobjtype, "
@@ -341,7 +331,7 @@ class DefaultPrivilegesOps(_PrivilegeSet):
             for who, privilege, grantable in rows:
                 held[(*key, int(who))][str(privilege)] = bool(grantable)
 
-    def read(self, conn: Conn, specs: Sequence[Spec]) -> list[Spec | None]:
+    def read(self, conn: Conn, specs: Sequence[Spec], managed: Sequence[bool]) -> list[Spec | None]:
         held = self._entries(conn)
         self._builtin(conn, held, specs)
         oids = _role_oids(conn, [str(s["role"]) for s in specs])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from gitcops.model.errors import ProviderError
@@ -28,7 +29,7 @@ from gitcops.providers.base import (
     WriteResponse,
 )
 from gitcops.providers.postgres import schemas
-from gitcops.providers.postgres.common import Ops
+from gitcops.providers.postgres.common import Conn, Ops
 from gitcops.providers.postgres.connection import Connections, settings_to_params
 from gitcops.providers.postgres.objects import DatabaseOps, ExtensionOps, SchemaOps
 from gitcops.providers.postgres.privileges import DefaultPrivilegesOps, GrantOps
@@ -72,6 +73,10 @@ def config_problems(config: Mapping[str, Any]) -> list[tuple[tuple[str | int, ..
                     (("dsn",), "holds a password: give it as password: {secretRef: …} instead")
                 )
     return problems
+
+
+def _read(ops: Ops, specs: list[Spec], managed: list[bool], conn: Conn) -> list[Spec | None]:
+    return ops.read(conn, specs, managed)
 
 
 class PostgresProvider:
@@ -190,33 +195,33 @@ class PostgresProvider:
         for i, request in enumerate(requests):
             ops = OPS[request.id.kind]
             groups[(request.id.kind, ops.database(request.spec))].append(i)
+        present = self._databases({db for _, db in groups if db is not None})
         for (kind, database), positions in groups.items():
-            ops = OPS[kind]
-            if database is not None and not self._database_exists(database):
+            if database is not None and database not in present:
                 continue  # nothing can live in a database that is not there (yet)
+            ops = OPS[kind]
             specs = [requests[i].spec for i in positions]
             managed = [requests[i].state is not None for i in positions]
-
-            def work(
-                conn: Any, ops: Ops = ops, specs: list[Spec] = specs, managed: list[bool] = managed
-            ) -> list[Spec | None]:
-                if isinstance(ops, GrantOps):
-                    return ops.read_managed(conn, specs, managed)
-                return ops.read(conn, specs)
-
-            lives = self.connections.run(database, f"reading {kind} objects", work)
+            lives = self.connections.run(
+                database, f"reading {kind} objects", partial(_read, ops, specs, managed)
+            )
             for i, live in zip(positions, lives, strict=True):
                 out[i] = ReadResponse(live)
         return out
 
-    def _database_exists(self, name: str) -> bool:
+    def _databases(self, names: set[str]) -> set[str]:
+        """Which of these databases exist: one query."""
+        if not names:
+            return set()
         return self.connections.run(
             None,
-            f"looking up database {name}",
-            lambda conn: (
-                conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-                is not None
-            ),
+            "looking up databases",
+            lambda conn: {
+                str(row[0])
+                for row in conn.execute(
+                    "SELECT datname FROM pg_database WHERE datname = ANY(%s)", [sorted(names)]
+                ).fetchall()
+            },
         )
 
     def list(self, kind: str) -> Sequence[Listed]:
@@ -291,7 +296,7 @@ class PostgresProvider:
         database = ops.database(request.spec)
         if request.id.kind == "Database":
             self.connections.forget(str(request.spec["name"]))
-        elif database is not None and not self._database_exists(database):
+        elif database is not None and not self._databases({database}):
             return WriteResponse()  # went with its database
         self.connections.run(
             database, f"deleting {request.id}", lambda conn: ops.delete(conn, request.spec)

@@ -16,6 +16,7 @@ from gitcops.providers.postgres.common import (
     Ref,
     ident,
     name_problems,
+    oid_of,
     only_keys,
 )
 
@@ -144,7 +145,7 @@ class RoleOps:
     def refs(self, spec: Spec) -> list[Ref]:
         return [Ref(("memberOf", i), "Role", (m,)) for i, m in enumerate(spec.get("memberOf", []))]
 
-    def read(self, conn: Conn, specs: Sequence[Spec]) -> list[Spec | None]:
+    def read(self, conn: Conn, specs: Sequence[Spec], managed: Sequence[bool]) -> list[Spec | None]:
         names = [str(s["name"]) for s in specs]
         rows = conn.execute(_READ + sql.SQL(" WHERE r.rolname = ANY(%s)"), [names]).fetchall()
         found = {row[1]: _row_spec(row) for row in rows}
@@ -173,9 +174,7 @@ class RoleOps:
                 )
             )
             self._memberships(conn, spec, None)
-            row = conn.execute("SELECT oid FROM pg_roles WHERE rolname = %s", [spec["name"]])
-            oid = row.fetchone()
-        return {"oid": int(oid[0])} if oid else None
+            return oid_of(conn, "SELECT oid FROM pg_roles WHERE rolname = %s", spec["name"])
 
     def update(self, conn: Conn, spec: Spec, live: Spec) -> Mapping[str, Any] | None:
         with conn.transaction():
