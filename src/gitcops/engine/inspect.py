@@ -99,7 +99,7 @@ def drift_report(rt: Runtime, repo: str, env_name: str, state: str | None) -> Dr
         report.checked = len(entries)
         lives = read_objects(
             ws.providers,
-            [ToRead(rid, e.instance or rid.provider, e.spec, e.state) for rid, e, _ in entries],
+            [ToRead(rid, e.provider, e.spec, e.state) for rid, e, _ in entries],
         )
         # Secrets were stored as keyed hashes: hash what is live the same way to compare.
         seen = {

@@ -186,15 +186,15 @@ def read_live(
         if want.stateful:
             wanted[want.id] = want
             old = applied.get(want.id)
-            instance = want.instance or want.id.provider
-            same = old is not None and (old.instance or old.id.provider) == instance
+            instance = want.provider
+            same = old is not None and old.provider == instance
             kept = old.state if old is not None and same else None
             current.append(ToRead(want.id, instance, want.spec, kept))
     for rid, old in applied.items():
         still = wanted.get(rid)
         if still is not None and (old.address is None or old.address == still.address):
             continue
-        instance = old.instance or rid.provider
+        instance = old.provider
         provider = providers.get(instance)
         spec = old.spec
         if provider is None or (
@@ -205,7 +205,7 @@ def read_live(
         target = previous if still is not None else current
         target.append(ToRead(rid, instance, spec, old.state))
     lives = read_objects(providers, [*current, *previous])
-    state.current = {i.key: live for i, live in zip(current, lives, strict=False)}
+    state.current = {i.key: live for i, live in zip(current, lives[: len(current)], strict=True)}
     state.previous = {i.key: live for i, live in zip(previous, lives[len(current) :], strict=True)}
     return state
 
@@ -217,6 +217,11 @@ class Wanted(NamedTuple):
     instance: str
     spec: dict[str, Any]
     sensitive: tuple[FieldPath, ...] = ()
+
+    @property
+    def provider(self) -> str:
+        """The provider instance that manages it (its type's when not named)."""
+        return self.instance or self.id.provider
 
 
 def fill_write_only(
@@ -231,7 +236,7 @@ def fill_write_only(
     rotated secret shows as changed; the value itself is never read back)."""
     for want in wanted:
         now, old = live.get(want.id), applied.get(want.id)
-        provider = providers.get(want.instance or want.id.provider)
+        provider = providers.get(want.provider)
         if now is None or old is None or provider is None:
             continue
         fields = provider.kinds()[want.id.kind].write_only_fields
@@ -256,10 +261,10 @@ def still_needed(
     gone = [a for a in applied.values() if a.id not in wanted]
     needed: dict[ResourceId, ResourceId] = {}
     for name, provider in providers.items():
-        candidates = [Declared(a.id, a.spec) for a in gone if (a.instance or a.id.provider) == name]
+        candidates = [Declared(a.id, a.spec) for a in gone if a.provider == name]
         if not candidates:
             continue
-        present = [Declared(d.id, d.spec) for d in desired if (d.instance or d.id.provider) == name]
+        present = [Declared(d.id, d.spec) for d in desired if d.provider == name]
         for edge in provider.implicit_edges([*present, *candidates]):
             if edge.dependent in wanted and edge.dependency not in wanted:
                 needed.setdefault(edge.dependency, edge.dependent)

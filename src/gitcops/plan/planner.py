@@ -29,6 +29,11 @@ class Desired(NamedTuple):
     replace_fields: tuple[str, ...] = ()  # spec keys its provider cannot change in place
 
     @property
+    def provider(self) -> str:
+        """The provider instance that manages it (its type's when not named)."""
+        return self.instance or self.id.provider
+
+    @property
     def applied_hash(self) -> str:
         return self.digest or spec_hash(self.spec)
 
@@ -50,6 +55,11 @@ class Applied(Protocol):
 
     @property
     def address(self) -> str | None: ...
+
+    @property
+    def provider(self) -> str:
+        """The provider instance that manages it."""
+        ...
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -91,13 +101,12 @@ def _change(
     """`target` is what the object is compared with (the desired spec with the live values of
     its ignored fields); the change's `after` stays the desired spec, as Git says."""
     compared = target if target is not None else want.spec
-    diffs = (
-        tuple(diff(before, compared))
-        if action is ChangeAction.UPDATE or (action is ChangeAction.ADOPT and before is not None)
-        else ()
+    # An update, or an adoption of an object that differs: compared field by field.
+    compares = action is ChangeAction.UPDATE or (
+        action is ChangeAction.ADOPT and before is not None
     )
-    adopting = action is ChangeAction.ADOPT and before is not None
-    if (action is ChangeAction.UPDATE or adopting) and want.replace_fields:
+    diffs = tuple(diff(before, compared)) if compares else ()
+    if compares and want.replace_fields:
         forced = sorted(
             {str(d.path[0]) for d in diffs if d.path and d.path[0] in want.replace_fields}
         )

@@ -32,6 +32,11 @@ class InventoryEntry(NamedTuple):
         return value
 
     @property
+    def provider(self) -> str:
+        """The provider instance that manages it (its type's when not named)."""
+        return self.instance or self.id.provider
+
+    @property
     def state(self) -> dict[str, Any] | None:
         if not self.state_json:
             return None

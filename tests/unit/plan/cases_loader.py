@@ -70,6 +70,10 @@ class AppliedRecord:
     instance: str = ""
     state: dict[str, Any] | None = None
 
+    @property
+    def provider(self) -> str:
+        return self.instance or self.id.provider
+
 
 @dataclass(frozen=True)
 class Expected:
