@@ -177,7 +177,9 @@ class _Recorder:
         self.last_flush = time.monotonic()
 
 
-def check_saved_plan(ws: Workspace, plan: Plan, store: StateStore) -> Plan:
+def check_saved_plan(
+    ws: Workspace, plan: Plan, store: StateStore, inventory: Mapping[ResourceId, InventoryEntry]
+) -> Plan:
     """A saved plan is applied exactly, or not at all if the world moved since it was made.
 
     Returns the plan to execute: a plan file holds no secrets, so their values come back from
@@ -200,9 +202,8 @@ def check_saved_plan(ws: Workspace, plan: Plan, store: StateStore) -> Plan:
                 f"{now[:12]} since the plan was made; make a new plan"
             )
     redactor = store_redactor(store)
-    wanted = _check_plan_matches_revision(ws, plan, store, redactor)
+    wanted = _check_plan_matches_revision(ws, plan, inventory, redactor)
     status = store.env_status(ws.scope)
-    inventory = store.inventory(ws.scope)
     serial = status.serial if status else 0
     if serial != plan.inventory_serial:
         raise PlanError(
@@ -274,11 +275,13 @@ def check_saved_plan(ws: Workspace, plan: Plan, store: StateStore) -> Plan:
 
 
 def _check_plan_matches_revision(
-    ws: Workspace, plan: Plan, store: StateStore, redactor: Callable[[], Redactor]
+    ws: Workspace,
+    plan: Plan,
+    inventory: Mapping[ResourceId, InventoryEntry],
+    redactor: Callable[[], Redactor],
 ) -> dict[ResourceId, DesiredResource]:
     """A plan file is data anyone could edit: every change must be what its revision renders."""
     wanted = {d.resource.id: d for d in desired_state(ws)}
-    inventory = store.inventory(ws.scope)
     drift = DriftSettings.of(ws.project, ws.environment)
     for change in plan.changes:
         want = wanted.get(change.id)
@@ -379,8 +382,8 @@ def apply_workspace(
     """
     with store.lock(ws.scope, lock_timeout):
         if saved_plan is not None:
-            plan = check_saved_plan(ws, saved_plan, store)
             inventory = store.inventory(ws.scope)
+            plan = check_saved_plan(ws, saved_plan, store, inventory)
         else:
             result = make_plan(
                 ws, store, with_fingerprint=False, prune_reason=prune_reason, adopt=adopt
