@@ -22,9 +22,8 @@ from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from gitcops.agent.reconcile import FAILED, ReconcileOutcome, reconcile
-from gitcops.engine.inspect import head_project
 from gitcops.engine.runtime import Runtime
-from gitcops.engine.workspace import project_of
+from gitcops.engine.workspace import head_project, project_of
 from gitcops.model.errors import GitcopsError, SourceError
 
 log = logging.getLogger("gitcops.agent")

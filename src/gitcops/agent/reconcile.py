@@ -28,10 +28,10 @@ from gitcops.engine.applying import (
 )
 from gitcops.engine.approving import ApprovalRequiredError, UnsignedCommitError
 from gitcops.engine.drift import DriftItem, heal_environment
-from gitcops.engine.inspect import drift_report, head_project
+from gitcops.engine.inspect import drift_report
 from gitcops.engine.promotion import PromotionRefusedError
 from gitcops.engine.runtime import Runtime
-from gitcops.engine.workspace import project_of
+from gitcops.engine.workspace import head_project, project_of
 from gitcops.model.drift import DriftMode
 from gitcops.model.errors import GitcopsError, InvalidInputError, LockedError, SourceError
 from gitcops.model.project import Project

@@ -164,7 +164,8 @@ def rollback(
     environment stays pinned there (the agent does not move it) until `gitcops unpin`."""
     from gitcops.cli.progress import ApplyProgress
     from gitcops.engine.applying import rollback_environment
-    from gitcops.engine.inspect import head_project, rollback_target
+    from gitcops.engine.inspect import rollback_target
+    from gitcops.engine.workspace import head_project
 
     check_output(output)
     with runtime(no_cache) as rt, ApplyProgress.for_stderr() as progress:

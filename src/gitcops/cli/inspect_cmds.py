@@ -205,7 +205,8 @@ def audit_log(
     """Print the audit log, oldest first."""
     import time
 
-    from gitcops.engine.inspect import audit_entries, audit_entry_as_json, head_project
+    from gitcops.engine.inspect import audit_entries, audit_entry_as_json
+    from gitcops.engine.workspace import head_project
 
     check_output(output)
     with runtime() as rt:

@@ -3,8 +3,8 @@ release a pin. Each is recorded in the audit log; the agent reads them before ev
 
 from __future__ import annotations
 
-from gitcops.engine.inspect import head_project
 from gitcops.engine.runtime import Runtime
+from gitcops.engine.workspace import head_project
 from gitcops.model.errors import GitcopsError
 from gitcops.state.records import EnvControl
 

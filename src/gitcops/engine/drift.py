@@ -16,7 +16,12 @@ from gitcops.apply.executor import ApplyOptions
 from gitcops.engine.applying import ApplyOutcome, execute_locked, only
 from gitcops.engine.planning import make_plan
 from gitcops.engine.runtime import Runtime
-from gitcops.engine.workspace import Workspace, desired_key, open_workspace, project_of, tree_at
+from gitcops.engine.workspace import (
+    Workspace,
+    desired_key,
+    head_project,
+    open_workspace,
+)
 from gitcops.model.canonical import canonical_json
 from gitcops.model.diagnostics import Diagnostics
 from gitcops.model.drift import DriftMode
@@ -189,10 +194,7 @@ def heal_environment(
     drift found again unchanged is returned but not recorded again. Raises GitcopsError when
     the environment has never been applied successfully, LockedError when another run holds it.
     """
-    source = rt.source(repo)
-    _, head = tree_at(source, None)
-    project = project_of(rt, head)
-    project.environment(env)
+    project = head_project(rt, repo, env)
     scope = f"{project.name}/{env}"
     store = rt.store(state)
     with store.lock(scope, lock_timeout):
@@ -203,7 +205,7 @@ def heal_environment(
                 f"environment {env} has never been applied successfully: there is no applied "
                 "revision to compare live state with, nor to heal to"
             )
-        ws = open_workspace(rt, source, env, revision)
+        ws = open_workspace(rt, rt.source(repo), env, revision)
         try:
             if ws.scope != scope:
                 raise GitcopsError(

@@ -15,7 +15,7 @@ from gitcops.engine.planning import (
     store_redactor,
 )
 from gitcops.engine.runtime import Runtime
-from gitcops.engine.workspace import open_workspace, project_of, tree_at
+from gitcops.engine.workspace import head_project, open_workspace, project_of, tree_at
 from gitcops.model.drift import DriftMode
 from gitcops.model.errors import GitcopsError, SourceError
 from gitcops.model.project import Project
@@ -52,19 +52,6 @@ class DriftReport:
             "drifted": len(self.items),
             "items": [i.as_json() for i in self.items],
         }
-
-
-def _project_at(rt: Runtime, source: Source, rev: str | None) -> Project:
-    _, tree = tree_at(source, rev)
-    return project_of(rt, tree)
-
-
-def head_project(rt: Runtime, repo: str, env: str | None = None) -> Project:
-    """The Project at HEAD, checking that `env` (if given) is one of its environments."""
-    project = _project_at(rt, rt.source(repo), None)
-    if env is not None:
-        project.environment(env)
-    return project
 
 
 def drift_report(rt: Runtime, repo: str, env_name: str, state: str | None) -> DriftReport:

@@ -148,7 +148,7 @@ def promote(
     """Apply to `target` the revision `source` runs now, with `target`'s own plan and gates
     (policy, promotion rule and soak, approvals). Recorded in the audit log."""
     from gitcops.engine.applying import apply_environment
-    from gitcops.engine.inspect import head_project
+    from gitcops.engine.workspace import head_project
 
     project = head_project(rt, repo, target)
     rule = project.environment(target).promotion

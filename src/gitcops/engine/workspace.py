@@ -116,6 +116,15 @@ def project_of(rt: Runtime, tree: SourceTree) -> Project:
     return rt.cache.project(tree)
 
 
+def head_project(rt: Runtime, repo: str, env: str | None = None) -> Project:
+    """The Project at HEAD, checking that `env` (if given) is one of its environments."""
+    _, tree = tree_at(rt.source(repo), None)
+    project = project_of(rt, tree)
+    if env is not None:
+        project.environment(env)
+    return project
+
+
 def base_dir_of(source: Source) -> Path:
     return source.workdir if source.workdir is not None else Path.cwd()
 
