@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from psycopg import sql
 
@@ -18,11 +18,32 @@ from gitcops.providers.postgres import schemas
 from gitcops.providers.postgres.common import Conn, Problem, Ref, grantee, ident
 
 _ALIASES = {"TEMP": "TEMPORARY"}
-# objectType -> (catalog, acldefault letter, owner column, name column, schema column, filter)
-_ON_ALL: dict[str, tuple[str, str, str]] = {
-    "table": ("pg_class", "r", "c.relkind IN ('r', 'v', 'm', 'f', 'p')"),
-    "sequence": ("pg_class", "s", "c.relkind = 'S'"),
-    "function": ("pg_proc", "f", "c.prokind IN ('f', 'a', 'w')"),
+
+
+class _Catalog(NamedTuple):
+    """Where the objects of a grant on all of a schema's tables (sequences, functions) are."""
+
+    table: str
+    letter: str  # acldefault's object type
+    owner: str
+    acl: str
+    space: str  # the schema column
+    where: str  # which rows are objects of the kind
+
+
+_ON_ALL: dict[str, _Catalog] = {
+    "table": _Catalog(
+        "pg_class",
+        "r",
+        "relowner",
+        "relacl",
+        "relnamespace",
+        "c.relkind IN ('r', 'v', 'm', 'f', 'p')",
+    ),
+    "sequence": _Catalog("pg_class", "s", "relowner", "relacl", "relnamespace", "c.relkind = 'S'"),
+    "function": _Catalog(
+        "pg_proc", "f", "proowner", "proacl", "pronamespace", "c.prokind IN ('f', 'a', 'w')"
+    ),
 }
 _PLURAL = {
     "table": "TABLES",
@@ -155,15 +176,16 @@ class GrantOps(_PrivilegeSet):
 
     def _held(
         self, conn: Conn, kind: str, specs: Sequence[Spec]
-    ) -> dict[tuple[str, int], dict[str, bool]]:
-        """(schema or "", grantee oid) -> {privilege: grantable} held on every object."""
+    ) -> tuple[dict[tuple[str, int], dict[str, bool]], set[str]]:
+        """(schema or "", grantee oid) -> {privilege: grantable} held on every object; and the
+        schemas holding no object of the kind."""
         if kind == "database":
             rows = conn.execute(
                 "SELECT '', a.grantee, a.privilege_type, a.is_grantable, 0 FROM pg_database d, "
                 "aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a "
                 "WHERE d.datname = current_database()"
             ).fetchall()
-            return _common(rows, {"": 1})
+            return _common(rows, {"": 1}), set()
         schemas_ = sorted({str(s["schema"]) for s in specs})
         if kind == "schema":
             rows = conn.execute(
@@ -173,31 +195,33 @@ class GrantOps(_PrivilegeSet):
                 "WHERE n.nspname = ANY(%s)",
                 [schemas_],
             ).fetchall()
-            return _common(rows, {s: 1 for s in schemas_})
-        catalog, letter, where = _ON_ALL[kind]
-        owner = "relowner" if catalog == "pg_class" else "proowner"
-        acl = "relacl" if catalog == "pg_class" else "proacl"
-        space = "relnamespace" if catalog == "pg_class" else "pronamespace"
+            return _common(rows, {s: 1 for s in schemas_}), set()
+        at = _ON_ALL[kind]
+        names = {
+            "catalog": sql.Identifier(at.table),
+            "space": sql.Identifier(at.space),
+            "where": sql.SQL(at.where),
+        }
         query = sql.SQL(
             "SELECT n.nspname, a.grantee, a.privilege_type, a.is_grantable, c.oid "
             "FROM {catalog} c JOIN pg_namespace n ON n.oid = c.{space}, "
             "aclexplode(coalesce(c.{acl}, acldefault({letter}, c.{owner}))) a "
             "WHERE n.nspname = ANY(%s) AND {where}"
         ).format(
-            catalog=sql.Identifier(catalog),
-            space=sql.Identifier(space),
-            acl=sql.Identifier(acl),
-            owner=sql.Identifier(owner),
-            letter=sql.Literal(letter),
-            where=sql.SQL(where),
+            acl=sql.Identifier(at.acl),
+            owner=sql.Identifier(at.owner),
+            letter=sql.Literal(at.letter),
+            **names,
         )
         rows = conn.execute(query, [schemas_]).fetchall()
+        # Every existing schema asked about, with how many objects of the kind it holds (0 too).
         counted = sql.SQL(
-            "SELECT n.nspname, count(*) FROM {catalog} c JOIN pg_namespace n ON n.oid = c.{space} "
-            "WHERE n.nspname = ANY(%s) AND {where} GROUP BY 1"
-        ).format(catalog=sql.Identifier(catalog), space=sql.Identifier(space), where=sql.SQL(where))
+            "SELECT n.nspname, count(c.oid) FROM pg_namespace n "
+            "LEFT JOIN {catalog} c ON c.{space} = n.oid AND {where} "
+            "WHERE n.nspname = ANY(%s) GROUP BY 1"
+        ).format(**names)
         counts = {str(n): int(c) for n, c in conn.execute(counted, [schemas_]).fetchall()}
-        return _common(rows, counts)
+        return _common(rows, counts), {name for name, count in counts.items() if count == 0}
 
     def read(self, conn: Conn, specs: Sequence[Spec], managed: Sequence[bool]) -> list[Spec | None]:
         oids = _role_oids(conn, [str(s["role"]) for s in specs])
@@ -207,8 +231,7 @@ class GrantOps(_PrivilegeSet):
         out: list[Spec | None] = [None] * len(specs)
         for kind, indexes in by_kind.items():
             chosen = [specs[i] for i in indexes]
-            held = self._held(conn, kind, chosen)
-            empty = self._empty_schemas(conn, kind, chosen)
+            held, empty = self._held(conn, kind, chosen)
             for i in indexes:
                 spec = specs[i]
                 oid = oids.get(str(spec["role"]))
@@ -225,18 +248,6 @@ class GrantOps(_PrivilegeSet):
                 else:
                     out[i] = _live(spec, some)
         return out
-
-    def _empty_schemas(self, conn: Conn, kind: str, specs: Sequence[Spec]) -> set[str]:
-        if kind not in _ON_ALL:
-            return set()
-        catalog, _, where = _ON_ALL[kind]
-        space = "relnamespace" if catalog == "pg_class" else "pronamespace"
-        query = sql.SQL(
-            "SELECT n.nspname FROM pg_namespace n WHERE n.nspname = ANY(%s) AND NOT EXISTS "
-            "(SELECT 1 FROM {catalog} c WHERE c.{space} = n.oid AND {where})"
-        ).format(catalog=sql.Identifier(catalog), space=sql.Identifier(space), where=sql.SQL(where))
-        names = sorted({str(s["schema"]) for s in specs})
-        return {str(row[0]) for row in conn.execute(query, [names]).fetchall()}
 
     def list(self, conn: Conn) -> list[Spec]:
         return []
