@@ -178,7 +178,7 @@ def load_secret(file: str | os.PathLike[str] | None, environ: Mapping[str, str])
 
 def github_signature(secret: bytes, body: bytes) -> str:
     """The `X-Hub-Signature-256` value GitHub sends: `sha256=` and the hex HMAC-SHA256."""
-    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return "sha256=" + gitea_signature(secret, body)
 
 
 def gitea_signature(secret: bytes, body: bytes) -> str:

@@ -48,7 +48,7 @@ def rendered_digest(ws: Workspace) -> str:
     about a secret)."""
     from gitcops.engine.policy_check import policy_files
     from gitcops.engine.risk import rules_of
-    from gitcops.source.tree import walk_files
+    from gitcops.source.tree import read_if_present, walk_files
 
     env, tree = ws.environment, ws.tree
 
@@ -58,10 +58,8 @@ def rendered_digest(ws: Workspace) -> str:
     def file_hash(path: str | None) -> str | None:
         if path is None:
             return None
-        try:
-            return sha(tree.read(path))
-        except (OSError, GitcopsError, KeyError):
-            return "missing"
+        data = read_if_present(tree, path)
+        return sha(data) if data is not None else "missing"
 
     items = sorted(desired_state(ws), key=lambda i: str(i.resource.id))
     body = {

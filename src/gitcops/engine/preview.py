@@ -25,7 +25,7 @@ from gitcops.model.sensitive import CHANGED, MARKER, Redactor, lookup
 from gitcops.plan.model import ChangeAction, Plan, PlannedChange
 from gitcops.plan.risk import Risk
 from gitcops.source.git import Revision
-from gitcops.source.tree import SourceTree
+from gitcops.source.tree import SourceTree, read_if_present
 from gitcops.validate.resources import DesiredResource
 
 
@@ -257,18 +257,9 @@ def gate_changes(ws: Workspace, base: _Base | None) -> tuple[str, ...]:
             old_env.signed_commits.allowed_signers if old_env.signed_commits else None,
         ),
     ):
-        if _read(ws.tree, now) != _read(base.tree, then):
+        if read_if_present(ws.tree, now) != read_if_present(base.tree, then):
             changed.append(label)
     return tuple(changed)
-
-
-def _read(tree: SourceTree, path: str | None) -> bytes | None:
-    if path is None:
-        return None
-    try:
-        return tree.read(path)
-    except (OSError, GitcopsError, KeyError):
-        return None
 
 
 def _environment(

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal, NamedTuple, Protocol
 
-from gitcops.model.errors import SourceError
+from gitcops.model.errors import GitcopsError, SourceError
 from gitcops.model.paths import normalize
 
 EntryKind = Literal["file", "dir", "symlink"]
@@ -31,6 +31,16 @@ class SourceTree(Protocol):
     def list_dir(self, path: str) -> list[str]:
         """Names of the entries of a directory, sorted; FileNotFoundError if not a directory."""
         ...
+
+
+def read_if_present(tree: SourceTree, path: str | None) -> bytes | None:
+    """The file's bytes; None when no path is given or no such file can be read."""
+    if path is None:
+        return None
+    try:
+        return tree.read(path)
+    except (OSError, GitcopsError, KeyError):
+        return None
 
 
 def walk_files(tree: SourceTree, directory: str = "") -> Iterator[str]:
